@@ -1,0 +1,76 @@
+"""nbml: Keras training as a first-class part of Jupyter.
+
+``%load_ext nbml`` registers the magics (``%%train``, ``%evaluate``, ``%predict``, ``%models``,
+``%devices``, ``%stop``, ``%save``, ``%runs``). Every magic is a thin layer over the functions
+exported here. Importing nbml imports neither Keras nor a backend; when ``KERAS_BACKEND`` is
+unset and Keras is not yet imported, nbml selects ``jax``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+if "keras" not in sys.modules:
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from .errors import NbmlError  # noqa: E402
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "train": "api",
+    "evaluate": "api",
+    "predict": "api",
+    "models": "api",
+    "devices": "api",
+    "runs": "api",
+    "save": "api",
+    "stop": "api",
+    "load_data": "api",
+    "Run": "registry",
+    "ModelRecord": "registry",
+    "Evaluation": "evaluation",
+    "Dataset": "data",
+}
+
+__all__ = [*_LAZY, "NbmlError", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbml' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+_MAGIC_NAMES = ("train", "evaluate", "predict", "models", "devices", "stop", "save", "runs")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register nbml's magics (``%load_ext nbml``); loading twice is harmless."""
+    from .magics import NbmlMagics
+
+    if any(isinstance(c, NbmlMagics) for c in ipython.configurables):
+        return
+    line = ipython.magics_manager.magics["line"]
+    ipython._nbml_shadowed = {n: line[n] for n in _MAGIC_NAMES if n in line}
+    ipython.register_magics(NbmlMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove nbml's magics (``%unload_ext nbml``), restoring any magic they shadowed."""
+    from .magics import NbmlMagics
+
+    ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, NbmlMagics)]
+    magics = ipython.magics_manager.magics
+    for kind in ("line", "cell"):
+        for n in _MAGIC_NAMES:
+            magics[kind].pop(n, None)
+    magics["line"].update(getattr(ipython, "_nbml_shadowed", {}))
+    ipython.magics_manager.registry.pop("NbmlMagics", None)

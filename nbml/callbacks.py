@@ -1,0 +1,123 @@
+"""The Keras callback that publishes a run's progress to the registry.
+
+It is ``async_safe``: on JAX its ``on_train_batch_end`` runs on Keras's callback thread pool,
+so the training loop never waits for the device to hand over the batch logs. The batch hook
+only stores the newest logs and watches for a non-finite loss; publishing happens on the
+training thread at most once per ``interval`` seconds, from ``on_train_batch_begin``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import keras
+
+from .registry import REGISTRY, Event, Registry, Run
+
+
+class TrainingPublisher(keras.callbacks.Callback):
+    """Publishes ``begin``/``batch``/``epoch`` events of ``run`` and guards against NaN loss.
+
+    Args:
+        run: the run whose ``history`` and ``epoch`` this callback keeps.
+        interval: the least number of seconds between two ``batch`` events.
+        batch_size: samples per batch, for the samples/s and ETA estimates.
+        registry: where events go.
+    """
+
+    async_safe = True
+
+    def __init__(
+        self,
+        run: Run,
+        interval: float = 0.1,
+        batch_size: int | None = None,
+        registry: Registry = REGISTRY,
+    ) -> None:
+        super().__init__()
+        self.run = run
+        self.interval = interval
+        self.batch_size = batch_size
+        self.registry = registry
+        self.stop_requested = False
+        #: ``(epoch, batch, value)`` of the first non-finite loss, when there was one.
+        self.nan_at: tuple[int, int, float] | None = None
+        self._latest: tuple[int, int, dict[str, float]] | None = None
+        self._sent: Any = None
+        self._last_publish = 0.0
+        self._epoch = 0
+        self._begun = 0
+        self._epoch_t0 = time.monotonic()
+        self._good_weights: list[Any] | None = None
+
+    def _publish(self, kind: str, data: dict[str, Any]) -> None:
+        self.registry.publish(Event(kind, self.run, data))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._good_weights = self.model.get_weights()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch, self._begun = epoch, 0
+        self._epoch_t0 = time.monotonic()
+        if self.stop_requested:
+            self.model.stop_training = True
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._begun = batch + 1
+        if self.stop_requested:
+            self.model.stop_training = True  # a stop asked for before fit reset the flag
+        now = time.monotonic()
+        if now - self._last_publish < self.interval:
+            return
+        latest = self._latest
+        if latest is None or latest is self._sent or latest[0] != self._epoch:
+            return
+        self._sent, self._last_publish = latest, now
+        self.run.last_batch = latest
+        epoch, b, blogs = latest
+        elapsed = max(now - self._epoch_t0, 1e-9)
+        steps = self.params.get("steps") if self.params else None
+        rate = (b + 1) / elapsed
+        data = {"epoch": epoch, "batch": b, "steps": steps, "logs": blogs}
+        if self.batch_size:
+            data["samples_per_s"] = rate * self.batch_size
+        if steps:
+            left = (steps - b - 1) + steps * (self.run.epochs - epoch - 1)
+            data["eta"] = left / rate
+        self._publish("batch", data)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # Runs on Keras's callback threads (async_safe): store, never block.
+        logs = logs or {}
+        loss = logs.get("loss")
+        epoch = self._epoch
+        if loss is not None and not math.isfinite(loss):
+            if self.nan_at is None or (epoch, batch) < self.nan_at[:2]:
+                self.nan_at = (epoch, batch, loss)
+            self.model.stop_training = True
+        latest = self._latest
+        if latest is None or (epoch, batch) > latest[:2]:
+            self._latest = (epoch, batch, dict(logs))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        loss = logs.get("loss")
+        if self.nan_at is None and loss is not None and not math.isfinite(loss):
+            self.nan_at = (epoch, max(self._begun - 1, 0), loss)
+        if self.nan_at is not None:
+            self.model.stop_training = True
+            if self._good_weights is not None:
+                self.model.set_weights(self._good_weights)
+            return
+        steps = self.params.get("steps") if self.params else None
+        if self.stop_requested and not (steps and self._begun >= steps):
+            return  # interrupted mid-epoch: that epoch does not count
+        for key, value in logs.items():
+            self.run.history.setdefault(key, []).append(float(value))
+        self.run.epoch += 1
+        self.run.metrics = {k: float(v) for k, v in logs.items()}
+        self._good_weights = self.model.get_weights()
+        seconds = time.monotonic() - self._epoch_t0
+        self._publish("epoch", {"epoch": epoch, "logs": self.run.metrics, "seconds": seconds})

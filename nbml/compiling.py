@@ -1,0 +1,188 @@
+"""Compiling a model from nbml's options: optimizer, learning rate, loss and metrics.
+
+``--loss auto`` follows SPEC §2: ``categorical_crossentropy`` for one-hot labels,
+``binary_crossentropy`` for two classes and one output unit, ``sparse_categorical_crossentropy``
+for other classifiers, ``mse`` for regression; a final layer without softmax/sigmoid is treated
+as producing logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .data import Task
+from .errors import NbmlError, did_you_mean
+
+
+def optimizer_names() -> dict[str, type]:
+    import keras
+
+    base = keras.optimizers.Optimizer
+    out = {}
+    for value in vars(keras.optimizers).values():
+        if isinstance(value, type) and issubclass(value, base) and value is not base:
+            if value.__name__ != "LossScaleOptimizer":
+                out[value.__name__.lower()] = value
+    return out
+
+
+def make_optimizer(name: str, lr: float | None) -> Any:
+    known = optimizer_names()
+    cls = known.get(str(name).lower())
+    if cls is None:
+        raise NbmlError(
+            f"Unknown optimizer '{name}'.{did_you_mean(name, known)} Use a Keras optimizer "
+            f"name: {', '.join(sorted(known))}."
+        )
+    return cls(learning_rate=float(lr)) if lr is not None else cls()
+
+
+def _names(module: Any) -> list[str]:
+    return sorted(n for n in dir(module) if not n.startswith("_") and n[0].islower())
+
+
+def resolve_loss(name: str) -> Any:
+    import keras
+
+    try:
+        return keras.losses.get(name)
+    except (ValueError, TypeError):
+        names = _names(keras.losses)
+        raise NbmlError(
+            f"Unknown loss '{name}'.{did_you_mean(name, names)} Use a Keras loss name such as "
+            "sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, "
+            "mse or mae, or auto."
+        ) from None
+
+
+def resolve_metric(name: str) -> Any:
+    import keras
+
+    if name in ("accuracy", "acc"):
+        return name
+    try:
+        keras.metrics.get(name)
+    except (ValueError, TypeError):
+        names = _names(keras.metrics)
+        raise NbmlError(
+            f"Unknown metric '{name}'.{did_you_mean(name, names)} Use Keras metric names "
+            "separated by commas, e.g. --metrics accuracy or --metrics mae,mse, or auto."
+        ) from None
+    return name
+
+
+def final_activation(model: Any) -> str | None:
+    """The name of the activation of the model's last layer (looking into nested models)."""
+    import keras
+
+    layer = model
+    while getattr(layer, "layers", None):
+        layer = layer.layers[-1]
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    act = getattr(layer, "activation", None)
+    return getattr(act, "__name__", None) if act is not None else None
+
+
+def output_units(model: Any) -> int | None:
+    try:
+        shape = model.output_shape
+    except Exception:  # not built
+        return None
+    if isinstance(shape, list):
+        return None
+    return shape[-1] if len(shape) > 1 else 1
+
+
+def check_head(model: Any, task: Task, y: np.ndarray) -> None:
+    """Raise a clear error when the model's outputs cannot fit the labels."""
+    units = output_units(model)
+    if units is None:
+        return
+    if task.kind == "regression":
+        want = 1 if y is None or y.ndim == 1 else int(np.prod(y.shape[1:]))
+        if units != want:
+            raise NbmlError(
+                f"The model outputs {units} values per sample but the regression targets have "
+                f"{want}. End the model with Dense({want}) (no activation)."
+            )
+        return
+    k = task.n_classes
+    binary_ok = k == 2 and units == 1 and not task.one_hot
+    if units == k or binary_ok or (units > k and not task.one_hot and k > 0):
+        return
+    raise NbmlError(
+        f"The model outputs {units} values per sample but the labels have {k} classes. End the "
+        f"model with Dense({k}, activation='softmax')"
+        + (" or Dense(1, activation='sigmoid')." if k == 2 else ".")
+    )
+
+
+def from_logits(model: Any) -> bool:
+    """True when the model's outputs are logits (no softmax/sigmoid at the end)."""
+    loss = getattr(model, "loss", None)
+    if getattr(loss, "from_logits", False):
+        return True
+    if loss is not None and not isinstance(loss, str) and hasattr(loss, "from_logits"):
+        return False
+    return final_activation(model) == "linear"
+
+
+def compile_model(
+    model: Any,
+    task: Task,
+    *,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    loss: str | None = None,
+    metrics: str | list[str] | None = None,
+) -> None:
+    """Compile ``model`` from nbml's options, choosing loss and metrics when they are auto."""
+    import keras
+
+    opt = make_optimizer(optimizer or "adam", lr)
+    units = output_units(model)
+    logits = final_activation(model) == "linear"
+    binary = task.kind == "classification" and units == 1
+    if loss in (None, "auto"):
+        if task.kind == "regression":
+            loss_obj: Any = "mse"
+        elif task.one_hot:
+            loss_obj = keras.losses.CategoricalCrossentropy(from_logits=logits)
+        elif binary:
+            loss_obj = keras.losses.BinaryCrossentropy(from_logits=logits)
+        else:
+            loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+    else:
+        loss_obj = resolve_loss(loss)
+    if metrics in (None, "auto"):
+        if task.kind == "regression":
+            metric_list: list[Any] = ["mae"]
+        elif binary:
+            threshold = 0.0 if logits and not isinstance(loss_obj, str) else 0.5
+            metric_list = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)]
+        else:
+            metric_list = ["accuracy"]
+    else:
+        items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+        metric_list = [resolve_metric(m.strip()) for m in items if m.strip()]
+    model.compile(optimizer=opt, loss=loss_obj, metrics=metric_list)
+
+
+def copy_compile(src: Any, dst: Any) -> None:
+    """Compile ``dst`` the way the user compiled ``src`` (fresh optimizer state)."""
+    try:
+        dst.compile_from_config(src.get_compile_config())
+    except Exception:  # custom objects that do not round-trip through config
+        dst.compile(**src._compile_config.config)
+
+
+def learning_rate(model: Any) -> float | None:
+    import keras
+
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except Exception:  # a schedule, or no optimizer
+        return None

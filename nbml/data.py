@@ -1,0 +1,489 @@
+"""The ``--data SPEC`` option: load, check, detect the task, split.
+
+A spec is a variable name, ``sklearn:NAME``, ``keras:NAME`` or a ``.csv``/``.npz`` path; the
+Python API also takes the objects themselves. :func:`load` turns a spec into a
+:class:`Dataset` with seeded, stratified test and validation parts. Preprocessing is not done
+here: it travels inside the model (see :mod:`nbml.preprocessing`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import keyword
+import os
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import NbmlError, did_you_mean
+
+SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Task:
+    """What the labels say: the task, the classes in encoded order, how labels are shaped."""
+
+    kind: str
+    classes: list[Any] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    one_hot: bool = False
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """Labels as class indices (classification) or float32 targets (regression)."""
+        if self.kind == "regression":
+            return np.asarray(y, dtype="float32")
+        if self.one_hot or (y.ndim == 2 and y.shape[1] > 1):
+            return np.argmax(y, axis=1)
+        y = y.reshape(-1)
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        try:
+            return np.fromiter((lookup[v] for v in y.tolist()), dtype="int64", count=len(y))
+        except KeyError as e:
+            raise NbmlError(
+                f"The labels contain {e.args[0]!r}, a class the model was not trained on "
+                f"(its classes are {self.class_names}). Evaluate on data with the same classes."
+            ) from None
+
+    def decode(self, idx: np.ndarray) -> np.ndarray:
+        """Class indices back to the original label values."""
+        return np.asarray(self.classes, dtype=object if self._strings else None)[idx]
+
+    @property
+    def _strings(self) -> bool:
+        return any(isinstance(c, str) for c in self.classes)
+
+
+@dataclass
+class Dataset:
+    """Training, validation and test parts of one data spec, and its task."""
+
+    spec: str
+    task: Task
+    x_train: Any = None
+    y_train: Any = None
+    x_val: Any = None
+    y_val: Any = None
+    x_test: Any = None
+    y_test: Any = None
+    #: A PyDataset, tf.data.Dataset or generator passed to fit as is (no split).
+    stream: Any = None
+    dropped: int = 0
+
+    @property
+    def is_stream(self) -> bool:
+        return self.stream is not None
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+@dataclass
+class Raw:
+    """Arrays as loaded, before checks and splits."""
+
+    spec: str
+    x: Any
+    y: Any
+    x_test: Any = None
+    y_test: Any = None
+    class_names: list[str] | None = None
+    stream: Any = None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def resolve(spec: Any, namespace: dict[str, Any] | None = None, target: str | None = None) -> Raw:
+    """Load a data spec (string) or data object into :class:`Raw` arrays."""
+    if not isinstance(spec, str):
+        return _from_object(spec, type(spec).__name__, target)
+    s = spec.strip()
+    if s.startswith("sklearn:"):
+        return _sklearn(s[len("sklearn:") :])
+    if s.startswith("keras:"):
+        return _keras(s[len("keras:") :])
+    low = s.lower()
+    if low.endswith(".csv") or low.endswith(".npz"):
+        return _file(s, target)
+    if s.isidentifier() and not keyword.iskeyword(s):
+        ns = namespace or {}
+        if s not in ns:
+            names = [k for k in ns if not k.startswith("_")]
+            raise NbmlError(
+                f"No variable named '{s}' in the notebook.{did_you_mean(s, names)} "
+                "Define it first, or use a built-in dataset such as --data sklearn:digits."
+            )
+        return _from_object(ns[s], s, target)
+    raise NbmlError(
+        f"Cannot read the data spec '{s}'. Use a variable name, sklearn:NAME "
+        f"({', '.join(SKLEARN_DATASETS)}), keras:NAME (mnist, fashion_mnist, cifar10, ...), "
+        "or a path ending in .csv or .npz."
+    )
+
+
+def _sklearn(name: str) -> Raw:
+    if name not in SKLEARN_DATASETS:
+        raise NbmlError(
+            f"Unknown scikit-learn dataset '{name}'.{did_you_mean(name, SKLEARN_DATASETS)} "
+            f"The bundled ones are: {', '.join(SKLEARN_DATASETS)}."
+        )
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    if name == "digits":
+        x = bunch.images[..., None].astype("float32")
+        return Raw(f"sklearn:{name}", x, bunch.target, class_names=[str(c) for c in range(10)])
+    names = [str(n) for n in bunch.target_names] if "target_names" in bunch else None
+    return Raw(f"sklearn:{name}", bunch.data.astype("float32"), bunch.target, class_names=names)
+
+
+def keras_datasets() -> list[str]:
+    import keras
+
+    return sorted(n for n in dir(keras.datasets) if not n.startswith("_"))
+
+
+def _keras(name: str) -> Raw:
+    import keras
+
+    available = keras_datasets()
+    if name not in available:
+        raise NbmlError(
+            f"Unknown Keras dataset '{name}'.{did_you_mean(name, available)} "
+            f"keras.datasets has: {', '.join(available)}."
+        )
+    cache = os.path.join(keras.config.keras_home(), "datasets")
+    try:
+        (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+    except Exception as e:  # offline, or a broken partial download
+        raise NbmlError(
+            f"keras:{name} is not cached in {cache} and could not be downloaded "
+            f"({type(e).__name__}: {str(e)[:200]}). Connect once to download it, copy the file "
+            "into that folder, or use an offline dataset such as --data sklearn:digits."
+        ) from None
+    return Raw(f"keras:{name}", x, y, x_test, y_test)
+
+
+def _file(path: str, target: str | None) -> Raw:
+    if not os.path.exists(path):
+        raise NbmlError(
+            f"No file '{path}' (looked in {os.getcwd()}). Check the path, relative to the notebook."
+        )
+    if path.lower().endswith(".npz"):
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            if not {"x", "y"} <= keys:
+                raise NbmlError(
+                    f"{path} has arrays {sorted(keys)}; an npz for nbml needs arrays named "
+                    "'x' and 'y' (and optionally 'x_test', 'y_test')."
+                )
+            get = lambda k: f[k] if k in keys else None  # noqa: E731
+            return Raw(path, f["x"], f["y"], get("x_test"), get("y_test"))
+    import pandas as pd
+
+    return _from_frame(pd.read_csv(path), path, target)
+
+
+def _from_frame(df: Any, spec: str, target: str | None) -> Raw:
+    cols = [str(c) for c in df.columns]
+    if target is None:
+        raise NbmlError(
+            f"{spec} is a table; say which column holds the labels with --target COLUMN "
+            f"(columns: {', '.join(cols[:20])})."
+        )
+    if target not in df.columns:
+        raise NbmlError(
+            f"{spec} has no column '{target}'.{did_you_mean(target, cols)} "
+            f"Its columns are: {', '.join(cols[:20])}."
+        )
+    x = df.drop(columns=[target])
+    bad = [str(c) for c in x.columns if not np.issubdtype(x[c].dtype, np.number)]
+    if bad:
+        raise NbmlError(
+            f"Feature columns {bad} of {spec} are not numeric. Encode them first, for example "
+            "with pandas.get_dummies(df, columns=[...]), or drop them."
+        )
+    return Raw(spec, x.to_numpy(dtype="float32"), df[target].to_numpy())
+
+
+def _is_stream(obj: Any) -> bool:
+    mod = type(obj).__module__ or ""
+    if isinstance(obj, types.GeneratorType):
+        return True
+    if mod.startswith("tensorflow") and hasattr(obj, "element_spec"):
+        return True
+    try:
+        import keras
+
+        return isinstance(obj, keras.utils.PyDataset)
+    except ImportError:  # pragma: no cover - keras is a dependency
+        return False
+
+
+def _from_object(obj: Any, spec: str, target: str | None) -> Raw:
+    mod = type(obj).__module__ or ""
+    if mod.startswith("pandas") and hasattr(obj, "columns"):
+        return _from_frame(obj, spec, target)
+    if isinstance(obj, dict):
+        if not {"x", "y"} <= set(obj):
+            raise NbmlError(
+                f"The dict '{spec}' has keys {sorted(map(str, obj))}; nbml needs keys 'x' and 'y' "
+                "(and optionally 'x_test', 'y_test')."
+            )
+        return Raw(spec, obj["x"], obj["y"], obj.get("x_test"), obj.get("y_test"))
+    if isinstance(obj, (tuple, list)) and len(obj) == 2:
+        a, b = obj
+        if all(isinstance(p, (tuple, list)) and len(p) == 2 for p in (a, b)):
+            return Raw(spec, a[0], a[1], b[0], b[1])
+        return Raw(spec, a, b)
+    if _is_stream(obj):
+        return Raw(spec, None, None, stream=obj)
+    hint = " (a single array has no labels)" if hasattr(obj, "shape") else ""
+    raise NbmlError(
+        f"'{spec}' is a {type(obj).__name__}{hint}. Pass (x, y), ((x_train, y_train), "
+        "(x_test, y_test)), a dict with 'x' and 'y', a DataFrame with --target, or a "
+        "PyDataset / tf.data.Dataset / generator."
+    )
+
+
+# ---------------------------------------------------------------- checking
+
+
+def _as_array(a: Any, what: str, spec: str) -> np.ndarray:
+    if hasattr(a, "to_numpy"):
+        a = a.to_numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as e:
+        raise NbmlError(f"{what} of '{spec}' cannot be made an array: {e}") from None
+    if arr.dtype == object and what.startswith("x"):
+        raise NbmlError(
+            f"{what} of '{spec}' is not a regular numeric array (ragged or mixed types). "
+            "Pad sequences to one length (keras.utils.pad_sequences) or convert to numbers."
+        )
+    if arr.dtype == np.float64:
+        arr = arr.astype("float32")
+    if arr.ndim == 0:
+        raise NbmlError(f"{what} of '{spec}' is a scalar; it needs one row per sample.")
+    return arr
+
+
+def detect_task(y: np.ndarray, override: str | None = None) -> str:
+    """Classification or regression, by SPEC §2's rules (or ``override``)."""
+    if override:
+        if override not in TASKS:
+            raise NbmlError(f"--task must be one of {', '.join(TASKS)}, not '{override}'.")
+        return override
+    if is_one_hot(y):
+        return "classification"
+    if y.dtype.kind in "iubUSO":
+        return "classification"
+    return "regression"
+
+
+def is_one_hot(y: np.ndarray) -> bool:
+    if y.ndim != 2 or y.shape[1] < 2 or y.dtype.kind not in "iubf":
+        return False
+    sample = y[: min(len(y), 10_000)]
+    return bool(np.isin(sample, (0, 1)).all() and (sample.sum(axis=1) == 1).all())
+
+
+def _task(y_all: np.ndarray, kind: str, class_names: list[str] | None) -> Task:
+    if kind == "regression":
+        if y_all.dtype.kind in "USO":
+            raise NbmlError("--task regression needs numeric labels; these are strings.")
+        return Task("regression")
+    if is_one_hot(y_all):
+        k = y_all.shape[1]
+        names = class_names or [str(i) for i in range(k)]
+        return Task("classification", list(range(k)), names, one_hot=True)
+    flat = y_all.reshape(-1) if y_all.ndim == 2 and y_all.shape[1] == 1 else y_all
+    if flat.ndim != 1:
+        raise NbmlError(
+            f"Classification labels must be one per sample or one-hot rows; got shape "
+            f"{y_all.shape}. Pass --task regression for multi-output targets."
+        )
+    if flat.dtype.kind == "f":
+        if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
+            raise NbmlError(
+                "--task classification needs whole-number or string labels; these floats have "
+                "fractions. Use --task regression, or convert the labels to classes."
+            )
+        flat = flat.astype("int64")
+    classes = np.unique(flat).tolist()
+    if class_names is None or len(class_names) != len(classes):
+        class_names = [str(c) for c in classes]
+    return Task("classification", classes, class_names)
+
+
+def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    ok = np.ones(len(x), dtype=bool)
+    if x.dtype.kind == "f":
+        ok &= np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if y.dtype.kind == "f":
+        ok &= np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+    return ok
+
+
+def _split(
+    n: int, frac: float, seed: int, strat: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (and, when each class can be, stratified) index split: (keep, held_out)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    n_out = int(np.ceil(frac * n))
+    if n_out < 1 or n - n_out < 1:
+        raise NbmlError(
+            f"A split of {frac} leaves no samples on one side of {n} rows; use a split between "
+            "0 and 1 that leaves both parts non-empty, or 0 for none."
+        )
+    if strat is not None:
+        _, counts = np.unique(strat, return_counts=True)
+        k = len(counts)
+        if counts.min() < 2 or n_out < k or n - n_out < k:
+            strat = None
+    keep, out = train_test_split(idx, test_size=n_out, random_state=seed, stratify=strat)
+    return np.sort(keep), np.sort(out)
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, spec: str, part: str) -> None:
+    if len(x) != len(y):
+        raise NbmlError(
+            f"x and y of '{spec}'{part} have different lengths: {len(x)} samples but {len(y)} "
+            "labels. Pass one label per sample."
+        )
+    if len(x) == 0:
+        raise NbmlError(f"'{spec}'{part} has no samples.")
+
+
+def prepare(
+    raw: Raw,
+    *,
+    task: str | None = None,
+    test_split: float = 0.2,
+    validation_split: float = 0.2,
+    seed: int = 0,
+    clean: bool = False,
+) -> Dataset:
+    """Check arrays, detect the task, drop bad rows (``clean``) and split seeded."""
+    for name, v in (("--test-split", test_split), ("--validation-split", validation_split)):
+        if not 0 <= v < 1:
+            raise NbmlError(f"{name} must be at least 0 and below 1, not {v}.")
+    if raw.stream is not None:
+        return _prepare_stream(raw, task)
+    x, y = _as_array(raw.x, "x", raw.spec), _as_array(raw.y, "y", raw.spec)
+    _check_pair(x, y, raw.spec, "")
+    xt = yt = None
+    if raw.x_test is not None:
+        xt, yt = _as_array(raw.x_test, "x_test", raw.spec), _as_array(raw.y_test, "y_test", raw.spec)
+        _check_pair(xt, yt, raw.spec, " (test part)")
+        if xt.shape[1:] != x.shape[1:]:
+            raise NbmlError(
+                f"x_test of '{raw.spec}' has samples shaped {xt.shape[1:]} but x has {x.shape[1:]}."
+            )
+    dropped = 0
+    for part in ("train", "test"):
+        a, b = (x, y) if part == "train" else (xt, yt)
+        if a is None:
+            continue
+        ok = _finite_rows(a, b)
+        bad = int(len(ok) - ok.sum())
+        if bad and not clean:
+            raise NbmlError(
+                f"{bad} rows of '{raw.spec}' contain NaN or infinite values. Pass --clean to "
+                "drop them, or fill them in first."
+            )
+        if bad:
+            dropped += bad
+            a, b = a[ok], b[ok]
+            if part == "train":
+                x, y = a, b
+            else:
+                xt, yt = a, b
+    y_all = y if yt is None else np.concatenate([y, yt])
+    t = _task(y_all, detect_task(y_all, task), raw.class_names)
+    y = _labels(y, t)
+    yt = None if yt is None else _labels(yt, t)
+    strat = lambda lab: t.encode(lab) if t.kind == "classification" else None  # noqa: E731
+    if xt is None and test_split > 0:
+        keep, out = _split(len(x), test_split, seed, strat(y))
+        x, y, xt, yt = x[keep], y[keep], x[out], y[out]
+    xv = yv = None
+    if validation_split > 0:
+        keep, out = _split(len(x), validation_split, seed, strat(y))
+        x, y, xv, yv = x[keep], y[keep], x[out], y[out]
+    return Dataset(raw.spec, t, x, y, xv, yv, xt, yt, dropped=dropped)
+
+
+def _labels(y: np.ndarray, t: Task) -> np.ndarray:
+    """Labels as the model is fitted on them: one-hot floats, class indices, or floats."""
+    if t.kind == "regression":
+        return y.astype("float32")
+    if t.one_hot:
+        return y.astype("float32")
+    return t.encode(y.reshape(-1) if y.ndim == 2 else y)
+
+
+def prepare_eval(raw: Raw, t: Task) -> tuple[Any, Any]:
+    """The part of ``raw`` to evaluate on (its test part, else all), labels encoded by ``t``."""
+    if raw.stream is not None:
+        return _gather_stream(raw)
+    x, y = (raw.x_test, raw.y_test) if raw.x_test is not None else (raw.x, raw.y)
+    x, y = _as_array(x, "x", raw.spec), _as_array(y, "y", raw.spec)
+    _check_pair(x, y, raw.spec, "")
+    return x, y
+
+
+def _first_batch(obj: Any) -> tuple[Any, Any]:
+    import keras
+
+    if isinstance(obj, keras.utils.PyDataset):
+        batch = obj[0]
+    else:
+        batch = next(iter(obj))
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise NbmlError("A data stream must yield (x, y) or (x, y, sample_weight) batches.")
+    return np.asarray(batch[0]), np.asarray(batch[1])
+
+
+def _prepare_stream(raw: Raw, task: str | None) -> Dataset:
+    obj = raw.stream
+    if isinstance(obj, types.GeneratorType):
+        first = next(obj)
+        obj = itertools.chain([first], obj)
+        xb, yb = np.asarray(first[0]), np.asarray(first[1])
+    else:
+        xb, yb = _first_batch(obj)
+    kind = detect_task(yb, task)
+    t = _task(yb, kind, None) if kind == "regression" or is_one_hot(yb) else Task(kind)
+    if kind == "classification" and not t.classes:
+        # classes seen in the first batch only; integer labels index the model's outputs
+        t.classes = list(range(int(np.max(yb)) + 1)) if yb.dtype.kind in "iu" else []
+        t.class_names = [str(c) for c in t.classes]
+    d = Dataset(raw.spec, t, stream=obj)
+    d.x_train = xb  # one batch, for shape checks and preprocessing statistics
+    return d
+
+
+def _gather_stream(raw: Raw) -> tuple[np.ndarray, np.ndarray]:
+    import keras
+
+    obj = raw.stream
+    batches = (obj[i] for i in range(len(obj))) if isinstance(obj, keras.utils.PyDataset) else obj
+    xs, ys = [], []
+    for i, b in enumerate(batches):
+        xs.append(np.asarray(b[0]))
+        ys.append(np.asarray(b[1]))
+        if i > 100_000:
+            raise NbmlError("The data stream did not end; evaluate on a finite dataset.")
+    return np.concatenate(xs), np.concatenate(ys)

@@ -1,0 +1,255 @@
+"""Text and static-HTML views: the in-place progress line, tables, reports.
+
+Everything here is plain HTML (no JavaScript) so it reads the same in JupyterLab, nbconvert,
+GitHub and VS Code. Every string that comes from the user is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .registry import REGISTRY, Event, Run
+
+e = html.escape
+_TABLE = "border-collapse:collapse;font:12px/1.4 var(--jp-code-font-family,monospace);margin:4px 0"
+_CELL = "padding:2px 8px;border:1px solid var(--jp-border-color2,#ddd);text-align:right"
+STATUS_COLORS = {
+    "training": "#1f77b4",
+    "running": "#1f77b4",
+    "finished": "#2ca02c",
+    "idle": "#2ca02c",
+    "stopped": "#ff7f0e",
+    "failed": "#d62728",
+}
+
+
+def fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+    return str(v)
+
+
+def seconds(s: float) -> str:
+    s = max(0.0, float(s))
+    if s < 60:
+        return f"{s:.1f}s"
+    m, s = divmod(int(s), 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+def table_html(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th style='{_CELL}'>{e(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='{_CELL}'>{e(fmt(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table style='{_TABLE}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def table_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells)
+
+
+class Table:
+    """A table with text and HTML renderings (what ``%models`` and ``%devices`` return)."""
+
+    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], note: str = ""):
+        self.headers, self.rows, self.note = list(headers), [list(r) for r in rows], note
+
+    def __repr__(self) -> str:
+        return table_text(self.headers, self.rows) + (f"\n{self.note}" if self.note else "")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        note = f"<div style='font-size:12px'>{e(self.note)}</div>" if self.note else ""
+        return table_html(self.headers, self.rows) + note
+
+
+def metrics_html(metrics: dict[str, float], average: str | None = None) -> str:
+    note = f"<div style='font-size:11px;opacity:.7'>{e(average)} averages</div>" if average else ""
+    return table_html(list(metrics), [[round(v, 4) for v in metrics.values()]]) + note
+
+
+def per_class_html(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    return table_html(
+        ["class", "precision", "recall", "f1", "support"],
+        [
+            [lab, round(r["precision"], 4), round(r["recall"], 4), round(r["f1-score"], 4)]
+            + [int(r["support"])]
+            for lab, r in rows
+        ],
+    )
+
+
+def confusion_html(cm: np.ndarray, labels: Sequence[Any]) -> str:
+    """The confusion matrix as an HTML table with heat-coloured cells (rows = true)."""
+    top = max(int(cm.max()), 1) if cm.size else 1
+    head = "".join(f"<th style='{_CELL}'>{e(str(lab))}</th>" for lab in labels)
+    body = []
+    for lab, row in zip(labels, cm, strict=True):
+        cells = []
+        for v in row:
+            a = v / top
+            color = "#fff" if a > 0.55 else "inherit"
+            cells.append(
+                f"<td style='{_CELL};background:rgba(31,119,180,{a:.3f});color:{color}'>{int(v)}</td>"
+            )
+        body.append(f"<tr><th style='{_CELL}'>{e(str(lab))}</th>{''.join(cells)}</tr>")
+    return (
+        "<div><div style='font-size:11px;opacity:.7'>confusion matrix: rows = true, "
+        f"columns = predicted</div><table style='{_TABLE}'><thead><tr><th style='{_CELL}'>"
+        f"true \\ pred</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def scatter_svg(y_true: np.ndarray, y_pred: np.ndarray, size: int = 260) -> str:
+    """Predicted against true values as an inline SVG scatter with the diagonal."""
+    t, p = np.ravel(y_true).astype(float), np.ravel(y_pred).astype(float)
+    if len(t) > 2000:
+        pick = np.linspace(0, len(t) - 1, 2000).astype(int)
+        t, p = t[pick], p[pick]
+    lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+    span = (hi - lo) or 1.0
+    pad = 30
+
+    def sx(v: np.ndarray) -> np.ndarray:
+        return pad + (v - lo) / span * (size - 2 * pad)
+
+    def sy(v: np.ndarray) -> np.ndarray:
+        return size - pad - (v - lo) / span * (size - 2 * pad)
+
+    dots = "".join(
+        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2' fill='#1f77b4' fill-opacity='.6'/>"
+        for x, y in zip(sx(t), sy(p), strict=True)
+    )
+    a, b = pad, size - pad
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{size}' height='{size}' "
+        f"style='font:10px sans-serif'><rect x='{a}' y='{a}' width='{b - a}' height='{b - a}' "
+        f"fill='none' stroke='#999'/><line x1='{a}' y1='{b}' x2='{b}' y2='{a}' stroke='#d62728' "
+        f"stroke-dasharray='4 3'/>{dots}<text x='{size / 2}' y='{size - 8}' text-anchor='middle'>"
+        f"true ({lo:.3g} to {hi:.3g})</text><text x='10' y='{size / 2}' "
+        f"transform='rotate(-90 10 {size / 2})' text-anchor='middle'>predicted</text></svg>"
+    )
+
+
+# ---------------------------------------------------------------- progress line
+
+
+def ordered(logs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Metrics in reading order: loss, other metrics, then their val_ counterparts."""
+
+    def key(k: str) -> tuple[int, int, str]:
+        val = k.startswith("val_")
+        base = k[4:] if val else k
+        return (int(val), 0 if base == "loss" else 1, base)
+
+    return sorted(logs.items(), key=lambda kv: key(kv[0]))
+
+
+def progress_text(run: Run, live: dict[str, Any] | None = None) -> str:
+    live = live or {}
+    parts = [run.name, run.status]
+    if run.status == "running":
+        done = run.epoch + ((live.get("batch", -1) + 1) / live["steps"] if live.get("steps") else 0)
+        frac = min(done / max(run.epochs, 1), 1.0)
+        bar = "#" * int(frac * 20)
+        parts.append(f"epoch {min(run.epoch + 1, run.epochs)}/{run.epochs} [{bar:<20}] {frac:.0%}")
+    else:
+        parts.append(f"{run.epoch}/{run.epochs} epochs in {seconds(run.duration)}")
+    logs = live.get("logs") if run.status == "running" and live.get("logs") else run.metrics
+    parts += [f"{k} {fmt(float(v))}" for k, v in ordered(logs or {})]
+    if run.status == "running" and "samples_per_s" in live:
+        parts.append(f"{live['samples_per_s']:,.0f} samples/s")
+    if run.status == "running" and "eta" in live:
+        parts.append(f"ETA {seconds(live['eta'])}")
+    return " · ".join(parts)
+
+
+def progress_html(run: Run, live: dict[str, Any] | None = None) -> str:
+    live = live or {}
+    done = run.epoch + (
+        (live.get("batch", -1) + 1) / live["steps"]
+        if run.status == "running" and live.get("steps")
+        else 0
+    )
+    frac = min(done / max(run.epochs, 1), 1.0)
+    color = STATUS_COLORS.get(run.status, "#777")
+    text = progress_text(run, live).split(" · ", 2)
+    rest = e(text[2]) if len(text) > 2 else ""
+    msg = (
+        f"<div style='color:{color};margin-top:2px'>{e(run.message)}</div>" if run.message else ""
+    )
+    return (
+        "<div class='nbml-progress' style='font:12px/1.5 var(--jp-code-font-family,monospace)'>"
+        f"<b>{e(run.name)}</b> <span style='color:{color}'>{e(run.status)}</span> "
+        f"<div style='display:inline-block;vertical-align:middle;width:160px;height:8px;"
+        f"background:#eee;border-radius:4px;overflow:hidden;margin:0 6px'><div style='width:"
+        f"{frac * 100:.1f}%;height:100%;background:{color}'></div></div>{rest}{msg}</div>"
+    )
+
+
+class ProgressView:
+    """A compact progress line for one run that updates in place (one ``display_id``).
+
+    In a terminal IPython it prints a single carriage-return line instead.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.live: dict[str, Any] = {}
+        self.handle = None
+        self._terminal = not _in_kernel()
+        if self._terminal:
+            self._print()
+        else:
+            from IPython.display import display
+
+            self.handle = display(self._bundle(), raw=True, display_id=True)
+        self._unsubscribe = REGISTRY.subscribe(self)
+
+    def _bundle(self) -> dict[str, str]:
+        text = progress_text(self.run, self.live)
+        if self.run.message:
+            text += f"\n{self.run.message}"
+        return {"text/plain": text, "text/html": progress_html(self.run, self.live)}
+
+    def _print(self) -> None:
+        line = progress_text(self.run, self.live)
+        end = "\n" if self.run.status != "running" else ""
+        sys.stdout.write(f"\r{line:<120}{end}")
+        if self.run.status != "running" and self.run.message:
+            sys.stdout.write(self.run.message + "\n")
+        sys.stdout.flush()
+
+    def __call__(self, event: Event) -> None:
+        if event.run is not self.run:
+            return
+        if event.kind == "batch":
+            self.live = event.data
+        elif event.kind in ("epoch", "end"):
+            self.live = {}
+        if self._terminal:
+            self._print()
+        elif self.handle is not None:
+            self.handle.update(self._bundle(), raw=True)
+        if event.kind == "end":
+            self._unsubscribe()
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"

@@ -1,0 +1,171 @@
+"""Evaluation results computed with scikit-learn's own metric functions.
+
+:class:`Evaluation` holds the true and predicted classes (or values), the metrics, and renders
+itself as an HTML report (metrics table and heat-coloured confusion matrix) that reads the same
+in JupyterLab, nbconvert and GitHub.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import NbmlError
+
+AVERAGES = ("macro", "weighted", "micro")
+
+
+class Evaluation:
+    """Metrics of a model on one dataset.
+
+    Classification: ``accuracy``, ``precision``/``recall``/``f1`` (averaged as ``average``
+    says), ``support``, ``confusion_matrix`` (rows = true, columns = predicted), ``labels``,
+    ``report`` (shaped like ``classification_report(output_dict=True)``) and
+    :meth:`misclassified`. Regression: ``mse``, ``rmse``, ``mae``, ``r2``.
+
+    Example:
+        >>> ev = nbml.evaluate("mlp")
+        >>> ev.accuracy, ev.confusion_matrix[0]
+    """
+
+    def __init__(
+        self,
+        name: str,
+        task: str,
+        y_true: np.ndarray,
+        y_pred: np.ndarray,
+        *,
+        labels: list[str] | None = None,
+        average: str = "macro",
+        data: str = "",
+    ) -> None:
+        if average not in AVERAGES:
+            raise NbmlError(f"--average must be one of {', '.join(AVERAGES)}, not '{average}'.")
+        self.name, self.task, self.average, self.data = name, task, average, data
+        self.y_true, self.y_pred = y_true, y_pred
+        self.labels = list(labels or [])
+        if task == "classification":
+            self._classification()
+        else:
+            self._regression()
+
+    def _classification(self) -> None:
+        from sklearn.metrics import classification_report, confusion_matrix
+
+        idx = list(range(len(self.labels)))
+        self.confusion_matrix = confusion_matrix(self.y_true, self.y_pred, labels=idx)
+        self.report: dict[str, Any] = classification_report(
+            self.y_true,
+            self.y_pred,
+            labels=idx,
+            target_names=[str(lab) for lab in self.labels],
+            output_dict=True,
+            zero_division=0,
+        )
+        total = int(self.confusion_matrix.sum())
+        self.accuracy = float(np.trace(self.confusion_matrix) / total) if total else 0.0
+        self.support = self.confusion_matrix.sum(axis=1)
+        if self.average == "micro":
+            from sklearn.metrics import precision_recall_fscore_support
+
+            p, r, f, _ = precision_recall_fscore_support(
+                self.y_true, self.y_pred, labels=idx, average="micro", zero_division=0
+            )
+        else:
+            avg = self.report[f"{self.average} avg"]
+            p, r, f = avg["precision"], avg["recall"], avg["f1-score"]
+        self.precision, self.recall, self.f1 = float(p), float(r), float(f)
+
+    def _regression(self) -> None:
+        from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+        self.mse = float(mean_squared_error(self.y_true, self.y_pred))
+        self.rmse = math.sqrt(self.mse)
+        self.mae = float(mean_absolute_error(self.y_true, self.y_pred))
+        self.r2 = float(r2_score(self.y_true, self.y_pred))
+
+    def misclassified(self, true: Any, pred: Any) -> np.ndarray:
+        """Indices (into the evaluated data) of samples of class ``true`` predicted as ``pred``."""
+        if self.task != "classification":
+            raise NbmlError("misclassified() is for classifiers; this evaluation is a regression.")
+        t, p = self._index(true), self._index(pred)
+        return np.flatnonzero((self.y_true == t) & (self.y_pred == p))
+
+    def _index(self, label: Any) -> int:
+        names = [str(lab) for lab in self.labels]
+        if str(label) in names:
+            return names.index(str(label))
+        if isinstance(label, (int, np.integer)) and 0 <= label < len(names):
+            return int(label)
+        raise NbmlError(f"Unknown class {label!r}; the classes are {names}.")
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The headline numbers as a flat dict."""
+        if self.task == "classification":
+            return {
+                "accuracy": self.accuracy,
+                "precision": self.precision,
+                "recall": self.recall,
+                "f1": self.f1,
+            }
+        return {"mse": self.mse, "rmse": self.rmse, "mae": self.mae, "r2": self.r2}
+
+    # ------------------------------------------------------------ display
+
+    def __repr__(self) -> str:
+        head = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items())
+        return f"<Evaluation {self.name} on {self.data or 'test set'} ({len(self.y_true)} samples): {head}>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def text(self) -> str:
+        """A plain-text report."""
+        lines = [f"{self.name} on {self.data or 'its test set'}: {len(self.y_true)} samples"]
+        if self.task != "classification":
+            lines += [f"  {k:<5} {v:.4f}" for k, v in self.metrics.items()]
+            return "\n".join(lines)
+        lines.append(f"  accuracy {self.accuracy:.4f}")
+        lines.append(f"  {'class':<12} precision  recall      f1  support")
+        for lab in self.labels:
+            row = self.report[str(lab)]
+            lines.append(
+                f"  {str(lab)[:12]:<12} {row['precision']:9.4f} {row['recall']:7.4f} "
+                f"{row['f1-score']:7.4f} {int(row['support']):8d}"
+            )
+        lines.append(
+            f"  {self.average + ' avg':<12} {self.precision:9.4f} {self.recall:7.4f} {self.f1:7.4f}"
+        )
+        lines.append("  confusion matrix (rows = true, columns = predicted):")
+        width = max(3, max(len(str(v)) for v in self.confusion_matrix.ravel()))
+        for lab, row in zip(self.labels, self.confusion_matrix, strict=True):
+            cells = " ".join(f"{v:>{width}d}" for v in row)
+            lines.append(f"  {str(lab)[:12]:<12} {cells}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from .display import confusion_html, metrics_html, per_class_html, scatter_svg
+
+        e = html.escape
+        title = (
+            f"<div style='font-weight:600;margin:4px 0'>{e(self.name)} on "
+            f"{e(self.data or 'its test set')} &middot; {len(self.y_true)} samples</div>"
+        )
+        if self.task != "classification":
+            return (
+                f"<div class='nbml-evaluation'>{title}{metrics_html(self.metrics)}"
+                f"{scatter_svg(self.y_true, self.y_pred)}</div>"
+            )
+        rows = [
+            (str(lab), self.report[str(lab)]) for lab in self.labels if str(lab) in self.report
+        ]
+        return (
+            f"<div class='nbml-evaluation'>{title}"
+            f"{metrics_html(self.metrics, self.average)}"
+            "<div style='display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start'>"
+            f"{per_class_html(rows)}{confusion_html(self.confusion_matrix, self.labels)}</div></div>"
+        )

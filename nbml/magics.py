@@ -1,0 +1,260 @@
+"""IPython magics: parse the line, resolve names in the notebook, call :mod:`nbml.api`.
+
+No behaviour lives only here. This module imports neither Keras nor the API at import time,
+so ``%load_ext nbml`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Int, Unicode
+from traitlets.config import Configurable
+
+from .errors import NbmlError, did_you_mean
+
+_HELP = re.compile(r"(^|\s)(-h|--help)(\s|$)")
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show nbml's user-mistake errors as IPython's one-line ``UsageError``."""
+    try:
+        yield
+    except NbmlError as e:
+        raise UsageError(str(e)) from None
+
+
+def _data_options(fn: Any) -> Any:
+    for arg in reversed(
+        [
+            argument("--data", metavar="SPEC", help="variable, sklearn:NAME, keras:NAME, .csv/.npz"),
+            argument("--target", metavar="COL", help="label column of a DataFrame or CSV"),
+        ]
+    ):
+        fn = arg(fn)
+    return fn
+
+
+@magics_class
+class NbmlMagics(Magics, Configurable):
+    """nbml's magics; settings are traitlets (``%config NbmlMagics.default_epochs = 5``)."""
+
+    default_epochs = Int(10, help="Epochs when --epochs is not given.").tag(config=True)
+    default_batch_size = Int(32, help="Batch size when --batch-size is not given.").tag(
+        config=True
+    )
+    update_interval = Float(0.1, help="Seconds between two live display updates.").tag(
+        config=True
+    )
+    store_path = Unicode(".nbml", help="Folder for runs and saved models.").tag(config=True)
+    widgets = Bool(True, help="Live widgets (False: text output).").tag(config=True)
+
+    def __init__(self, shell: Any) -> None:
+        Configurable.__init__(self, config=shell.config)
+        Magics.__init__(self, shell=shell)
+        self.shell.configurables.append(self)
+
+    def _help(self, fn: Any, line: str) -> bool:
+        if _HELP.search(line):
+            print(fn.__doc__)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ train
+
+    @magic_arguments()
+    @argument("name", help="name the trained Keras model is bound to")
+    @_data_options
+    @argument("--task", help="classification or regression (default: detected from labels)")
+    @argument("--epochs", type=int, help="epochs (default: NbmlMagics.default_epochs, 10)")
+    @argument("--batch-size", type=int, help="batch size (default 32)")
+    @argument("--optimizer", help="Keras optimizer name: adam, sgd, rmsprop, adamw, ...")
+    @argument("--lr", type=float, help="learning rate")
+    @argument("--loss", help="Keras loss name, or auto (default)")
+    @argument("--metrics", help="comma-separated Keras metric names, or auto (default)")
+    @argument("--validation-split", type=float, default=0.2, help="default 0.2")
+    @argument("--test-split", type=float, default=0.2, help="held out for %%evaluate; default 0.2")
+    @argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+    @argument("--normalize", help="none, minmax or standard (default: minmax for images)")
+    @argument("--clean", action="store_true", help="drop rows with NaN or inf")
+    @argument("--augment", help="comma-separated: flip, rotate, zoom, shift (images)")
+    @argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs")
+    @argument("--reset", action="store_true", help="line form: start again from fresh weights")
+    @argument("--no-widget", action="store_true", help="text progress instead of the widget")
+    @line_cell_magic
+    def train(self, line: str, cell: str | None = None) -> Any:
+        """Train a Keras model. The cell body builds it: its last expression, else `model`.
+
+        %%train NAME --data SPEC [options] trains the model the cell builds and binds it to NAME.
+        %train NAME [options] trains the model NAME again (same data unless --data is given).
+        """
+        if self._help(self.train, line):
+            return None
+        args = parse_argstring(self.train, line)
+        model = self._model_from_cell(cell) if cell is not None else None
+        from . import api
+
+        with user_errors():
+            run = api.train(
+                args.name,
+                model,
+                args.data,
+                target=args.target,
+                task=args.task,
+                epochs=self.default_epochs if args.epochs is None else args.epochs,
+                batch_size=self.default_batch_size if args.batch_size is None else args.batch_size,
+                optimizer=args.optimizer,
+                lr=args.lr,
+                loss=args.loss,
+                metrics=args.metrics,
+                validation_split=args.validation_split,
+                test_split=args.test_split,
+                seed=args.seed,
+                normalize=args.normalize,
+                clean=args.clean,
+                augment=args.augment,
+                early_stopping=args.early_stopping,
+                reset=args.reset,
+                update_interval=self.update_interval,
+                namespace=self.shell.user_ns,
+                cell=self.shell.execution_count,
+            )
+        return None if cell is not None else run
+
+    def _model_from_cell(self, cell: str) -> Any:
+        """Run the cell body in the notebook; return its last expression's value (or `model`)."""
+        code = self.shell.transform_cell(cell)
+        tree = ast.parse(code)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        filename = self.shell.compile.cache(code, self.shell.execution_count)
+        ns = self.shell.user_ns
+        exec(compile(tree, filename, "exec"), ns)
+        value = eval(compile(last, filename, "eval"), ns) if last is not None else None
+        import keras
+
+        if isinstance(value, keras.Model):
+            return value
+        if isinstance(ns.get("model"), keras.Model):
+            return ns["model"]
+        what = f"its last expression is a {type(value).__name__}" if last else "it has no expression at the end"
+        raise UsageError(
+            f"The %%train cell yields no Keras model: {what} and there is no variable `model`. "
+            "End the cell with the model (e.g. a last line `model`) or assign it to `model`."
+        )
+
+    # --------------------------------------------------------------- evaluate
+
+    @magic_arguments()
+    @argument("name", help="a model trained in this kernel")
+    @_data_options
+    @argument("--average", default="macro", help="macro (default), weighted or micro")
+    @line_magic
+    def evaluate(self, line: str) -> Any:
+        """Evaluate a model on its held-out test set (or --data) and show the report."""
+        if self._help(self.evaluate, line):
+            return None
+        args = parse_argstring(self.evaluate, line)
+        from . import api
+
+        with user_errors():
+            return api.evaluate(
+                args.name,
+                args.data,
+                average=args.average,
+                target=args.target,
+                namespace=self.shell.user_ns,
+            )
+
+    @magic_arguments()
+    @argument("name", help="a model trained in this kernel")
+    @argument("expr", nargs="+", help="a Python expression for the inputs")
+    @argument("--proba", action="store_true", help="class probabilities instead of labels")
+    @line_magic
+    def predict(self, line: str) -> Any:
+        """Predict with a model: class labels for classifiers, values for regressors."""
+        if self._help(self.predict, line):
+            return None
+        proba = bool(re.search(r"(^|\s)--proba(\s|$)", line))
+        rest = re.sub(r"(^|\s)--proba(?=\s|$)", " ", line).strip()
+        if not rest or len(rest.split(None, 1)) < 2:
+            raise UsageError("Usage: %predict NAME EXPR [--proba], e.g. %predict mlp x_test[:5]")
+        name, expr = rest.split(None, 1)
+        try:
+            x = self.shell.ev(expr)
+        except NameError as e:
+            missing = str(e).split("'")[1] if "'" in str(e) else expr
+            names = [k for k in self.shell.user_ns if not k.startswith("_")]
+            raise UsageError(
+                f"No variable named '{missing}' in the notebook.{did_you_mean(missing, names)}"
+            ) from None
+        from . import api
+
+        with user_errors():
+            return api.predict(name, x, proba=proba)
+
+    # ----------------------------------------------------------- other magics
+
+    @line_magic
+    def models(self, line: str = "") -> Any:
+        """Table of this kernel's models: status, epochs, parameters, last metrics, time."""
+        from . import api
+
+        return api.model_table()
+
+    @line_magic
+    def devices(self, line: str = "") -> Any:
+        """The devices the Keras backend sees, and the host's CPUs and memory."""
+        from . import api
+
+        return api.device_table()
+
+    @magic_arguments()
+    @argument("name", help="a model that may be training")
+    @line_magic
+    def stop(self, line: str) -> None:
+        """Stop a background training of NAME at the next batch boundary."""
+        if self._help(self.stop, line):
+            return
+        args = parse_argstring(self.stop, line)
+        from . import api
+
+        with user_errors():
+            print(api.stop(args.name))
+
+    @magic_arguments()
+    @argument("name", help="a model trained in this kernel")
+    @argument("path", nargs="?", help="a .keras file (default: under NbmlMagics.store_path)")
+    @line_magic
+    def save(self, line: str) -> None:
+        """Save a model as a .keras file."""
+        if self._help(self.save, line):
+            return
+        args = parse_argstring(self.save, line)
+        from . import api
+
+        with user_errors():
+            path = api.save(args.name, args.path, store_path=self.store_path)
+        print(f"Saved {args.name} to {path}")
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="only this model's runs")
+    @line_magic
+    def runs(self, line: str) -> Any:
+        """Runs side by side: hyperparameters, final metrics, duration."""
+        if self._help(self.runs, line):
+            return None
+        args = parse_argstring(self.runs, line)
+        from . import api
+
+        with user_errors():
+            return api.run_table(args.name)

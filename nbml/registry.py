@@ -1,0 +1,172 @@
+"""The one observable place that holds this kernel's models and runs.
+
+Training publishes :class:`Event` objects here; views (the progress display, widgets,
+the sidebar) subscribe. Nothing in this module imports Keras.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Run states: ``running`` while fit runs, then one of the three ends.
+RUN_STATES = ("running", "finished", "stopped", "failed")
+
+
+@dataclass
+class Run:
+    """One training of one model: hyperparameters, per-epoch history, outcome."""
+
+    id: str
+    name: str
+    params: dict[str, Any]
+    data: str
+    epochs: int
+    status: str = "running"
+    epoch: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    message: str = ""
+    samples: int = 0
+    #: The latest throttled batch logs: ``(epoch, batch, logs)``.
+    last_batch: tuple[int, int, dict[str, float]] | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (or to now while running)."""
+        return (self.ended or time.time()) - self.started
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())
+        return (
+            f"<Run {self.id} {self.name}: {self.status}, epoch {self.epoch}/{self.epochs}"
+            + (f", {last}" if last else "")
+            + ">"
+        )
+
+
+@dataclass
+class ModelRecord:
+    """A model known to this kernel, with its runs and the data it was trained on."""
+
+    name: str
+    model: Any
+    dataset: Any = None
+    task: Any = None
+    runs: list[Run] = field(default_factory=list)
+    status: str = "idle"
+    #: The cell (execution count) that last trained the model, when known.
+    cell: int | None = None
+    #: Whether the model outputs logits (no softmax/sigmoid at the end).
+    from_logits: bool = False
+    #: The normalisation nbml placed inside the model.
+    normalize: str = "none"
+    device: str = ""
+
+    @property
+    def run(self) -> Run | None:
+        return self.runs[-1] if self.runs else None
+
+    @property
+    def epoch(self) -> int:
+        return self.run.epoch if self.run else 0
+
+    @property
+    def epochs(self) -> int:
+        return self.run.epochs if self.run else 0
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.run.history if self.run else {}
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.run.metrics if self.run else {}
+
+    @property
+    def duration(self) -> float:
+        return self.run.duration if self.run else 0.0
+
+    @property
+    def params(self) -> int:
+        try:
+            return int(self.model.count_params())
+        except Exception:  # an unbuilt model has no parameter count yet
+            return 0
+
+    def __repr__(self) -> str:
+        return f"<ModelRecord {self.name}: {self.status}, epoch {self.epoch}/{self.epochs}>"
+
+
+@dataclass
+class Event:
+    """Something that happened to a run: ``begin``, ``batch``, ``epoch`` or ``end``."""
+
+    kind: str
+    run: Run
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class Registry:
+    """Models and runs of this kernel, and the observers that watch them."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, ModelRecord] = {}
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.RLock()
+        self._counter = itertools.count(1)
+
+    def get(self, name: str) -> ModelRecord | None:
+        return self._models.get(name)
+
+    def put(self, record: ModelRecord) -> None:
+        with self._lock:
+            self._models[record.name] = record
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._models.pop(name, None)
+
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def records(self) -> list[ModelRecord]:
+        return list(self._models.values())
+
+    def new_run_id(self) -> str:
+        return f"{uuid.uuid4().hex[:8]}"
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(event)`` for every published event; returns an unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:  # a broken view must never stop training
+                import logging
+
+                logging.getLogger("nbml").exception("nbml view failed on %s", event.kind)
+
+
+REGISTRY = Registry()

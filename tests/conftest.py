@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from kernel import Kernel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """A real ipykernel with nbml loaded, shared by the tests of one module."""
+    k = Kernel(str(tmp_path_factory.mktemp("kernel")))
+    k.ok("%load_ext nbml\nimport keras, numpy as np")
+    yield k
+    k.shutdown()
