@@ -58,8 +58,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
     if any(isinstance(c, NbmlMagics) for c in ipython.configurables):
         return
-    line = ipython.magics_manager.magics["line"]
-    ipython._nbml_shadowed = {n: line[n] for n in _MAGIC_NAMES if n in line}
+    shadowed = {n: ipython.find_line_magic(n) for n in _MAGIC_NAMES}
+    ipython._nbml_shadowed = {n: fn for n, fn in shadowed.items() if fn is not None}
     ipython.register_magics(NbmlMagics(ipython))
 
 

@@ -136,7 +136,9 @@ def train(
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
         raise NbmlError(f"--lr must be a positive number such as 0.001, not {lr!r}.")
     if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 0):
-        raise NbmlError(f"--early-stopping takes a patience of 0 or more epochs, not {early_stopping!r}.")
+        raise NbmlError(
+            f"--early-stopping takes a patience of 0 or more epochs, not {early_stopping!r}."
+        )
     previous = REGISTRY.get(name)
     if previous is not None and previous.status == "training":
         raise NbmlError(
@@ -334,8 +336,15 @@ def evaluate(
     out = _predict_raw(record, x)
     if task.kind == "classification":
         y_pred = _classes_of(record, out)
-        ev = Evaluation(name, "classification", np.asarray(y_true), y_pred,
-                        labels=task.class_names, average=average, data=spec)
+        ev = Evaluation(
+            name,
+            "classification",
+            np.asarray(y_true),
+            y_pred,
+            labels=task.class_names,
+            average=average,
+            data=spec,
+        )
     else:
         y_pred = out.reshape(np.shape(y_true)) if out.size == np.size(y_true) else out
         ev = Evaluation(name, "regression", np.asarray(y_true), y_pred, data=spec)
@@ -407,17 +416,19 @@ def model_table() -> Table:
     for rec in REGISTRY.records():
         m = rec.metrics
         metric = next((k for k in m if k not in ("loss",) and not k.startswith("val_")), None)
-        rows.append([
-            rec.name,
-            rec.status,
-            f"{rec.epoch}/{rec.epochs}",
-            f"{rec.params:,}",
-            m.get("loss", ""),
-            m.get("val_loss", ""),
-            f"{metric} {m[metric]:.4g}" if metric else "",
-            rec.device or _device_label(),
-            seconds(rec.duration),
-        ])
+        rows.append(
+            [
+                rec.name,
+                rec.status,
+                f"{rec.epoch}/{rec.epochs}",
+                f"{rec.params:,}",
+                m.get("loss", ""),
+                m.get("val_loss", ""),
+                f"{metric} {m[metric]:.4g}" if metric else "",
+                rec.device or _device_label(),
+                seconds(rec.duration),
+            ]
+        )
     note = "" if rows else "No models yet: train one with %%train NAME --data SPEC."
     headers = ["name", "status", "epoch", "params", "loss", "val_loss", "metric", "device", "time"]
     return Table(headers, rows, note)
@@ -438,7 +449,9 @@ def device_table() -> Table:
         for d in devices()
     ]
     h = host()
-    note = f"host: {h.cpus} CPUs, {_bytes(h.memory)} memory; Keras backend {keras.backend.backend()}"
+    note = (
+        f"host: {h.cpus} CPUs, {_bytes(h.memory)} memory; Keras backend {keras.backend.backend()}"
+    )
     return Table(["kind", "id", "name", "memory", "backend"], rows, note)
 
 

@@ -8,7 +8,6 @@ here: it travels inside the model (see :mod:`nbml.preprocessing`).
 
 from __future__ import annotations
 
-import itertools
 import keyword
 import os
 import types
@@ -152,6 +151,17 @@ def keras_datasets() -> list[str]:
     return sorted(n for n in dir(keras.datasets) if not n.startswith("_"))
 
 
+def keras_cache_dir() -> str:
+    """Where ``keras.datasets`` keeps its downloads (``$KERAS_HOME/datasets``)."""
+    try:
+        from keras.src.backend.config import keras_home
+
+        base = keras_home()
+    except ImportError:  # pragma: no cover - older/newer Keras layouts
+        base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(base, "datasets")
+
+
 def _keras(name: str) -> Raw:
     import keras
 
@@ -161,7 +171,7 @@ def _keras(name: str) -> Raw:
             f"Unknown Keras dataset '{name}'.{did_you_mean(name, available)} "
             f"keras.datasets has: {', '.join(available)}."
         )
-    cache = os.path.join(keras.config.keras_home(), "datasets")
+    cache = keras_cache_dir()
     try:
         (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as e:  # offline, or a broken partial download
@@ -385,7 +395,10 @@ def prepare(
     _check_pair(x, y, raw.spec, "")
     xt = yt = None
     if raw.x_test is not None:
-        xt, yt = _as_array(raw.x_test, "x_test", raw.spec), _as_array(raw.y_test, "y_test", raw.spec)
+        xt, yt = (
+            _as_array(raw.x_test, "x_test", raw.spec),
+            _as_array(raw.y_test, "y_test", raw.spec),
+        )
         _check_pair(xt, yt, raw.spec, " (test part)")
         if xt.shape[1:] != x.shape[1:]:
             raise NbmlError(
@@ -414,7 +427,12 @@ def prepare(
     t = _task(y_all, detect_task(y_all, task), raw.class_names)
     y = _labels(y, t)
     yt = None if yt is None else _labels(yt, t)
-    strat = lambda lab: t.encode(lab) if t.kind == "classification" else None  # noqa: E731
+
+    def strat(lab: np.ndarray) -> np.ndarray | None:
+        if t.kind != "classification":
+            return None
+        return np.argmax(lab, axis=1) if t.one_hot else lab
+
     if xt is None and test_split > 0:
         keep, out = _split(len(x), test_split, seed, strat(y))
         x, y, xt, yt = x[keep], y[keep], x[out], y[out]
@@ -444,13 +462,16 @@ def prepare_eval(raw: Raw, t: Task) -> tuple[Any, Any]:
     return x, y
 
 
+def _prepend(first: Any, rest: Any) -> Any:
+    """A generator yielding ``first`` then the rest (Keras takes generators, not chains)."""
+    yield first
+    yield from rest
+
+
 def _first_batch(obj: Any) -> tuple[Any, Any]:
     import keras
 
-    if isinstance(obj, keras.utils.PyDataset):
-        batch = obj[0]
-    else:
-        batch = next(iter(obj))
+    batch = obj[0] if isinstance(obj, keras.utils.PyDataset) else next(iter(obj))
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise NbmlError("A data stream must yield (x, y) or (x, y, sample_weight) batches.")
     return np.asarray(batch[0]), np.asarray(batch[1])
@@ -460,7 +481,7 @@ def _prepare_stream(raw: Raw, task: str | None) -> Dataset:
     obj = raw.stream
     if isinstance(obj, types.GeneratorType):
         first = next(obj)
-        obj = itertools.chain([first], obj)
+        obj = _prepend(first, obj)
         xb, yb = np.asarray(first[0]), np.asarray(first[1])
     else:
         xb, yb = _first_batch(obj)

@@ -186,9 +186,7 @@ def progress_html(run: Run, live: dict[str, Any] | None = None) -> str:
     color = STATUS_COLORS.get(run.status, "#777")
     text = progress_text(run, live).split(" · ", 2)
     rest = e(text[2]) if len(text) > 2 else ""
-    msg = (
-        f"<div style='color:{color};margin-top:2px'>{e(run.message)}</div>" if run.message else ""
-    )
+    msg = f"<div style='color:{color};margin-top:2px'>{e(run.message)}</div>" if run.message else ""
     return (
         "<div class='nbml-progress' style='font:12px/1.5 var(--jp-code-font-family,monospace)'>"
         f"<b>{e(run.name)}</b> <span style='color:{color}'>{e(run.status)}</span> "

@@ -160,9 +160,7 @@ class Evaluation:
                 f"<div class='nbml-evaluation'>{title}{metrics_html(self.metrics)}"
                 f"{scatter_svg(self.y_true, self.y_pred)}</div>"
             )
-        rows = [
-            (str(lab), self.report[str(lab)]) for lab in self.labels if str(lab) in self.report
-        ]
+        rows = [(str(lab), self.report[str(lab)]) for lab in self.labels if str(lab) in self.report]
         return (
             f"<div class='nbml-evaluation'>{title}"
             f"{metrics_html(self.metrics, self.average)}"

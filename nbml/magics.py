@@ -35,7 +35,9 @@ def user_errors() -> Iterator[None]:
 def _data_options(fn: Any) -> Any:
     for arg in reversed(
         [
-            argument("--data", metavar="SPEC", help="variable, sklearn:NAME, keras:NAME, .csv/.npz"),
+            argument(
+                "--data", metavar="SPEC", help="variable, sklearn:NAME, keras:NAME, .csv/.npz"
+            ),
             argument("--target", metavar="COL", help="label column of a DataFrame or CSV"),
         ]
     ):
@@ -48,19 +50,14 @@ class NbmlMagics(Magics, Configurable):
     """nbml's magics; settings are traitlets (``%config NbmlMagics.default_epochs = 5``)."""
 
     default_epochs = Int(10, help="Epochs when --epochs is not given.").tag(config=True)
-    default_batch_size = Int(32, help="Batch size when --batch-size is not given.").tag(
-        config=True
-    )
-    update_interval = Float(0.1, help="Seconds between two live display updates.").tag(
-        config=True
-    )
+    default_batch_size = Int(32, help="Batch size when --batch-size is not given.").tag(config=True)
+    update_interval = Float(0.1, help="Seconds between two live display updates.").tag(config=True)
     store_path = Unicode(".nbml", help="Folder for runs and saved models.").tag(config=True)
     widgets = Bool(True, help="Live widgets (False: text output).").tag(config=True)
 
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
-        self.shell.configurables.append(self)
 
     def _help(self, fn: Any, line: str) -> bool:
         if _HELP.search(line):
@@ -86,7 +83,9 @@ class NbmlMagics(Magics, Configurable):
     @argument("--normalize", help="none, minmax or standard (default: minmax for images)")
     @argument("--clean", action="store_true", help="drop rows with NaN or inf")
     @argument("--augment", help="comma-separated: flip, rotate, zoom, shift (images)")
-    @argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs")
+    @argument(
+        "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs"
+    )
     @argument("--reset", action="store_true", help="line form: start again from fresh weights")
     @argument("--no-widget", action="store_true", help="text progress instead of the widget")
     @line_cell_magic
@@ -146,7 +145,11 @@ class NbmlMagics(Magics, Configurable):
             return value
         if isinstance(ns.get("model"), keras.Model):
             return ns["model"]
-        what = f"its last expression is a {type(value).__name__}" if last else "it has no expression at the end"
+        what = (
+            f"its last expression is a {type(value).__name__}"
+            if last
+            else "it has no expression at the end"
+        )
         raise UsageError(
             f"The %%train cell yields no Keras model: {what} and there is no variable `model`. "
             "End the cell with the model (e.g. a last line `model`) or assign it to `model`."

@@ -84,9 +84,7 @@ def build_layers(x: np.ndarray, normalize: str, augment: list[str], seed: int = 
             "flip": lambda: keras.layers.RandomFlip("horizontal", seed=seed, name="nbml_flip"),
             "rotate": lambda: keras.layers.RandomRotation(0.08, seed=seed, name="nbml_rotate"),
             "zoom": lambda: keras.layers.RandomZoom(0.1, seed=seed, name="nbml_zoom"),
-            "shift": lambda: keras.layers.RandomTranslation(
-                0.1, 0.1, seed=seed, name="nbml_shift"
-            ),
+            "shift": lambda: keras.layers.RandomTranslation(0.1, 0.1, seed=seed, name="nbml_shift"),
         }
         layers.extend(make[a]() for a in augment)
     return layers

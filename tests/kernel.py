@@ -24,11 +24,15 @@ class Result:
 
     @property
     def stdout(self) -> str:
-        return "".join(m["content"]["text"] for m in self._of("stream") if m["content"]["name"] == "stdout")
+        return "".join(
+            m["content"]["text"] for m in self._of("stream") if m["content"]["name"] == "stdout"
+        )
 
     @property
     def stderr(self) -> str:
-        return "".join(m["content"]["text"] for m in self._of("stream") if m["content"]["name"] == "stderr")
+        return "".join(
+            m["content"]["text"] for m in self._of("stream") if m["content"]["name"] == "stderr"
+        )
 
     @property
     def error(self) -> dict[str, Any] | None:

@@ -53,9 +53,13 @@ assert ev.accuracy >= 0.9, ev.accuracy
 
 
 def test_line_train_returns_run_and_continues_from_weights(kernel):
-    kernel.ok("import nbml\ntest_xy = (nbml.models()[0].dataset.x_test, nbml.models()[0].dataset.y_test)")
+    kernel.ok(
+        "import nbml\ntest_xy = (nbml.models()[0].dataset.x_test, nbml.models()[0].dataset.y_test)"
+    )
     before = kernel.value("float(mlp.evaluate(*test_xy, verbose=0)[0])")
-    res = kernel.ok("run = %train mlp --epochs 2\nprint(run.status, run.epoch, len(nbml.runs('mlp')))")
+    res = kernel.ok(
+        "run = %train mlp --epochs 2\nprint(run.status, run.epoch, len(nbml.runs('mlp')))"
+    )
     assert res.stdout.split() == ["finished", "2", "2"]
     after = kernel.value("float(mlp.evaluate(*test_xy, verbose=0)[0])")
     assert after < before * 1.5  # continued from trained weights, not from scratch (loss ~2.3)
@@ -69,7 +73,9 @@ def test_models_devices_predict_save_runs(kernel, tmp_path):
     assert "cpu" in out and "host:" in out and "CPUs" in out
     out = kernel.ok("%predict mlp nbml.models()[0].dataset.x_test[:3]").result["text/plain"]
     assert out.startswith("array([")
-    out = kernel.ok("p = %predict mlp nbml.models()[0].dataset.x_test[:3] --proba\nprint(p.shape, abs(p.sum(axis=1) - 1).max() < 1e-4)")
+    out = kernel.ok(
+        "p = %predict mlp nbml.models()[0].dataset.x_test[:3] --proba\nprint(p.shape, abs(p.sum(axis=1) - 1).max() < 1e-4)"
+    )
     assert out.stdout.strip() == "(3, 10) True"
     path = tmp_path / "m.keras"
     res = kernel.ok(f"%save mlp {path}")
@@ -98,7 +104,6 @@ def test_interrupt_stops_gracefully_keeping_weights_and_history(kernel):
     kernel.ok("import nbml")
     big = "((np.random.default_rng(0).random((20000, 64), dtype='float32'), np.random.default_rng(1).integers(0, 10, 20000)))"
     kernel.ok(f"big = {big}")
-    seen = {"epochs": 0}
 
     def after_two_epochs(msg):
         if msg["msg_type"] in ("update_display_data", "display_data"):

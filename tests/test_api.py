@@ -1,0 +1,249 @@
+"""The public Python API, in-process: train, evaluate, predict on tiny data."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+import nbml
+from nbml import NbmlError
+from nbml.registry import REGISTRY
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    for name in REGISTRY.names():
+        REGISTRY.remove(name)
+    yield
+
+
+def mlp(classes=10, activation="softmax"):
+    return keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(classes, activation=activation),
+        ]
+    )
+
+
+def test_digits_mlp_reaches_90_percent_and_evaluate_equals_sklearn():
+    ns = {}
+    run = nbml.train("m", mlp(), "sklearn:digits", epochs=12, namespace=ns, display=False)
+    assert run.status == "finished" and run.epoch == 12 and len(run.history["loss"]) == 12
+    assert set(run.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert ns["m"] is nbml.models()[0].model
+    ev = nbml.evaluate("m")
+    ds = nbml.models()[0].dataset
+    pred = np.argmax(ns["m"].predict(ds.x_test, verbose=0), axis=1)
+    assert (ev.confusion_matrix == confusion_matrix(ds.y_test, pred, labels=range(10))).all()
+    assert (ev.precision, ev.recall, ev.f1) == precision_recall_fscore_support(
+        ds.y_test, pred, average="macro", zero_division=0
+    )[:3]
+    assert ev.accuracy >= 0.9
+
+
+def test_preprocessing_travels_inside_the_model(tmp_path):
+    ns = {}
+    nbml.train("m", mlp(), "sklearn:digits", epochs=2, namespace=ns, display=False)
+    model, ds = ns["m"], nbml.models()[0].dataset
+    norm = model.get_layer("nbml_minmax")
+    # fitted on the training part only
+    assert float(np.asarray(norm.mean).ravel()[0]) == ds.x_train.min()
+    raw = ds.x_test[:50]
+    assert raw.max() == 16  # raw pixel values go in
+    labels = nbml.predict("m", raw)
+    assert (labels == np.argmax(model.predict(raw, verbose=0), axis=1)).all()
+    path = nbml.save("m", str(tmp_path / "m.keras"))
+    again = keras.saving.load_model(path)
+    assert np.allclose(again.predict(raw, verbose=0), model.predict(raw, verbose=0), atol=1e-6)
+
+
+def test_string_labels_are_encoded_and_decoded():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2)).astype("float32")
+    y = np.where(x[:, 0] > 0, "right", "left")
+    nbml.train(
+        "s",
+        keras.Sequential([keras.layers.Dense(2, activation="softmax")]),
+        (x, y),
+        epochs=30,
+        lr=0.05,
+        namespace={},
+        display=False,
+    )
+    assert set(nbml.predict("s", x[:20]).tolist()) <= {"left", "right"}
+    ev = nbml.evaluate("s")
+    assert ev.labels == ["left", "right"] and ev.accuracy > 0.9
+    assert set(ev.report) >= {"left", "right", "macro avg"}
+
+
+def test_binary_sigmoid_uses_binary_crossentropy():
+    x = nbml.load_data("sklearn:breast_cancer").x_train
+    ns = {}
+    model = keras.Sequential(
+        [keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    nbml.train(
+        "b",
+        model,
+        "sklearn:breast_cancer",
+        epochs=15,
+        normalize="standard",
+        namespace=ns,
+        display=False,
+    )
+    assert isinstance(ns["b"].loss, keras.losses.BinaryCrossentropy)
+    assert nbml.evaluate("b").accuracy > 0.85
+    assert set(nbml.predict("b", x[:10]).tolist()) <= {0, 1}
+
+
+def test_logits_output_gets_from_logits_loss_and_probabilities():
+    ns = {}
+    nbml.train("l", mlp(activation=None), "sklearn:digits", epochs=3, namespace=ns, display=False)
+    assert ns["l"].loss.from_logits
+    p = nbml.predict("l", nbml.models()[0].dataset.x_test[:5], proba=True)
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+
+
+def test_one_hot_labels_use_categorical_crossentropy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 3)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.argmax(x, axis=1)]
+    ns = {}
+    nbml.train(
+        "o",
+        keras.Sequential([keras.layers.Dense(3, activation="softmax")]),
+        (x, y),
+        epochs=20,
+        lr=0.05,
+        namespace=ns,
+        display=False,
+    )
+    assert isinstance(ns["o"].loss, keras.losses.CategoricalCrossentropy)
+    ev = nbml.evaluate("o")
+    assert ev.confusion_matrix.sum() == len(nbml.models()[0].dataset.x_test)
+
+
+def test_a_model_the_user_compiled_is_respected_through_preprocessing():
+    model = mlp()
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    ns = {}
+    run = nbml.train("c", model, "sklearn:digits", epochs=2, namespace=ns, display=False)
+    assert isinstance(ns["c"].optimizer, keras.optimizers.SGD)
+    assert run.params["optimizer"] == "sgd" and run.params["lr"] == pytest.approx(0.05)
+
+
+def test_retrain_continues_or_resets():
+    ns = {}
+    nbml.train("r", mlp(), "sklearn:digits", epochs=3, namespace=ns, display=False)
+    w = ns["r"].get_weights()
+    run = nbml.train("r", epochs=1, namespace=ns, display=False)
+    assert run.status == "finished" and len(nbml.runs("r")) == 2
+    assert run.history["loss"][0] < nbml.runs("r")[0].history["loss"][0]  # continued
+    nbml.train("r", epochs=1, reset=True, namespace=ns, display=False)
+    first = nbml.runs("r")[2].history["loss"][0]
+    assert first > run.history["loss"][0]  # fresh weights start worse
+    assert not np.allclose(ns["r"].get_weights()[-2], w[-2])
+
+
+def test_augment_layers_train_only():
+    ns = {}
+    model = keras.Sequential(
+        [
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    nbml.train(
+        "a",
+        model,
+        "sklearn:digits",
+        epochs=1,
+        augment="rotate,zoom,shift,flip",
+        namespace=ns,
+        display=False,
+    )
+    names = [layer.name for layer in ns["a"].layers]
+    assert {"nbml_rotate", "nbml_zoom", "nbml_shift", "nbml_flip"} <= set(names)
+    x = nbml.models()[0].dataset.x_test[:8]
+    assert np.array_equal(ns["a"].predict(x, verbose=0), ns["a"].predict(x, verbose=0))
+
+
+def test_early_stopping():
+    run = nbml.train(
+        "e",
+        mlp(),
+        "sklearn:digits",
+        epochs=200,
+        early_stopping=0,
+        lr=0.05,
+        namespace={},
+        display=False,
+    )
+    assert run.status == "finished" and run.epoch < 200
+
+
+def test_pydataset_and_generator_streams():
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            rng = np.random.default_rng(i)
+            x = rng.normal(size=(16, 4)).astype("float32")
+            return x, (x[:, 0] > 0).astype("int64")
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    run = nbml.train("p", model, Batches(), epochs=2, namespace={}, display=False)
+    assert run.status == "finished" and run.epoch == 2
+    with pytest.raises(NbmlError, match="no held-out test set"):
+        nbml.evaluate("p")
+    assert nbml.evaluate("p", Batches()).confusion_matrix.sum() == 160
+
+    def gen():
+        for i in range(6):
+            x = np.random.default_rng(i).normal(size=(8, 4)).astype("float32")
+            yield x, (x[:, 0] > 0).astype("int64")
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    assert nbml.train("g", model, gen(), epochs=1, namespace={}, display=False).epoch == 1
+
+
+def test_nan_loss_fails_and_keeps_last_finite_weights():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(256, 4)) * 50).astype("float32")
+    y = (x @ rng.normal(size=4) * 100).astype("float32")
+    ns = {}
+    run = nbml.train(
+        "n",
+        keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(1)]),
+        (x, y),
+        optimizer="sgd",
+        lr=10.0,
+        epochs=10,
+        namespace=ns,
+        display=False,
+    )
+    assert run.status == "failed" and "lower learning rate" in run.message
+    assert nbml.models()[0].status == "failed"
+    assert all(np.isfinite(w).all() for w in ns["n"].get_weights())
+    assert all(np.isfinite(v) for v in run.history.get("loss", []))
+
+
+def test_regression_evaluate_and_predict_shapes():
+    ns = {}
+    model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    nbml.train(
+        "d", model, "sklearn:diabetes", epochs=3, normalize="standard", namespace=ns, display=False
+    )
+    ev = nbml.evaluate("d")
+    assert ev.task == "regression" and ev.mse > 0 and ev.rmse == pytest.approx(ev.mse**0.5)
+    assert nbml.predict("d", nbml.models()[0].dataset.x_test[:4]).shape == (4,)

@@ -1,0 +1,79 @@
+"""SPEC §4: Evaluation equals scikit-learn exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    classification_report,
+    confusion_matrix,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_recall_fscore_support,
+    r2_score,
+)
+
+from nbml import Evaluation, NbmlError
+
+
+@pytest.fixture
+def preds():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 4, 500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, 4, 500))
+    y_pred[y_pred == 3] = 2  # class 3 never predicted: zero_division matters
+    return y_true, y_pred
+
+
+@pytest.mark.parametrize("average", ["macro", "weighted", "micro"])
+def test_classification_equals_sklearn(preds, average):
+    y_true, y_pred = preds
+    ev = Evaluation("m", "classification", y_true, y_pred, labels=list("abcd"), average=average)
+    assert (ev.confusion_matrix == confusion_matrix(y_true, y_pred)).all()
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+    assert (ev.precision, ev.recall, ev.f1) == (p, r, f)
+    assert ev.accuracy == np.mean(y_true == y_pred)
+    per = precision_recall_fscore_support(y_true, y_pred, zero_division=0)
+    for i, lab in enumerate("abcd"):
+        row = ev.report[lab]
+        assert (row["precision"], row["recall"], row["f1-score"]) == (
+            per[0][i],
+            per[1][i],
+            per[2][i],
+        )
+        assert row["support"] == per[3][i] == ev.support[i]
+    ref = classification_report(
+        y_true, y_pred, target_names=list("abcd"), output_dict=True, zero_division=0
+    )
+    assert ev.report == ref
+
+
+def test_misclassified_indexes_the_cell(preds):
+    y_true, y_pred = preds
+    ev = Evaluation("m", "classification", y_true, y_pred, labels=["a", "b", "c", "d"])
+    idx = ev.misclassified("a", "c")
+    assert len(idx) == ev.confusion_matrix[0, 2]
+    assert (y_true[idx] == 0).all() and (y_pred[idx] == 2).all()
+    assert (ev.misclassified(0, 2) == idx).all()
+    with pytest.raises(NbmlError, match="Unknown class 'z'"):
+        ev.misclassified("z", "a")
+
+
+def test_regression_metrics():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=200)
+    p = t + rng.normal(scale=0.3, size=200)
+    ev = Evaluation("r", "regression", t, p)
+    assert ev.mse == mean_squared_error(t, p) and ev.mae == mean_absolute_error(t, p)
+    assert ev.r2 == r2_score(t, p) and ev.rmse == pytest.approx(np.sqrt(ev.mse))
+    assert "<svg" in ev._repr_html_()
+
+
+def test_html_report_escapes_and_shows_matrix(preds):
+    y_true, y_pred = preds
+    ev = Evaluation("<b>x</b>", "classification", y_true, y_pred, labels=["<i>", "b", "c", "d"])
+    html = ev._repr_html_()
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html and "&lt;i&gt;" in html
+    assert html.count("<table") == 3  # metrics, per-class, confusion matrix
+    assert f">{ev.confusion_matrix[0, 0]}</td>" in html and "rgba(31,119,180" in html
+    assert "confusion matrix" in ev.text()
