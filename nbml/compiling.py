@@ -22,9 +22,9 @@ def optimizer_names() -> dict[str, type]:
     base = keras.optimizers.Optimizer
     out = {}
     for value in vars(keras.optimizers).values():
-        if isinstance(value, type) and issubclass(value, base) and value is not base:
-            if value.__name__ != "LossScaleOptimizer":
-                out[value.__name__.lower()] = value
+        is_optimizer = isinstance(value, type) and issubclass(value, base) and value is not base
+        if is_optimizer and value.__name__ != "LossScaleOptimizer":
+            out[value.__name__.lower()] = value
     return out
 
 
