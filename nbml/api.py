@@ -7,20 +7,17 @@ The magics parse their line, resolve names and call these functions. User mistak
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import numpy as np
 
-from . import compiling, preprocessing, training
 from . import data as _data
+from . import pipeline, preprocessing, training, views
 from .devices import Device, host
-from .display import ProgressView, Table, seconds
-from .errors import NbmlError, did_you_mean
+from .display import Table, seconds
+from .errors import NbmlError
 from .evaluation import Evaluation
 from .registry import REGISTRY, Event, ModelRecord, Run
-
-MODEL_STATES = {"finished": "idle", "stopped": "stopped", "failed": "failed"}
 
 
 def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
@@ -35,22 +32,10 @@ def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
     return shell.user_ns if shell is not None else {}
 
 
-def _positive_int(option: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NbmlError(f"{option} must be a whole number of at least 1, not {value!r}.")
-    return int(value)
-
-
 def _record(name: str, namespace: dict[str, Any] | None = None) -> ModelRecord:
     record = REGISTRY.get(name)
     if record is None:
-        known = REGISTRY.names()
-        hint = did_you_mean(name, known)
-        listing = f" Known models: {', '.join(known)}." if known else ""
-        raise NbmlError(
-            f"No model named '{name}' in this kernel.{hint}{listing} Train one first with "
-            f"%%train {name} --data ...."
-        )
+        raise pipeline.unknown_model(name)
     return record
 
 
@@ -60,8 +45,8 @@ def load_data(
     namespace: dict[str, Any] | None = None,
     target: str | None = None,
     task: str | None = None,
-    test_split: float = 0.2,
-    validation_split: float = 0.2,
+    test_split: float | None = None,
+    validation_split: float | None = None,
     seed: int = 0,
     clean: bool = False,
 ) -> _data.Dataset:
@@ -70,8 +55,8 @@ def load_data(
     return _data.prepare(
         raw,
         task=task,
-        test_split=test_split,
-        validation_split=validation_split,
+        test_split=pipeline.check_split("--test-split", test_split),
+        validation_split=pipeline.check_split("--validation-split", validation_split),
         seed=seed,
         clean=clean,
     )
@@ -90,15 +75,16 @@ def train(
     lr: float | None = None,
     loss: str | None = None,
     metrics: str | list[str] | None = None,
-    validation_split: float = 0.2,
-    test_split: float = 0.2,
+    validation_split: float | None = None,
+    test_split: float | None = None,
     seed: int = 0,
     normalize: str | None = None,
     clean: bool = False,
     augment: str | list[str] | None = None,
     early_stopping: int | None = None,
     reset: bool = False,
-    display: bool = True,
+    background: bool = False,
+    display: bool | str = "auto",
     update_interval: float = 0.1,
     namespace: dict[str, Any] | None = None,
     cell: int | None = None,
@@ -115,172 +101,50 @@ def train(
         data: a data spec string (SPEC §2) or the data itself.
         epochs, batch_size, optimizer, lr, loss, metrics: as in ``Model.compile``/``fit``;
             ``None``/``"auto"`` chooses by task (loss) or keeps the compiled state.
-        validation_split, test_split, seed: seeded, stratified splits made by nbml.
+        validation_split, test_split, seed: seeded, stratified splits made by nbml (0.2 each
+            by default).
         normalize, augment: preprocessing layers placed inside the model.
         early_stopping: patience in epochs (restores the best weights), or None.
-        display: show the in-place progress line.
+        background: train in a kernel thread and return at once.
+        display: ``"auto"`` (the live widget where widgets work, else text), ``"widget"``,
+            ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
 
     Returns:
-        The :class:`Run`, with ``status`` ``finished``, ``stopped`` or ``failed``.
+        The :class:`Run`; ``status`` is ``finished``, ``stopped`` or ``failed`` when it
+        returns from a foreground training, ``running`` from a background one.
 
     Example:
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
-    import keras
-
     ns = _namespace(namespace)
-    if not isinstance(name, str) or not name.isidentifier():
-        raise NbmlError(f"A model name must be a Python identifier such as mlp, not {name!r}.")
-    epochs = _positive_int("--epochs", epochs)
-    batch_size = _positive_int("--batch-size", batch_size)
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
-        raise NbmlError(f"--lr must be a positive number such as 0.001, not {lr!r}.")
-    if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 0):
-        raise NbmlError(
-            f"--early-stopping takes a patience of 0 or more epochs, not {early_stopping!r}."
-        )
-    previous = REGISTRY.get(name)
-    if previous is not None and previous.status == "training":
-        raise NbmlError(
-            f"{name} is already training. Wait for it to finish or stop it with %stop {name}, "
-            "or train under another name."
-        )
-    if model is None and previous is None:
-        if isinstance(ns.get(name), keras.Model):
-            model = ns[name]
-        else:
-            _record(name)
-    if model is not None and not isinstance(model, keras.Model):
-        raise NbmlError(
-            f"The model for {name} is a {type(model).__name__}, not a Keras model. End the "
-            "cell with the model (or assign it to `model`)."
-        )
-    augment_list = preprocessing.parse_augment(augment)
-    split = {"test_split": test_split, "validation_split": validation_split, "seed": seed}
-    if model is not None:
-        if data is None:
-            raise NbmlError(f"Say what to train {name} on: --data sklearn:digits, --data NAME, ...")
-        dataset = load_data(data, namespace=ns, target=target, task=task, clean=clean, **split)
-        record = _new_record(name, model, dataset, normalize, augment_list, seed, previous)
-        fresh = not model.compiled
-        if model is not record.model:  # wrapped in preprocessing layers
-            if model.compiled:
-                compiling.copy_compile(model, record.model)
-            model = record.model
-    else:
-        record = previous
-        model = record.model
-        if data is not None:
-            dataset = load_data(data, namespace=ns, target=target, task=task, clean=clean, **split)
-            _same_classes(record, dataset)
-            record.dataset = dataset
-        if reset:
-            config_src = model
-            model = keras.models.clone_model(model)
-            if not any(v is not None for v in (optimizer, lr, loss, metrics)):
-                compiling.copy_compile(config_src, model)
-            record.model = model
-        fresh = False
-    dataset = record.dataset
-    if fresh or any(v is not None for v in (optimizer, lr, loss, metrics)):
-        compiling.compile_model(
-            model, dataset.task, optimizer=optimizer, lr=lr, loss=loss, metrics=metrics
-        )
-    compiling.check_head(model, dataset.task, None if dataset.is_stream else dataset.y_train)
-    record.from_logits = compiling.from_logits(model)
-    params = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": type(model.optimizer).__name__.lower() if model.optimizer else None,
-        "lr": compiling.learning_rate(model),
-        "loss": _loss_name(model.loss),
-        "task": dataset.task.kind,
-        "validation_split": validation_split,
-        "test_split": test_split,
-        "seed": seed,
-        "normalize": record.normalize,
-        "augment": ",".join(augment_list) or None,
-        "early_stopping": early_stopping,
-        "reset": reset,
-    }
-    run = Run(REGISTRY.new_run_id(), name, params, dataset.spec, epochs)
-    run.samples = 0 if dataset.is_stream else len(dataset.x_train)
-    record.runs.append(run)
-    record.status = "training"
-    record.cell = cell if cell is not None else record.cell
-    REGISTRY.put(record)
-    ns[name] = model
-    view = ProgressView(run) if display else None
-    REGISTRY.publish(Event("begin", run, {"params": params}))
-    callbacks = []
-    if early_stopping is not None:
-        monitor = "val_loss" if dataset.x_val is not None else "loss"
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, patience=early_stopping, restore_best_weights=True
-            )
-        )
-    try:
-        training.fit(
-            model,
-            dataset,
-            run,
-            batch_size=batch_size,
-            callbacks=callbacks,
-            interval=update_interval,
-            lr=params["lr"],
-        )
-    except BaseException as exc:
-        run.status, run.ended = "failed", time.time()
-        run.message = f"Training failed: {type(exc).__name__}: {str(exc)[:300]}"
-        REGISTRY.publish(Event("end", run, {"status": "failed", "message": run.message}))
-        raise
-    finally:
-        record.status = MODEL_STATES.get(run.status, "failed")
-        if view is not None and run.status == "running":
-            view._unsubscribe()
+    p = pipeline.plan(
+        name,
+        model,
+        data,
+        ns,
+        epochs=epochs,
+        batch_size=batch_size,
+        target=target,
+        task=task,
+        optimizer=optimizer,
+        lr=lr,
+        loss=loss,
+        metrics=metrics,
+        validation_split=validation_split,
+        test_split=test_split,
+        seed=seed,
+        normalize=normalize,
+        clean=clean,
+        augment=augment,
+        early_stopping=early_stopping,
+        reset=reset,
+    )
+    run = p.commit(ns, cell)
+    show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
+    views.show_run(p.record, run, show, foreground=not background)
+    REGISTRY.publish(Event("begin", run, {"params": p.params}))
+    training.execute(p, run, background=background, interval=update_interval)
     return run
-
-
-def _loss_name(loss: Any) -> str | None:
-    if loss is None or isinstance(loss, str):
-        return loss
-    return getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)
-
-
-def _new_record(
-    name: str,
-    model: Any,
-    dataset: _data.Dataset,
-    normalize: str | None,
-    augment: list[str],
-    seed: int,
-    previous: ModelRecord | None,
-) -> ModelRecord:
-    if dataset.is_stream and (augment or normalize not in (None, "none")):
-        raise NbmlError(
-            "--normalize and --augment need array data; a PyDataset, tf.data.Dataset or "
-            "generator is passed to fit as is. Preprocess inside the stream or the model."
-        )
-    x = dataset.x_train
-    chosen = normalize or (preprocessing.default_normalize(x) if not dataset.is_stream else "none")
-    layers = preprocessing.build_layers(x, chosen, augment, seed)
-    full = preprocessing.attach(model, layers, tuple(x.shape[1:]), name)
-    record = ModelRecord(name, full, dataset, dataset.task)
-    record.normalize = chosen
-    if previous is not None:
-        record.runs = previous.runs
-    return record
-
-
-def _same_classes(record: ModelRecord, dataset: _data.Dataset) -> None:
-    old, new = record.task, dataset.task
-    if old is None or old.kind != new.kind or old.classes != new.classes:
-        raise NbmlError(
-            f"The new data's labels ({new.kind}, classes {new.class_names}) differ from what "
-            f"{record.name} was trained on ({old.kind if old else '?'}, classes "
-            f"{old.class_names if old else '?'}). Train a new model with %%train instead."
-        )
 
 
 def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:
@@ -404,9 +268,9 @@ def stop(name: str) -> str:
     """Ask a training of ``name`` to stop at the next batch boundary; says what happened."""
     record = _record(name)
     run = record.run
-    if record.status != "training" or run is None or not hasattr(run, "stop"):
+    if record.status != "training" or run is None:
         return f"{name} is not training (status {record.status}); nothing to stop."
-    run.stop()
+    run.stop_requested = True  # applied on the training thread at the next batch
     return f"Stopping {name} at the next batch boundary; weights and history are kept."
 
 

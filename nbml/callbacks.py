@@ -41,7 +41,6 @@ class TrainingPublisher(keras.callbacks.Callback):
         self.interval = interval
         self.batch_size = batch_size
         self.registry = registry
-        self.stop_requested = False
         #: ``(epoch, batch, value)`` of the first non-finite loss, when there was one.
         self.nan_at: tuple[int, int, float] | None = None
         self._latest: tuple[int, int, dict[str, float]] | None = None
@@ -51,6 +50,10 @@ class TrainingPublisher(keras.callbacks.Callback):
         self._begun = 0
         self._epoch_t0 = time.monotonic()
         self._good_weights: list[Any] | None = None
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.run.stop_requested
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         self.registry.publish(Event(kind, self.run, data))
@@ -66,8 +69,10 @@ class TrainingPublisher(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._begun = batch + 1
-        if self.stop_requested:
-            self.model.stop_training = True  # a stop asked for before fit reset the flag
+        if self.stop_requested or self.nan_at is not None:
+            # Set here, on the training thread: setting it from another thread breaks JAX's
+            # state hand-over in Keras (donated buffers end up deleted).
+            self.model.stop_training = True
         now = time.monotonic()
         if now - self._last_publish < self.interval:
             return
@@ -89,14 +94,13 @@ class TrainingPublisher(keras.callbacks.Callback):
         self._publish("batch", data)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        # Runs on Keras's callback threads (async_safe): store, never block.
+        # Runs on Keras's callback threads (async_safe): store flags, never touch the model.
         logs = logs or {}
         loss = logs.get("loss")
         epoch = self._epoch
         if loss is not None and not math.isfinite(loss):
             if self.nan_at is None or (epoch, batch) < self.nan_at[:2]:
                 self.nan_at = (epoch, batch, loss)
-            self.model.stop_training = True
         latest = self._latest
         if latest is None or (epoch, batch) > latest[:2]:
             self._latest = (epoch, batch, dict(logs))

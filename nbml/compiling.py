@@ -60,12 +60,12 @@ def resolve_loss(name: str) -> Any:
 def resolve_metric(name: str) -> Any:
     import keras
 
-    if name in ("accuracy", "acc"):
+    if name in ("accuracy", "acc", "mae", "mse"):
         return name
     try:
         keras.metrics.get(name)
     except (ValueError, TypeError):
-        names = _names(keras.metrics)
+        names = ["accuracy", *_names(keras.metrics)]
         raise NbmlError(
             f"Unknown metric '{name}'.{did_you_mean(name, names)} Use Keras metric names "
             "separated by commas, e.g. --metrics accuracy or --metrics mae,mse, or auto."
@@ -101,6 +101,14 @@ def check_head(model: Any, task: Task, y: np.ndarray) -> None:
     units = output_units(model)
     if units is None:
         return
+    shape = tuple(model.output_shape)
+    label_rank = 1 if y is None or task.kind == "classification" and not task.one_hot else y.ndim
+    if len(shape) > max(label_rank, 1) + 1:
+        raise NbmlError(
+            f"The model outputs shape {shape}: a block of values per sample, but the labels have "
+            f"{'one value' if label_rank == 1 else 'one vector'} per sample. Add "
+            "keras.layers.Flatten() (or GlobalAveragePooling2D()) before the last Dense layer."
+        )
     if task.kind == "regression":
         want = 1 if y is None or y.ndim == 1 else int(np.prod(y.shape[1:]))
         if units != want:

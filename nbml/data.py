@@ -42,14 +42,19 @@ class Task:
         if self.one_hot or (y.ndim == 2 and y.shape[1] > 1):
             return np.argmax(y, axis=1)
         y = y.reshape(-1)
-        lookup = {c: i for i, c in enumerate(self.classes)}
+        classes = np.asarray(self.classes)
         try:
-            return np.fromiter((lookup[v] for v in y.tolist()), dtype="int64", count=len(y))
-        except KeyError as e:
+            idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+            ok = classes[idx] == y
+        except TypeError:  # labels of another type than the classes
+            ok, idx = np.zeros(len(y), dtype=bool), None
+        if not np.all(ok):
+            bad = y[np.flatnonzero(~ok)[0]]
             raise NbmlError(
-                f"The labels contain {e.args[0]!r}, a class the model was not trained on "
-                f"(its classes are {self.class_names}). Evaluate on data with the same classes."
-            ) from None
+                f"The labels contain {bad!r}, a class the model was not trained on (its classes "
+                f"are {self.class_names}). Evaluate on data with the same classes."
+            )
+        return idx.astype("int64")
 
     def decode(self, idx: np.ndarray) -> np.ndarray:
         """Class indices back to the original label values."""
@@ -335,7 +340,13 @@ def _task(y_all: np.ndarray, kind: str, class_names: list[str] | None) -> Task:
     return Task("classification", classes, class_names)
 
 
-def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """A mask of rows without NaN/inf, or None when every row is finite (the common case)."""
+    with np.errstate(all="ignore"):
+        # NaN and inf propagate through a sum: one pass, no temporary array.
+        fine = all(a.dtype.kind != "f" or np.isfinite(np.sum(a)) for a in (x, y))
+    if fine:
+        return None
     ok = np.ones(len(x), dtype=bool)
     if x.dtype.kind == "f":
         ok &= np.isfinite(x.reshape(len(x), -1)).all(axis=1)
@@ -410,7 +421,7 @@ def prepare(
         if a is None:
             continue
         ok = _finite_rows(a, b)
-        bad = int(len(ok) - ok.sum())
+        bad = 0 if ok is None else int(len(ok) - ok.sum())
         if bad and not clean:
             raise NbmlError(
                 f"{bad} rows of '{raw.spec}' contain NaN or infinite values. Pass --clean to "

@@ -206,7 +206,7 @@ class ProgressView:
         self.run = run
         self.live: dict[str, Any] = {}
         self.handle = None
-        self._terminal = not _in_kernel()
+        self._terminal = not in_kernel()
         if self._terminal:
             self._print()
         else:
@@ -244,10 +244,89 @@ class ProgressView:
             self._unsubscribe()
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover
         return False
     shell = get_ipython()
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def curves_svg(
+    title: str,
+    series: Sequence[tuple[str, Sequence[tuple[float, float]], str, float]],
+    width: int = 300,
+    height: int = 180,
+) -> str:
+    """A small line chart as inline SVG: ``series`` are (label, points, colour, opacity)."""
+    pts = [p for _, ps, _, _ in series for p in ps if np.isfinite(p[1])]
+    if not pts:
+        return ""
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    x0, x1 = min(0.0, min(xs)), max(xs) or 1.0
+    y0, y1 = min(ys), max(ys)
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    left, right, top, bottom = 40, 8, 18, 22
+
+    def sx(v: float) -> float:
+        return left + (v - x0) / ((x1 - x0) or 1) * (width - left - right)
+
+    def sy(v: float) -> float:
+        return top + (y1 - v) / (y1 - y0) * (height - top - bottom)
+
+    lines = []
+    for label, ps, color, alpha in series:
+        good = [p for p in ps if np.isfinite(p[1])]
+        if not good:
+            continue
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in good)
+        lines.append(
+            f"<polyline points='{path}' fill='none' stroke='{color}' stroke-opacity='{alpha}' "
+            f"stroke-width='1.5'><title>{e(label)}</title></polyline>"
+        )
+    legend = " ".join(
+        f"<tspan fill='{c}'>&#9644; {e(label)}</tspan>"
+        for label, ps, c, a in series
+        if ps and a == 1
+    )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"style='font:10px sans-serif' class='nbml-curve'>"
+        f"<text x='{left}' y='12' font-weight='bold'>{e(title)}</text>"
+        f"<text x='{width - right}' y='12' text-anchor='end'>{legend}</text>"
+        f"<rect x='{left}' y='{top}' width='{width - left - right}' height='{height - top - bottom}' "
+        f"fill='none' stroke='#ccc'/>{''.join(lines)}"
+        f"<text x='{left - 4}' y='{top + 8}' text-anchor='end'>{y1:.3g}</text>"
+        f"<text x='{left - 4}' y='{height - bottom}' text-anchor='end'>{y0:.3g}</text>"
+        f"<text x='{left}' y='{height - 6}'>{x0:g}</text>"
+        f"<text x='{width - right}' y='{height - 6}' text-anchor='end'>epoch {x1:g}</text></svg>"
+    )
+
+
+def summary_rows(model: Any) -> list[tuple[str, str, str, int]]:
+    """(name, layer class, output shape, parameters) for each layer of ``model``."""
+    rows = []
+    for layer in getattr(model, "layers", []):
+        try:
+            shape = str(tuple(layer.output.shape))
+        except Exception:  # layers of a model that was never called symbolically
+            shape = "?"
+        try:
+            params = int(layer.count_params())
+        except Exception:  # unbuilt layer
+            params = 0
+        rows.append((layer.name, type(layer).__name__, shape, params))
+    return rows
+
+
+def summary_text(model: Any) -> str:
+    """A plain-text model summary (Keras's own prints to the notebook through rich)."""
+    rows = summary_rows(model)
+    try:
+        total = int(model.count_params())
+    except Exception:  # unbuilt model
+        total = sum(r[3] for r in rows)
+    body = table_text(["layer", "type", "output shape", "params"], [list(r) for r in rows])
+    return f"{getattr(model, 'name', 'model')}\n{body}\ntotal parameters: {total:,}"

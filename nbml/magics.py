@@ -77,8 +77,8 @@ class NbmlMagics(Magics, Configurable):
     @argument("--lr", type=float, help="learning rate")
     @argument("--loss", help="Keras loss name, or auto (default)")
     @argument("--metrics", help="comma-separated Keras metric names, or auto (default)")
-    @argument("--validation-split", type=float, default=0.2, help="default 0.2")
-    @argument("--test-split", type=float, default=0.2, help="held out for %%evaluate; default 0.2")
+    @argument("--validation-split", type=float, help="taken from the training part; default 0.2")
+    @argument("--test-split", type=float, help="held out for %%evaluate; default 0.2")
     @argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
     @argument("--normalize", help="none, minmax or standard (default: minmax for images)")
     @argument("--clean", action="store_true", help="drop rows with NaN or inf")
@@ -87,6 +87,7 @@ class NbmlMagics(Magics, Configurable):
         "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs"
     )
     @argument("--reset", action="store_true", help="line form: start again from fresh weights")
+    @argument("--background", action="store_true", help="train in a kernel thread; return at once")
     @argument("--no-widget", action="store_true", help="text progress instead of the widget")
     @line_cell_magic
     def train(self, line: str, cell: str | None = None) -> Any:
@@ -122,6 +123,8 @@ class NbmlMagics(Magics, Configurable):
                 augment=args.augment,
                 early_stopping=args.early_stopping,
                 reset=args.reset,
+                background=args.background,
+                display="text" if args.no_widget or not self.widgets else "auto",
                 update_interval=self.update_interval,
                 namespace=self.shell.user_ns,
                 cell=self.shell.execution_count,

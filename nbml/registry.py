@@ -35,6 +35,8 @@ class Run:
     ended: float | None = None
     message: str = ""
     samples: int = 0
+    #: Set by an interrupt, ``%stop`` or a Stop click: stop at the next batch boundary.
+    stop_requested: bool = False
     #: The latest throttled batch logs: ``(epoch, batch, logs)``.
     last_batch: tuple[int, int, dict[str, float]] | None = None
 

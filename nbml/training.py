@@ -9,15 +9,25 @@ weights back to the end of the last finite epoch.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .callbacks import TrainingPublisher
 from .data import Dataset
+from .errors import NbmlError
 from .registry import REGISTRY, Event, Run
+
+if TYPE_CHECKING:
+    from .pipeline import Plan
+
+#: A model's status once its run has ended.
+MODEL_STATES = {"finished": "idle", "stopped": "stopped", "failed": "failed"}
+_SHAPE_WORDS = ("shape", "Incompatible", "broadcast", "rank", "dimension")
 
 
 @contextlib.contextmanager
@@ -53,10 +63,8 @@ def fit(
     publisher = TrainingPublisher(run, interval=interval, batch_size=batch_size)
 
     def request_stop() -> None:
-        publisher.stop_requested = True
-        model.stop_training = True
+        run.stop_requested = True  # the publisher stops fit at the next batch boundary
 
-    run.stop = request_stop  # type: ignore[attr-defined]
     if dataset.is_stream:
         args: dict[str, Any] = {"x": dataset.stream}
     else:
@@ -73,7 +81,18 @@ def fit(
                 verbose=0,
             )
         except KeyboardInterrupt:
-            forced = publisher.stop_requested = True
+            forced = run.stop_requested = True
+        except Exception as exc:
+            _restore(model, publisher)
+            first_step = run.epoch == 0 and publisher._latest is None
+            if first_step and any(w in str(exc) for w in _SHAPE_WORDS):
+                detail = str(exc).strip().splitlines()[0][:300]
+                raise NbmlError(
+                    f"Keras could not run the first training step of {run.name}: {detail} "
+                    "Check that the model's output and --loss fit the labels (a Flatten layer "
+                    "before the last Dense layer for images; --loss auto)."
+                ) from None
+            raise
     run.ended = time.time()
     if publisher.nan_at is not None:
         epoch, batch, value = publisher.nan_at
@@ -88,7 +107,7 @@ def fit(
         for key in list(run.history):
             del run.history[key][epoch:]
         run.epoch = min(run.epoch, epoch)
-    elif publisher.stop_requested:
+    elif run.stop_requested:
         run.status = "stopped"
         how = "a second interrupt" if forced else "interrupt"
         run.message = (
@@ -97,5 +116,51 @@ def fit(
         )
     else:
         run.status = "finished"
-    REGISTRY.publish(Event("end", run, {"status": run.status, "message": run.message}))
     return publisher
+
+
+def _restore(model: Any, publisher: TrainingPublisher) -> None:
+    """Put back the last good weights after a failed fit (Keras may leave them purged)."""
+    if publisher._good_weights is None:
+        return
+    try:
+        model.set_weights(publisher._good_weights)
+    except Exception:  # nothing better to do; the original error is what matters
+        logging.getLogger("nbml").warning("could not restore the weights of %s", publisher.run.name)
+
+
+def execute(plan: Plan, run: Run, *, background: bool = False, interval: float = 0.1) -> None:
+    """Run a planned training in the foreground, or in a kernel thread when ``background``."""
+    record = plan.record
+
+    def work() -> None:
+        try:
+            fit(
+                plan.model,
+                plan.dataset,
+                run,
+                batch_size=plan.batch_size,
+                callbacks=plan.callbacks,
+                interval=interval,
+                lr=plan.params.get("lr"),
+            )
+        except BaseException as exc:
+            run.status, run.ended = "failed", time.time()
+            if not run.message:
+                run.message = f"Training failed: {type(exc).__name__}: {str(exc)[:300]}"
+            if not background:
+                raise
+            logging.getLogger("nbml").error("background training of %s failed", run.name)
+        finally:
+            record.status = MODEL_STATES.get(run.status, "failed")
+            REGISTRY.publish(Event("end", run, {"status": run.status, "message": run.message}))
+
+    if not background:
+        work()
+        return
+    context = contextvars.copy_context()  # keeps the cell's output routing in the thread
+    thread = threading.Thread(
+        target=context.run, args=(work,), name=f"nbml-{run.name}", daemon=True
+    )
+    run.thread = thread  # type: ignore[attr-defined]
+    thread.start()

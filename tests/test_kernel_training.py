@@ -113,7 +113,7 @@ def test_interrupt_stops_gracefully_keeping_weights_and_history(kernel):
         return False
 
     res = kernel.execute(
-        "%%train slow --data big --epochs 200 --batch-size 16\n"
+        "%%train slow --data big --epochs 200 --batch-size 16 --no-widget\n"
         "keras.Sequential([keras.layers.Dense(256, activation='relu'), keras.layers.Dense(10, activation='softmax')])",
         until=after_two_epochs,
         then=kernel.interrupt,

@@ -1,0 +1,517 @@
+"""nbml's training overhead and ``%load_ext`` cost (SPEC §10 budgets).
+
+One real ipykernel (started through jupyter_client, ``KERAS_BACKEND`` unset so nbml picks jax)
+trains the SPEC §10 workload once per variant per round. Every variant builds a fresh model of
+the same architecture, so each one pays the same JIT compilation. The order of the variants
+rotates from round to round, and the reported figures are medians over rounds; a variant's ratio
+is the median of its per-round ratios to ``verbose0`` from the same round.
+
+Timing happens inside the kernel: the timed cell runs ``gc.collect()``, then
+``t0 = time.perf_counter()``, the variant's work (building the model, and training it with
+``model.fit`` or with ``get_ipython().run_cell_magic('train', ...)``), then stores
+``time.perf_counter() - t0``. Kernel start-up, the messaging round trip and reading the number
+back are outside the timed region. Every message a cell produces on iopub is read (drained) by
+this script while the cell runs, as a frontend would, and counted.
+
+Run ``.venv/bin/python benchmarks/overhead.py`` (``--help`` for the options); results are printed
+and written to ``benchmarks/results/overhead.json``. ``--check`` exits 1 when a budget is missed.
+
+To add a variant, add an entry to :data:`VARIANTS`: the code it times, with ``str.format`` fields
+from :func:`template_fields` (``{x}``, ``{y}``, ``{data}``, ``{model}``, ``{epochs}``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "overhead.json"
+
+#: SPEC §10 budgets.
+RATIO_BUDGET = 1.03
+LOAD_EXT_BUDGET_S = 0.2
+BASELINE = "verbose0"
+
+# ------------------------------------------------------------------------------ variants
+
+#: The model every variant builds afresh (a Python expression evaluated in the kernel).
+MODEL = (
+    "keras.Sequential([keras.Input(shape=({features},)), "
+    "keras.layers.Dense(128, activation='relu'), "
+    "keras.layers.Dense(10, activation='softmax')])"
+)
+
+_FIT = (
+    "model = {model}\n"
+    "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', "
+    "metrics=['accuracy'])\n"
+    "model.fit({x}, {y}, batch_size={batch_size}, epochs={epochs}, "
+    "validation_split={validation_split}, verbose={verbose})\n"
+)
+
+_TRAIN_LINE = (
+    "bench --data {data} --epochs {epochs} --batch-size {batch_size} --test-split 0 "
+    "--validation-split {validation_split}"
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of training the workload.
+
+    Args:
+        code: the timed cell code, a ``str.format`` template (fields: :func:`template_fields`).
+        setup: untimed code run once after the data exists and before the first round
+            (e.g. imports or a display helper a variant needs).
+        fields: extra format fields for ``code`` and ``setup``; string values may themselves
+            use the common fields (``{train_line}``, ...).
+        description: one line for the README-style table.
+    """
+
+    code: str
+    setup: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+VARIANTS: dict[str, Variant] = {
+    "verbose0": Variant(
+        _FIT,
+        fields={"verbose": 0},
+        description="model.compile + model.fit(verbose=0): the baseline",
+    ),
+    "nbml_text": Variant(
+        "get_ipython().run_cell_magic('train', {line!r}, {model!r})\n",
+        fields={"line": "{train_line} --no-widget"},
+        description="%%train bench --data bench_data ... --test-split 0 --no-widget "
+        "(cell body: the uncompiled model)",
+    ),
+    "verbose1": Variant(
+        _FIT,
+        fields={"verbose": 1},
+        description="model.compile + model.fit(verbose=1): Keras' progress bar on stdout",
+    ),
+}
+
+
+def template_fields(config: argparse.Namespace, names: dict[str, str]) -> dict[str, Any]:
+    """The format fields of variant templates; ``names`` holds the kernel variable names."""
+    fields = {
+        "features": config.features,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "validation_split": config.validation_split,
+        **names,
+    }
+    fields["model"] = MODEL.format(**fields)
+    fields["train_line"] = _TRAIN_LINE.format(**fields)
+    return fields
+
+
+def render(variant: Variant, fields: dict[str, Any], which: str = "code") -> str:
+    """The variant's ``code`` (or ``setup``); its own string fields may use the common ones."""
+    own = {k: v.format(**fields) if isinstance(v, str) else v for k, v in variant.fields.items()}
+    return getattr(variant, which).format(**{**fields, **own})
+
+
+def timed(code: str, var: str = "_bench_dt") -> str:
+    """Cell code that runs ``code`` and stores its wall time (seconds) in ``var``."""
+    return (
+        "import gc as _gc, time as _time\n"
+        "_gc.collect()\n"
+        "_bench_t0 = _time.perf_counter()\n"
+        "try:\n"
+        f"{textwrap.indent(code, '    ')}"
+        "finally:\n"
+        f"    {var} = _time.perf_counter() - _bench_t0\n"
+    )
+
+
+# -------------------------------------------------------------------------------- kernel
+
+
+@dataclass
+class Output:
+    """What one execution sent on iopub (drained while it ran)."""
+
+    messages: int = 0
+    bytes: int = 0
+    stdout: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+class Kernel:
+    """One ipykernel with a blocking client; ``KERAS_BACKEND`` is removed from its env."""
+
+    def __init__(self, cwd: str) -> None:
+        env = dict(os.environ)
+        env.pop("KERAS_BACKEND", None)
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(cwd=cwd, env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=120)
+
+    def execute(self, code: str, timeout: float = 3600) -> Output:
+        """Run ``code``, reading every iopub message until the kernel is idle again."""
+        msg_id = self.kc.execute(code)
+        out = Output()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the kernel did not finish within {timeout:.0f}s")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=min(left, 5))
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    break
+                continue
+            out.messages += 1
+            out.bytes += len(json.dumps(msg["content"], default=str))
+            if kind == "stream" and msg["content"]["name"] == "stdout":
+                out.stdout.append(msg["content"]["text"])
+            elif kind == "error":
+                out.error = msg["content"]
+        self.kc.get_shell_msg(timeout=60)
+        return out
+
+    def ok(self, code: str, what: str = "cell") -> Output:
+        out = self.execute(code)
+        if out.error is not None:
+            trace = "\n".join(out.error.get("traceback", []))
+            raise RuntimeError(
+                f"{what} failed in the kernel: {out.error['ename']}: {out.error['evalue']}\n{trace}"
+            )
+        return out
+
+    def value(self, expr: str) -> Any:
+        out = self.ok(f"print('@@' + repr({expr}))", expr)
+        line = [s for s in "".join(out.stdout).splitlines() if s.startswith("@@")][-1]
+        return eval(line[2:], {"nan": float("nan"), "inf": float("inf")})  # noqa: S307
+
+    def shutdown(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+# ----------------------------------------------------------------------------- training
+
+DATA = """\
+import numpy as np
+_rng = np.random.default_rng({seed})
+bench_x = _rng.random(({samples}, {features}), dtype=np.float32)
+bench_y = _rng.integers(0, 10, size={samples})
+bench_data = (bench_x, bench_y)
+bench_wx, bench_wy = bench_x[:{warm}], bench_y[:{warm}]
+bench_warm = (bench_wx, bench_wy)
+"""
+
+SETUP = """\
+%load_ext nbml
+import os, sys, keras, jax, nbml, nbml.api
+print('@@' + repr({'backend': keras.backend.backend(), 'env': os.environ.get('KERAS_BACKEND'),
+    'keras': keras.__version__, 'jax': jax.__version__, 'devices': [str(d) for d in jax.devices()]}))
+"""
+
+BREAKDOWN = """\
+import functools as _ft, gc as _gc, time as _time
+import nbml.api as _api, nbml.compiling as _cp, nbml.magics as _mg, nbml.training as _nt
+_bd = {{}}
+def _wrap(owner, name, key):
+    f = getattr(owner, name)
+    @_ft.wraps(f)
+    def g(*a, **k):
+        t = _time.perf_counter()
+        try:
+            return f(*a, **k)
+        finally:
+            _bd[key] = _bd.get(key, 0.0) + _time.perf_counter() - t
+            _bd.setdefault(key + '_end', _time.perf_counter())
+    setattr(owner, name, g)
+    return owner, name, f
+_saved = [_wrap(*w) for w in [(_mg.NbmlMagics, '_model_from_cell', 'body'),
+    (_api, 'load_data', 'load_data'), (_api, '_new_record', 'new_record'),
+    (_cp, 'compile_model', 'compile'), (_api, 'ProgressView', 'display'),
+    (_nt, 'fit', 'fit')]]
+try:
+    _gc.collect()
+    _bench_t0 = _time.perf_counter()
+    get_ipython().run_cell_magic('train', {line!r}, {model!r})
+    _bd['total'] = _time.perf_counter() - _bench_t0
+finally:
+    for _o, _n, _f in _saved:
+        setattr(_o, _n, _f)
+_bd['before_fit'] = _bd['fit_end'] - _bd['fit'] - _bench_t0
+_bd = {{k: v for k, v in _bd.items() if not k.endswith('_end')}}
+_gc.collect()
+_t = _time.perf_counter()
+_ds = nbml.api.load_data({data!r}, namespace=get_ipython().user_ns, test_split=0,
+                         validation_split={validation_split})
+_bd['load_data_again'] = _time.perf_counter() - _t
+del _ds
+"""
+
+
+def run_training(config: argparse.Namespace) -> dict[str, Any]:
+    names = list(config.variants)
+    if BASELINE not in names:
+        names.insert(0, BASELINE)
+    with tempfile.TemporaryDirectory(prefix="nbml-bench-") as cwd:
+        kernel = Kernel(cwd)
+        try:
+            return _train_in(kernel, names, config)
+        finally:
+            kernel.shutdown()
+
+
+def _train_in(kernel: Kernel, names: list[str], config: argparse.Namespace) -> dict[str, Any]:
+    t = time.perf_counter()
+    info = _parse_marker(kernel.ok(SETUP, "setup"))
+    warm = min(config.warmup_samples, config.samples)
+    kernel.ok(
+        DATA.format(seed=config.seed, samples=config.samples, features=config.features, warm=warm),
+        "data",
+    )
+    print(
+        f"kernel ready in {time.perf_counter() - t:.1f}s: backend {info['backend']} "
+        f"(KERAS_BACKEND in kernel: {info['env']}), keras {info['keras']}, jax {info['jax']}, "
+        f"devices {info['devices']}",
+        flush=True,
+    )
+    full = template_fields(config, {"x": "bench_x", "y": "bench_y", "data": "bench_data"})
+    small = template_fields(config, {"x": "bench_wx", "y": "bench_wy", "data": "bench_warm"})
+    for name in names:
+        if VARIANTS[name].setup:
+            kernel.ok(render(VARIANTS[name], full, "setup"), f"{name} setup")
+    if warm:
+        # one-time costs (first imports, backend start, first JIT) stay out of round 1
+        t = time.perf_counter()
+        for name in names:
+            kernel.ok(render(VARIANTS[name], small), f"{name} warm-up")
+        print(f"warm-up on {warm} samples: {time.perf_counter() - t:.1f}s", flush=True)
+
+    rounds: list[dict[str, Any]] = []
+    for r in range(config.rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        row: dict[str, Any] = {"order": order, "seconds": {}, "messages": {}, "bytes": {}}
+        for name in order:
+            out = kernel.ok(timed(render(VARIANTS[name], full)), name)
+            row["seconds"][name] = kernel.value("_bench_dt")
+            row["messages"][name], row["bytes"][name] = out.messages, out.bytes
+        rounds.append(row)
+        times = "  ".join(f"{n} {row['seconds'][n]:.2f}s" for n in names)
+        print(f"round {r + 1}/{config.rounds}: {times}", flush=True)
+
+    result: dict[str, Any] = {"kernel": info, "warmup_samples": warm, "rounds": rounds}
+    result["variants"] = {}
+    for name in names:
+        secs = [row["seconds"][name] for row in rounds]
+        ratios = [row["seconds"][name] / row["seconds"][BASELINE] for row in rounds]
+        result["variants"][name] = {
+            "description": VARIANTS[name].description,
+            "code": render(VARIANTS[name], full),
+            "median_s": statistics.median(secs),
+            "ratio": statistics.median(ratios),
+            "iopub_messages": statistics.median(row["messages"][name] for row in rounds),
+            "iopub_bytes": statistics.median(row["bytes"][name] for row in rounds),
+        }
+    if config.breakdown:
+        line = render(Variant("{line}", fields=VARIANTS["nbml_text"].fields), full)
+        kernel.ok(BREAKDOWN.format(**full, line=line), "breakdown")
+        result["breakdown"] = kernel.value("_bd")
+    return result
+
+
+def _parse_marker(out: Output) -> dict[str, Any]:
+    line = [s for s in "".join(out.stdout).splitlines() if s.startswith("@@")][-1]
+    return eval(line[2:])  # noqa: S307
+
+
+# ------------------------------------------------------------------------------ load_ext
+
+LOAD_EXT = """\
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+t0 = time.perf_counter()
+shell.run_line_magic('load_ext', 'nbml')
+dt = time.perf_counter() - t0
+print(json.dumps({'seconds': dt, 'keras': 'keras' in sys.modules, 'jax': 'jax' in sys.modules,
+                  'magic': 'train' in shell.magics_manager.magics['cell']}))
+"""
+
+
+def run_load_ext(repeats: int) -> dict[str, Any]:
+    """``%load_ext nbml`` in fresh interpreters (IPython itself already imported)."""
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="nbml-bench-") as cwd:
+        for _ in range(repeats):
+            proc = subprocess.run(
+                [sys.executable, "-c", LOAD_EXT],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if not all(s["magic"] for s in samples):
+        raise RuntimeError("%load_ext nbml did not register %%train")
+    return {
+        "median_s": statistics.median(s["seconds"] for s in samples),
+        "samples_s": [s["seconds"] for s in samples],
+        "keras_imported": any(s["keras"] for s in samples),
+        "jax_imported": any(s["jax"] for s in samples),
+    }
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
+    """Print the tables; return the budgets missed."""
+    missed = []
+    training = result.get("training")
+    if training:
+        print()
+        print(
+            f"training: {config.samples} x {config.features} float32, batch {config.batch_size}, "
+            f"validation {config.validation_split}, {config.epochs} epoch(s), "
+            f"median of {config.rounds} round(s)"
+        )
+        print(f"{'variant':<12} {'median s':>9} {'ratio':>7} {'iopub msgs':>11} {'iopub KB':>9}")
+        for name, v in training["variants"].items():
+            print(
+                f"{name:<12} {v['median_s']:>9.3f} {v['ratio']:>7.3f} "
+                f"{v['iopub_messages']:>11.0f} {v['iopub_bytes'] / 1024:>9.1f}"
+            )
+        ratio = training["variants"].get("nbml_text", {}).get("ratio")
+        if ratio is not None and ratio > RATIO_BUDGET:
+            missed.append(f"nbml_text / verbose0 = {ratio:.3f} > {RATIO_BUDGET}")
+        bd = training.get("breakdown")
+        if bd:
+            print()
+            print("nbml_text breakdown: one more %%train run, seconds")
+            print(f"  cell start -> nbml.training.fit entered: {bd['before_fit']:.3f}")
+            print(
+                f"    cell body (builds the model) {bd['body']:.3f}, nbml.api.load_data "
+                f"{bd['load_data']:.3f}, wrap {bd['new_record']:.3f}, compile {bd['compile']:.3f}, "
+                f"display {bd['display']:.3f}"
+            )
+            print(f"  nbml.training.fit (model.fit and settling the run): {bd['fit']:.3f}")
+            print(f"  whole cell: {bd['total']:.3f}")
+            print(f"  nbml.api.load_data called again on its own: {bd['load_data_again']:.3f}")
+    load = result.get("load_ext")
+    if load:
+        print()
+        print(
+            f"%load_ext nbml: median {load['median_s']:.3f}s of {len(load['samples_s'])} fresh "
+            f"processes; keras imported: {load['keras_imported']}; "
+            f"jax imported: {load['jax_imported']}"
+        )
+        if load["median_s"] > LOAD_EXT_BUDGET_S:
+            missed.append(f"%load_ext nbml {load['median_s']:.3f}s > {LOAD_EXT_BUDGET_S}s")
+        if load["keras_imported"]:
+            missed.append("%load_ext nbml imported keras")
+    return missed
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    p.add_argument("--samples", type=int, default=60_000, help="rows of data (default 60000)")
+    p.add_argument("--features", type=int, default=784, help="columns of data (default 784)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs (default 2)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    p.add_argument("--validation-split", type=float, default=0.2, help="default 0.2")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    p.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)} ({BASELINE} is always run)",
+    )
+    p.add_argument(
+        "--warmup-samples",
+        type=int,
+        default=2_000,
+        help="untimed warm-up run of every variant on this many rows first (0: none)",
+    )
+    p.add_argument("--load-ext-repeats", type=int, default=7, help="default 7")
+    p.add_argument("--skip-training", action="store_true", help="only time %%load_ext")
+    p.add_argument("--skip-load-ext", action="store_true", help="only time training")
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="after the rounds, time what nbml does before model.fit (one extra run)",
+    )
+    p.add_argument("--output", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit 1 if nbml_text / verbose0 > {RATIO_BUDGET}, %%load_ext > "
+        f"{LOAD_EXT_BUDGET_S}s or it imports keras",
+    )
+    args = p.parse_args(argv)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    result: dict[str, Any] = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()},
+        "host": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
+        "timing": "wall time inside the kernel: time.perf_counter() around the cell's work "
+        "(fresh model build + compile/fit or run_cell_magic('train')), after gc.collect()",
+    }
+    started = time.time()
+    if not config.skip_load_ext:
+        result["load_ext"] = run_load_ext(config.load_ext_repeats)
+    if not config.skip_training:
+        result["training"] = run_training(config)
+    result["wall_s"] = time.time() - started
+    missed = report(result, config)
+    result["budgets_missed"] = missed
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    config.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {config.output}")
+    if missed:
+        print("budgets missed: " + "; ".join(missed))
+    return 1 if config.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+// nbml training monitor: live loss/metric curves (uPlot), progress, Stop and Retrain.
+// The kernel sends only new points ("tick" messages); a view asks for the whole bounded
+// history once ("sync") when it is created.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import "./monitor.css";
+
+import { Curves, MAX_POINTS, Point, addPoints, formatNumber, formatSeconds } from "./shared";
+
+interface Header {
+  run?: string;
+  status?: string;
+  epoch?: number;
+  epochs?: number;
+  progress?: number;
+  samples_per_s?: number;
+  eta?: number;
+  message?: string;
+}
+
+interface RunState {
+  id: string;
+  label: string;
+  curves: Curves;
+}
+
+interface Msg {
+  type: string;
+  header?: Header;
+  run?: string;
+  label?: string;
+  batch?: Record<string, Point[]>;
+  epoch?: Record<string, Point[]>;
+  runs?: RunState[];
+  message?: string;
+}
+
+interface Model {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  send(msg: unknown): void;
+  on(event: string, cb: (...args: unknown[]) => void): void;
+  off(event: string, cb: (...args: unknown[]) => void): void;
+}
+
+const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion"];
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls = "",
+  text = "",
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text) node.textContent = text;
+  return node;
+}
+
+function fade(color: string, alpha: number): string {
+  const n = parseInt(color.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
+/** The chart groups: one per base metric (loss first), each with its val_ twin. */
+function groups(metrics: string[]): string[] {
+  const base = metrics.filter((m) => !m.startsWith("val_"));
+  return base.length ? base : ["loss"];
+}
+
+function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
+  const runs: RunState[] = [];
+  let header: Header = {};
+  const charts = new Map<string, uPlot>();
+
+  const box = el("div", "nbml-monitor");
+  box.dataset.testid = "nbml-monitor";
+  const head = el("div", "nbml-head");
+  const title = el("b", "", String(model.get("name") ?? ""));
+  const status = el("span", "nbml-status");
+  const info = el("span", "nbml-info");
+  head.append(title, status, info);
+  const bar = el("div", "nbml-bar");
+  const fill = el("div", "nbml-fill");
+  bar.append(fill);
+  const message = el("div", "nbml-message");
+
+  const actions = el("div", "nbml-actions");
+  const stop = el("button", "nbml-button", "Stop");
+  stop.dataset.testid = "nbml-stop";
+  const hint = el("span", "nbml-hint", "Foreground training: interrupt the kernel (■) to stop.");
+  const summaryToggle = el("button", "nbml-button", "Model summary");
+  actions.append(stop, hint, summaryToggle);
+
+  const retrain = el("details", "nbml-retrain");
+  const retrainSummary = el("summary", "", "Retrain");
+  const form = el("div", "nbml-form");
+  const field = (label: string, input: HTMLElement): HTMLElement => {
+    const wrap = el("label", "", label);
+    wrap.append(input);
+    return wrap;
+  };
+  const epochsIn = el("input");
+  epochsIn.type = "number";
+  epochsIn.min = "1";
+  const lrIn = el("input");
+  lrIn.type = "text";
+  lrIn.dataset.testid = "nbml-retrain-lr";
+  const batchIn = el("input");
+  batchIn.type = "number";
+  batchIn.min = "1";
+  const optIn = el("select");
+  for (const name of OPTIMIZERS) optIn.append(new Option(name, name));
+  const go = el("button", "nbml-button nbml-primary", "Retrain");
+  go.dataset.testid = "nbml-retrain";
+  form.append(
+    field("epochs", epochsIn),
+    field("learning rate", lrIn),
+    field("batch size", batchIn),
+    field("optimizer", optIn),
+    go,
+  );
+  retrain.append(retrainSummary, form);
+
+  const summary = el("pre", "nbml-summary");
+  summary.hidden = true;
+  const chartBox = el("div", "nbml-charts");
+  box.append(head, bar, message, actions, retrain, summary, chartBox);
+  root.append(box);
+
+  const setDefaults = (): void => {
+    const d = (model.get("defaults") ?? {}) as Record<string, unknown>;
+    epochsIn.value = String(d.epochs ?? 5);
+    lrIn.value = d.lr == null ? "" : String(d.lr);
+    batchIn.value = String(d.batch_size ?? 32);
+    optIn.value = String(d.optimizer ?? "adam");
+  };
+  setDefaults();
+
+  const drawHeader = (): void => {
+    const st = header.status ?? String(model.get("status") ?? "");
+    const epochs = header.epochs ?? Number(model.get("epochs") ?? 0);
+    const epoch = header.epoch ?? 0;
+    status.textContent = st;
+    status.dataset.status = st;
+    box.dataset.status = st;
+    const parts = [`epoch ${Math.min(epoch + (st === "running" ? 1 : 0), epochs)}/${epochs}`];
+    if (st === "running" && header.samples_per_s)
+      parts.push(`${formatNumber(header.samples_per_s)} samples/s`);
+    if (st === "running" && header.eta != null && header.eta >= 0)
+      parts.push(`ETA ${formatSeconds(header.eta)}`);
+    info.textContent = parts.join(" · ");
+    fill.style.width = `${Math.round((header.progress ?? 0) * 1000) / 10}%`;
+    message.textContent = header.message ?? "";
+    const running = st === "running";
+    const foreground = Boolean(model.get("foreground"));
+    stop.hidden = !running || foreground;
+    hint.hidden = !running || !foreground;
+    go.disabled = running;
+    summary.textContent = String(model.get("summary") ?? "");
+  };
+
+  const drawCharts = (): void => {
+    const names = groups((model.get("metrics") ?? []) as string[]);
+    for (const [key, chart] of charts) {
+      if (!names.includes(key)) {
+        chart.destroy();
+        charts.delete(key);
+      }
+    }
+    let points = 0;
+    const width = Math.max(240, Math.floor((chartBox.clientWidth || 640) / Math.min(names.length, 2)) - 12);
+    names.forEach((metric) => {
+      const tables: uPlot.AlignedData[] = [];
+      const series: uPlot.Series[] = [{}];
+      runs.forEach((run, i) => {
+        const latest = i === runs.length - 1;
+        const alpha = latest ? 1 : 0.25;
+        const variants: [string, string, boolean][] = [
+          [metric, "batch", false],
+          [metric, "epoch", true],
+          [`val_${metric}`, "epoch", true],
+        ];
+        variants.forEach(([name, kind, pts], v) => {
+          const curve = run.curves[name]?.[kind as "batch" | "epoch"] ?? [];
+          if (!curve.length) return;
+          points += curve.length;
+          tables.push([curve.map((p) => p[0]), curve.map((p) => p[1])]);
+          const color = fade(COLORS[v === 2 ? 1 : 0], kind === "batch" ? alpha * 0.45 : alpha);
+          series.push({
+            label: `${name}${kind === "batch" ? " (batch)" : ""}${runs.length > 1 ? ` · ${run.label}` : ""}`,
+            stroke: color,
+            width: kind === "batch" ? 1 : 2,
+            dash: v === 2 ? [5, 4] : undefined,
+            spanGaps: true,
+            points: { show: pts, size: 5, fill: color },
+          });
+        });
+      });
+      const data = tables.length ? uPlot.join(tables) : ([[]] as unknown as uPlot.AlignedData);
+      let chart = charts.get(metric);
+      if (chart && chart.series.length !== series.length) {
+        chart.destroy();
+        charts.delete(metric);
+        chart = undefined;
+      }
+      if (!chart) {
+        const holder = el("div", "nbml-chart");
+        holder.dataset.testid = "nbml-chart";
+        holder.dataset.metric = metric;
+        chartBox.append(holder);
+        chart = new uPlot(
+          {
+            title: metric,
+            width,
+            height: 220,
+            series,
+            scales: { x: { time: false } },
+            axes: [{ label: "epoch" }, {}],
+            legend: { live: false },
+          },
+          data,
+          holder,
+        );
+        charts.set(metric, chart);
+      } else {
+        chart.setData(data);
+      }
+    });
+    box.dataset.points = String(points);
+    box.dataset.runs = String(runs.length);
+  };
+
+  let pending = 0;
+  const schedule = (): void => {
+    if (pending) return;
+    pending = requestAnimationFrame(() => {
+      pending = 0;
+      drawHeader();
+      drawCharts();
+    });
+  };
+
+  const runFor = (id: string, label: string): RunState => {
+    let run = runs.find((r) => r.id === id);
+    if (!run) {
+      run = { id, label, curves: {} };
+      runs.push(run);
+    }
+    return run;
+  };
+
+  const onMessage = (...args: unknown[]): void => {
+    const msg = args[0] as Msg;
+    if (msg.type === "snapshot") {
+      runs.length = 0;
+      for (const r of msg.runs ?? []) runs.push({ id: r.id, label: r.label, curves: r.curves });
+      header = msg.header ?? {};
+    } else if (msg.type === "tick") {
+      if (msg.header) header = { ...header, ...msg.header };
+      if (msg.run) {
+        const run = runFor(msg.run, msg.label ?? msg.run);
+        for (const kind of ["batch", "epoch"] as const) {
+          for (const [name, pts] of Object.entries(msg[kind] ?? {})) {
+            run.curves[name] ??= { batch: [], epoch: [] };
+            addPoints(run.curves[name][kind], pts, MAX_POINTS);
+          }
+        }
+      }
+    } else if (msg.type === "error") {
+      header = { ...header, message: msg.message ?? "" };
+    }
+    schedule();
+  };
+
+  stop.addEventListener("click", () => model.send({ type: "stop" }));
+  summaryToggle.addEventListener("click", () => {
+    summary.hidden = !summary.hidden;
+  });
+  go.addEventListener("click", () => {
+    const lr = lrIn.value.trim();
+    model.send({
+      type: "retrain",
+      epochs: Number(epochsIn.value),
+      lr: lr === "" ? null : Number(lr),
+      batch_size: Number(batchIn.value),
+      optimizer: optIn.value,
+    });
+    go.disabled = true;
+  });
+  const onChange = (): void => schedule();
+  model.on("msg:custom", onMessage);
+  model.on("change:status", onChange);
+  model.on("change:metrics", onChange);
+  model.on("change:summary", onChange);
+  model.on("change:foreground", onChange);
+  model.on("change:defaults", setDefaults);
+  model.send({ type: "sync" });
+  schedule();
+
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off("change:status", onChange);
+    model.off("change:metrics", onChange);
+    model.off("change:summary", onChange);
+    model.off("change:foreground", onChange);
+    model.off("change:defaults", setDefaults);
+    if (pending) cancelAnimationFrame(pending);
+    charts.forEach((c) => c.destroy());
+  };
+}
+
+export default { render };

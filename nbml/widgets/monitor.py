@@ -1,0 +1,310 @@
+"""The live training monitor widget: curves, progress, Stop and Retrain.
+
+The widget is a view of the registry: it subscribes to the events of the runs it shows. Live data
+goes to the browser as ``tick`` messages holding only new points, at most one per
+``update_interval``; a view that appears later asks for a ``snapshot`` of the bounded history.
+Batch points are thinned to at most ``points_per_epoch`` per epoch and every curve is halved when
+it grows past ``max_points``, so the bytes sent grow with epochs, not batches.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from ..display import STATUS_COLORS, curves_svg, ordered, progress_text
+from ..errors import NbmlError
+from ..registry import REGISTRY, Event, ModelRecord, Run
+from . import STATIC
+
+Point = list[float]
+COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
+
+
+def add_points(curve: list[Point], points: list[Point], max_points: int) -> None:
+    """Append ``points`` to ``curve``, halving it whenever it grows past ``max_points``."""
+    curve.extend(points)
+    while len(curve) > max_points:
+        curve[:] = curve[::2]
+
+
+class TrainingMonitor(anywidget.AnyWidget):
+    """Live curves and controls for the runs of one model.
+
+    Example:
+        >>> model.fit(x, y, epochs=5, callbacks=[nbml.LiveMonitor()])
+    """
+
+    _esm = STATIC / "monitor.js"
+    _css = STATIC / "monitor.css"
+
+    name = t.Unicode("").tag(sync=True)
+    status = t.Unicode("idle").tag(sync=True)
+    epochs = t.Int(0).tag(sync=True)
+    metrics = t.List(t.Unicode()).tag(sync=True)
+    summary = t.Unicode("").tag(sync=True)
+    foreground = t.Bool(False).tag(sync=True)
+    defaults = t.Dict().tag(sync=True)
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        update_interval: float = 0.1,
+        max_points: int = 1000,
+        points_per_epoch: int = 50,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.update_interval = update_interval
+        self.max_points = max_points
+        self.points_per_epoch = points_per_epoch
+        self.runs: list[dict[str, Any]] = []
+        self.header: dict[str, Any] = {}
+        self._pending: dict[str, dict[str, dict[str, list[Point]]]] = {}
+        self._last_step: dict[str, float] = {}
+        self._last_send = 0.0
+        self._lock = threading.RLock()
+        self._tracked: set[str] = set()
+        self._adopt = False
+        self.handle: Any = None
+        self.on_msg(self._on_msg)
+        self._unsubscribe = REGISTRY.subscribe(self._on_event)
+
+    # ------------------------------------------------------------ display
+
+    @classmethod
+    def show(cls, record: ModelRecord, run: Run, *, foreground: bool) -> TrainingMonitor:
+        """Create a monitor following ``run`` of ``record`` and display it."""
+        from IPython.display import display
+
+        monitor = cls(record.name)
+        monitor.track(run, record, foreground=foreground)
+        monitor.handle = display(monitor, display_id=True)
+        return monitor
+
+    def track(self, run: Run, record: ModelRecord | None = None, *, foreground: bool) -> None:
+        """Follow ``run``: its events feed this monitor."""
+        with self._lock:
+            self._tracked.add(run.id)
+            p = run.params
+            label = f"run {len(self.runs) + 1}"
+            if p.get("lr") is not None:
+                label += f" (lr {p['lr']:g}, batch {p.get('batch_size')})"
+            self.runs.append({"id": run.id, "label": label, "curves": {}})
+            self.header = {"run": run.id, "status": "running", "epoch": 0, "epochs": run.epochs}
+            self._pending[run.id] = {"batch": {}, "epoch": {}}
+        with self.hold_sync():
+            self.status = "running"
+            self.epochs = run.epochs
+            self.foreground = foreground
+            self.defaults = {
+                "epochs": run.epochs,
+                "lr": p.get("lr"),
+                "batch_size": p.get("batch_size"),
+                "optimizer": p.get("optimizer") or "adam",
+            }
+            if record is not None:
+                self.summary = _summary(record.model)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        data["text/plain"] = self.text()
+        data["text/html"] = self.static_html()
+        return data, metadata
+
+    def text(self) -> str:
+        run = self._latest_run()
+        if run is None:
+            return f"{self.name}: no run yet"
+        return progress_text(run) + (f"\n{run.message}" if run.message else "")
+
+    def static_html(self) -> str:
+        """The latest state as HTML with inline SVG curves (no JavaScript needed)."""
+        run = self._latest_run()
+        head = html.escape(self.text().splitlines()[0]) if run else html.escape(self.name)
+        color = STATUS_COLORS.get(self.status, "#777")
+        charts = []
+        bases = [m for m in self.metrics if not m.startswith("val_")] or ["loss"]
+        for metric in bases:
+            series = []
+            for i, r in enumerate(self.runs):
+                alpha = 1.0 if i == len(self.runs) - 1 else 0.3
+                for key, kind in ((metric, "train"), (f"val_{metric}", "val")):
+                    pts = r["curves"].get(key, {}).get("epoch", [])
+                    series.append((key, [tuple(p) for p in pts], COLORS[kind], alpha))
+            charts.append(curves_svg(metric, series))
+        msg = run.message if run else ""
+        return (
+            f"<div class='nbml-monitor-static' style='font:12px sans-serif'>"
+            f"<div style='border-left:3px solid {color};padding-left:6px'>{head}</div>"
+            + (f"<div style='color:{color}'>{html.escape(msg)}</div>" if msg else "")
+            + f"<div style='display:flex;flex-wrap:wrap;gap:8px'>{''.join(charts)}</div></div>"
+        )
+
+    def _latest_run(self) -> Run | None:
+        if not self.runs:
+            return None
+        rid = self.runs[-1]["id"]
+        for rec in REGISTRY.records():
+            for r in rec.runs:
+                if r.id == rid:
+                    return r
+        return None
+
+    # ------------------------------------------------------------ events
+
+    def _on_event(self, event: Event) -> None:
+        run = event.run
+        if event.kind == "begin" and self._adopt and run.name == self.name:
+            self._adopt = False
+            record = REGISTRY.get(run.name)
+            self.track(run, record, foreground=False)
+            self._send_now()
+            return
+        if run.id not in self._tracked:
+            return
+        with self._lock:
+            pending = self._pending.setdefault(run.id, {"batch": {}, "epoch": {}})
+            curves = next(r["curves"] for r in self.runs if r["id"] == run.id)
+            if event.kind == "batch":
+                self._on_batch(run, event.data, pending, curves)
+            elif event.kind == "epoch":
+                x = event.data["epoch"] + 1
+                for key, value in event.data["logs"].items():
+                    self._add(curves, pending, key, "epoch", [[x, float(value)]])
+                self.header.update(epoch=run.epoch, progress=run.epoch / max(run.epochs, 1))
+                self._learn_metrics(event.data["logs"])
+            elif event.kind == "end":
+                self.header.update(
+                    status=run.status, epoch=run.epoch, message=run.message, eta=None
+                )
+                if run.status == "finished":
+                    self.header["progress"] = 1.0
+        if event.kind == "end":
+            self._send_now()
+            with self.hold_sync():
+                self.status = run.status
+            self.refresh()
+        elif time.monotonic() - self._last_send >= self.update_interval:
+            self._send_now()
+
+    def _on_batch(
+        self, run: Run, data: dict[str, Any], pending: dict[str, Any], curves: dict[str, Any]
+    ) -> None:
+        steps = data.get("steps") or 0
+        epoch, batch = data["epoch"], data["batch"]
+        step = epoch * max(steps, 1) + batch + 1
+        gap = max(steps, 1) / self.points_per_epoch if steps else 0
+        if steps and step - self._last_step.get(run.id, -gap) < gap:
+            return
+        self._last_step[run.id] = step
+        x = epoch + ((batch + 1) / steps if steps else 0.0)
+        for key, value in data["logs"].items():
+            self._add(curves, pending, key, "batch", [[x, float(value)]])
+        progress = (run.epoch + ((batch + 1) / steps if steps else 0)) / max(run.epochs, 1)
+        self.header.update(
+            status="running",
+            epoch=epoch,
+            progress=min(progress, 1.0),
+            samples_per_s=data.get("samples_per_s"),
+            eta=data.get("eta"),
+        )
+        self._learn_metrics(data["logs"])
+
+    def _add(
+        self,
+        curves: dict[str, Any],
+        pending: dict[str, Any],
+        key: str,
+        kind: str,
+        points: list[Point],
+    ) -> None:
+        curve = curves.setdefault(key, {"batch": [], "epoch": []})[kind]
+        add_points(curve, points, self.max_points)
+        add_points(pending[kind].setdefault(key, []), points, self.max_points)
+
+    def _learn_metrics(self, logs: dict[str, Any]) -> None:
+        names = [k for k, _ in ordered(logs)]
+        if any(n not in self.metrics for n in names):
+            self.metrics = [*self.metrics, *[n for n in names if n not in self.metrics]]
+
+    def _send_now(self) -> None:
+        with self._lock:
+            self._last_send = time.monotonic()
+            ticks = []
+            for rid, pending in self._pending.items():
+                if pending["batch"] or pending["epoch"]:
+                    label = next(r["label"] for r in self.runs if r["id"] == rid)
+                    ticks.append({"type": "tick", "run": rid, "label": label, **pending})
+                    self._pending[rid] = {"batch": {}, "epoch": {}}
+            if not ticks:
+                ticks = [{"type": "tick"}]
+            ticks[-1]["header"] = dict(self.header)
+        for tick in ticks:
+            self.send(tick)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"type": "snapshot", "header": dict(self.header), "runs": self.runs}
+
+    def refresh(self) -> None:
+        """Re-render the output so its static HTML fallback shows the latest state."""
+        if self.handle is not None:
+            self.handle.update(self)
+
+    # ------------------------------------------------------------ messages from the view
+
+    def _on_msg(self, widget: Any, content: dict[str, Any], buffers: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "sync":
+            self.send(self.snapshot())
+        elif kind == "stop":
+            from .. import api
+
+            self.send({"type": "info", "message": api.stop(self.name)})
+        elif kind == "retrain":
+            self.retrain(content)
+
+    def retrain(self, options: dict[str, Any]) -> Run | None:
+        """Start a background run of the same model with the panel's options."""
+        from .. import api
+
+        try:
+            epochs = int(options.get("epochs") or 0)
+            batch_size = int(options.get("batch_size") or 0)
+            lr = options.get("lr")
+            lr = float(lr) if lr not in (None, "") else None
+            optimizer = str(options.get("optimizer") or "") or None
+            self._adopt = True
+            return api.train(
+                self.name,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                optimizer=optimizer,
+                background=True,
+                display="none",
+            )
+        except (NbmlError, ValueError, TypeError) as e:
+            self._adopt = False
+            self.send({"type": "error", "message": str(e)})
+            return None
+
+    def close(self) -> None:
+        self._unsubscribe()
+        super().close()
+
+
+def _summary(model: Any) -> str:
+    from ..display import summary_text
+
+    return summary_text(model)
