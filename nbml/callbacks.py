@@ -98,9 +98,9 @@ class TrainingPublisher(keras.callbacks.Callback):
         logs = logs or {}
         loss = logs.get("loss")
         epoch = self._epoch
-        if loss is not None and not math.isfinite(loss):
-            if self.nan_at is None or (epoch, batch) < self.nan_at[:2]:
-                self.nan_at = (epoch, batch, loss)
+        bad = loss is not None and not math.isfinite(loss)
+        if bad and (self.nan_at is None or (epoch, batch) < self.nan_at[:2]):
+            self.nan_at = (epoch, batch, loss)
         latest = self._latest
         if latest is None or (epoch, batch) > latest[:2]:
             self._latest = (epoch, batch, dict(logs))
