@@ -6,7 +6,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: venv lab test lint format bench clean
 
-$(BIN)/.nbml-installed: pyproject.toml
+$(BIN)/.nbml-installed: pyproject.toml labextension/package.json $(wildcard labextension/widgets/*.ts labextension/widgets/*.css)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@

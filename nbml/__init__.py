@@ -33,6 +33,7 @@ _LAZY = {
     "ModelRecord": "registry",
     "Evaluation": "evaluation",
     "Dataset": "data",
+    "LiveMonitor": "callbacks",
 }
 
 __all__ = [*_LAZY, "NbmlError", "load_ipython_extension", "unload_ipython_extension"]

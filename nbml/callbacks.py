@@ -125,3 +125,51 @@ class TrainingPublisher(keras.callbacks.Callback):
         self._good_weights = self.model.get_weights()
         seconds = time.monotonic() - self._epoch_t0
         self._publish("epoch", {"epoch": epoch, "logs": self.run.metrics, "seconds": seconds})
+
+
+class LiveMonitor(TrainingPublisher):
+    """The nbml training monitor for a plain ``model.fit``.
+
+    The run is registered like one of ``%%train``'s (``nbml.models()``, the sidebar) under
+    ``name`` (default: the model's name).
+
+    Args:
+        name: the name the model is listed under.
+        update_interval: the least number of seconds between two live updates.
+        display: ``"auto"`` (the widget where widgets work), ``"text"`` or ``"none"``.
+
+    Example:
+        >>> model.fit(x, y, epochs=5, callbacks=[nbml.LiveMonitor()])
+    """
+
+    def __init__(
+        self, name: str | None = None, update_interval: float = 0.1, display: str = "auto"
+    ) -> None:
+        super().__init__(Run("", "", {}, "model.fit", 0), interval=update_interval)
+        self.name = name
+        self.display = display
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from .registry import ModelRecord
+        from .views import show_run
+
+        name = self.name or self.model.name
+        epochs = int(self.params.get("epochs") or 0)
+        self.run = Run(self.registry.new_run_id(), name, {"epochs": epochs}, "model.fit", epochs)
+        record = self.registry.get(name)
+        if record is None or record.model is not self.model:
+            record = ModelRecord(name, self.model, runs=record.runs if record else [])
+        record.runs.append(self.run)
+        record.status = "training"
+        self.registry.put(record)
+        self._record = record
+        show_run(record, self.run, self.display, foreground=True)
+        self._publish("begin", {"params": self.run.params})
+        super().on_train_begin(logs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        run = self.run
+        run.ended = time.time()
+        run.status = "failed" if self.nan_at else "finished"
+        self._record.status = {"finished": "idle"}.get(run.status, run.status)
+        self._publish("end", {"status": run.status, "message": run.message})

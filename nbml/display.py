@@ -111,34 +111,53 @@ def confusion_html(cm: np.ndarray, labels: Sequence[Any]) -> str:
     )
 
 
-def scatter_svg(y_true: np.ndarray, y_pred: np.ndarray, size: int = 260) -> str:
-    """Predicted against true values as an inline SVG scatter with the diagonal."""
-    t, p = np.ravel(y_true).astype(float), np.ravel(y_pred).astype(float)
+def scatter_svg(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    *,
+    xlabel: str = "true",
+    ylabel: str = "predicted",
+    reference: str = "diagonal",
+    size: int = 260,
+) -> str:
+    """A scatter plot as inline SVG, with the diagonal (or the zero line) for reference."""
+    t, p = np.ravel(xs).astype(float), np.ravel(ys).astype(float)
     if len(t) > 2000:
         pick = np.linspace(0, len(t) - 1, 2000).astype(int)
         t, p = t[pick], p[pick]
-    lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
-    span = (hi - lo) or 1.0
+    if reference == "diagonal":
+        xlo, xhi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+        ylo, yhi = xlo, xhi
+    else:
+        xlo, xhi = float(t.min()), float(t.max())
+        m = float(max(abs(p.min()), abs(p.max()))) or 1.0
+        ylo, yhi = -m, m
+    xspan, yspan = (xhi - xlo) or 1.0, (yhi - ylo) or 1.0
     pad = 30
 
     def sx(v: np.ndarray) -> np.ndarray:
-        return pad + (v - lo) / span * (size - 2 * pad)
+        return pad + (v - xlo) / xspan * (size - 2 * pad)
 
     def sy(v: np.ndarray) -> np.ndarray:
-        return size - pad - (v - lo) / span * (size - 2 * pad)
+        return size - pad - (v - ylo) / yspan * (size - 2 * pad)
 
     dots = "".join(
         f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2' fill='#1f77b4' fill-opacity='.6'/>"
         for x, y in zip(sx(t), sy(p), strict=True)
     )
     a, b = pad, size - pad
+    if reference == "diagonal":
+        ref = f"<line x1='{a}' y1='{b}' x2='{b}' y2='{a}' stroke='#d62728' stroke-dasharray='4 3'/>"
+    else:
+        zero = float(sy(np.array([0.0]))[0])
+        ref = f"<line x1='{a}' y1='{zero:.1f}' x2='{b}' y2='{zero:.1f}' stroke='#d62728' stroke-dasharray='4 3'/>"
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{size}' height='{size}' "
         f"style='font:10px sans-serif'><rect x='{a}' y='{a}' width='{b - a}' height='{b - a}' "
-        f"fill='none' stroke='#999'/><line x1='{a}' y1='{b}' x2='{b}' y2='{a}' stroke='#d62728' "
-        f"stroke-dasharray='4 3'/>{dots}<text x='{size / 2}' y='{size - 8}' text-anchor='middle'>"
-        f"true ({lo:.3g} to {hi:.3g})</text><text x='10' y='{size / 2}' "
-        f"transform='rotate(-90 10 {size / 2})' text-anchor='middle'>predicted</text></svg>"
+        f"fill='none' stroke='#999'/>{ref}{dots}<text x='{size / 2}' y='{size - 8}' "
+        f"text-anchor='middle'>{e(xlabel)} ({xlo:.3g} to {xhi:.3g})</text><text x='10' "
+        f"y='{size / 2}' transform='rotate(-90 10 {size / 2})' text-anchor='middle'>"
+        f"{e(ylabel)}</text></svg>"
     )
 
 

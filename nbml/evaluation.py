@@ -123,6 +123,19 @@ class Evaluation:
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text())
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | None:
+        """The interactive confusion matrix where widgets work (with static fallbacks)."""
+        from .views import widgets_available
+
+        if self.task != "classification" or not widgets_available():
+            return None
+        if getattr(self, "_widget", None) is None:
+            from .widgets.confusion import ConfusionMatrix
+
+            self._widget = ConfusionMatrix(self)
+        bundle = self._widget._repr_mimebundle_()
+        return bundle[0] if bundle else None
+
     def text(self) -> str:
         """A plain-text report."""
         lines = [f"{self.name} on {self.data or 'its test set'}: {len(self.y_true)} samples"]
@@ -156,9 +169,14 @@ class Evaluation:
             f"{e(self.data or 'its test set')} &middot; {len(self.y_true)} samples</div>"
         )
         if self.task != "classification":
+            t, p = np.ravel(self.y_true), np.ravel(self.y_pred)
+            residuals = scatter_svg(
+                p, t - p, xlabel="predicted", ylabel="residual (true - predicted)", reference="zero"
+            )
             return (
                 f"<div class='nbml-evaluation'>{title}{metrics_html(self.metrics)}"
-                f"{scatter_svg(self.y_true, self.y_pred)}</div>"
+                f"<div style='display:flex;gap:12px;flex-wrap:wrap'>{scatter_svg(t, p)}"
+                f"{residuals}</div></div>"
             )
         rows = [(str(lab), self.report[str(lab)]) for lab in self.labels if str(lab) in self.report]
         return (

@@ -194,7 +194,7 @@ class TrainingMonitor(anywidget.AnyWidget):
             with self.hold_sync():
                 self.status = run.status
             self.refresh()
-        elif time.monotonic() - self._last_send >= self.update_interval:
+        elif self._has_pending() and time.monotonic() - self._last_send >= self.update_interval:
             self._send_now()
 
     def _on_batch(
@@ -236,6 +236,9 @@ class TrainingMonitor(anywidget.AnyWidget):
         names = [k for k, _ in ordered(logs)]
         if any(n not in self.metrics for n in names):
             self.metrics = [*self.metrics, *[n for n in names if n not in self.metrics]]
+
+    def _has_pending(self) -> bool:
+        return any(p["batch"] or p["epoch"] for p in self._pending.values())
 
     def _send_now(self) -> None:
         with self._lock:

@@ -1,0 +1,190 @@
+"""Widget traits and messages in plain Python (SPEC §6): bounded, deltas only, throttled."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import nbml
+from nbml.registry import REGISTRY, Event, Run
+from nbml.widgets import confusion, images, monitor
+from nbml.widgets.monitor import TrainingMonitor
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    for name in REGISTRY.names():
+        REGISTRY.remove(name)
+
+
+def capture(widget):
+    """Record every comm message the widget sends (trait syncs and custom messages)."""
+    sent = []
+    original = widget.comm.send
+
+    def send(data=None, metadata=None, buffers=None):
+        sent.append(data)
+        return original(data=data, metadata=metadata, buffers=buffers)
+
+    widget.comm.send = send
+    return sent
+
+
+def customs(sent, kind=None):
+    out = [m["content"] for m in sent if m.get("method") == "custom"]
+    return [m for m in out if kind is None or m.get("type") == kind]
+
+
+def synthetic(mon, epochs=30, steps=2000, clock=None):
+    run = Run("r1", "m", {"lr": 0.001, "batch_size": 32}, "spec", epochs)
+    mon.track(run, foreground=False)
+    REGISTRY.publish(Event("begin", run))
+    for epoch in range(epochs):
+        for batch in range(0, steps, 7):
+            if clock is not None:
+                clock[0] += 0.004
+            logs = {"loss": 1.0 / (1 + epoch + batch / steps), "accuracy": 0.5}
+            REGISTRY.publish(
+                Event("batch", run, {"epoch": epoch, "batch": batch, "steps": steps, "logs": logs})
+            )
+        run.epoch += 1
+        REGISTRY.publish(
+            Event("epoch", run, {"epoch": epoch, "logs": {"loss": 0.5, "val_loss": 0.6}})
+        )
+    run.status = "finished"
+    REGISTRY.publish(Event("end", run))
+    return run
+
+
+def test_curves_are_bounded_and_batch_points_thinned_per_epoch():
+    mon = TrainingMonitor("m", update_interval=0.0, max_points=1000, points_per_epoch=50)
+    synthetic(mon, epochs=60, steps=2000)
+    curves = mon.runs[0]["curves"]
+    assert 500 <= len(curves["loss"]["batch"]) <= 1000
+    assert len(curves["loss"]["epoch"]) == 60 and len(curves["val_loss"]["epoch"]) == 60
+    xs = [p[0] for p in curves["loss"]["batch"]]
+    assert xs == sorted(xs) and xs[-1] <= 60
+
+
+def test_ticks_carry_only_new_points_and_are_throttled(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(monitor.time, "monotonic", lambda: clock[0])
+    mon = TrainingMonitor("m", update_interval=0.1, points_per_epoch=50)
+    sent = capture(mon)
+    synthetic(mon, epochs=4, steps=2000, clock=clock)
+    ticks = customs(sent, "tick")
+    duration = clock[0] - 1000.0
+    assert len(ticks) <= duration / 0.1 + 3  # at most one per update_interval (+ begin/end)
+    xs = [p[0] for tk in ticks for p in tk.get("batch", {}).get("loss", [])]
+    assert len(xs) == len(set(xs))  # no point sent twice
+    assert len(xs) == len(mon.runs[0]["curves"]["loss"]["batch"])
+    assert ticks[-1]["header"]["status"] == "finished"
+
+
+def test_bytes_grow_with_epochs_not_batches():
+    def total(steps):
+        mon = TrainingMonitor("m", update_interval=0.0)
+        sent = capture(mon)
+        synthetic(mon, epochs=5, steps=steps)
+        return sum(len(str(m)) for m in sent)
+
+    assert total(20_000) < 1.5 * total(2_000)
+
+
+def test_snapshot_answers_a_new_view():
+    mon = TrainingMonitor("m", update_interval=0.0)
+    synthetic(mon, epochs=3, steps=100)
+    sent = capture(mon)
+    mon._on_msg(mon, {"type": "sync"}, [])
+    snap = customs(sent, "snapshot")[0]
+    assert snap["runs"][0]["curves"]["loss"]["epoch"] == mon.runs[0]["curves"]["loss"]["epoch"]
+    assert "<svg" in mon.static_html() or mon.static_html()  # static fallback renders
+
+
+def mlp():
+    return keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def wait(run, seconds=120):
+    run.thread.join(seconds)
+    assert not run.thread.is_alive()
+
+
+def test_background_run_stop_keeps_weights_and_history_and_refuses_a_second_run():
+    x = np.random.default_rng(0).random((20000, 64), dtype="float32")
+    y = np.random.default_rng(1).integers(0, 10, 20000)
+    ns = {}
+    t0 = time.perf_counter()
+    run = nbml.train(
+        "bg", mlp(), (x, y), epochs=500, batch_size=8, background=True, namespace=ns, display="none"
+    )
+    assert time.perf_counter() - t0 < 10 and run.status == "running"
+    with pytest.raises(nbml.NbmlError, match="already training"):
+        nbml.train("bg", epochs=1, namespace=ns, display="none")
+    while run.epoch < 1:
+        time.sleep(0.05)
+    assert "Stopping bg" in nbml.stop("bg")
+    wait(run)
+    assert run.status == "stopped" and nbml.models()[0].status == "stopped"
+    assert 1 <= run.epoch < 500 and len(run.history["loss"]) == run.epoch
+    assert ns["bg"] is nbml.models()[0].model
+    assert "not training" in nbml.stop("bg")
+
+
+def test_retrain_from_the_monitor_starts_a_second_background_run():
+    ns = {}
+    mon = TrainingMonitor("r", update_interval=0.0)
+    mon._adopt = True
+    nbml.train("r", mlp(), "sklearn:digits", epochs=2, namespace=ns, display="none")
+    sent = capture(mon)
+    second = mon.retrain({"epochs": 2, "lr": 0.0005, "batch_size": 64, "optimizer": "adam"})
+    wait(second)
+    assert second.params["lr"] == pytest.approx(0.0005) and second.params["batch_size"] == 64
+    assert [r["id"] for r in mon.runs] == [nbml.runs("r")[0].id, second.id]
+    assert len(mon.runs[1]["curves"]["loss"]["epoch"]) == 2
+    assert any(t.get("run") == second.id for t in customs(sent, "tick"))
+    bad = mon.retrain({"epochs": 0, "lr": 0.001, "batch_size": 32, "optimizer": "adam"})
+    assert bad is None and "--epochs" in customs(sent, "error")[-1]["message"]
+
+
+def test_confusion_cell_lists_its_samples_with_thumbnails():
+    ns = {}
+    nbml.train("c", mlp(), "sklearn:digits", epochs=2, namespace=ns, display="none")
+    ev = nbml.evaluate("c")
+    w = confusion.ConfusionMatrix(ev)
+    cm = ev.confusion_matrix
+    i, j = np.unravel_index(np.argmax(cm - np.diag(np.diag(cm))), cm.shape)
+    reply = w.samples(i, j)
+    assert reply["total"] == cm[i, j] and len(reply["items"]) == min(cm[i, j], w.page_size)
+    assert reply["items"][0]["image"].startswith("data:image/png;base64,")
+    diag = w.samples(0, 0, page=1)
+    assert diag["page"] == 1 and diag["total"] == cm[0, 0]
+    assert w.matrix == cm.tolist() and w.labels == [str(k) for k in range(10)]
+
+
+def test_png_thumbnail_is_a_valid_png():
+    data = images.png_bytes(np.arange(64).reshape(8, 8))
+    assert data.startswith(b"\x89PNG") and b"IEND" in data
+    assert images.png_bytes(np.zeros((4, 4, 3))).startswith(b"\x89PNG")
+
+
+def test_live_monitor_on_a_plain_fit_registers_the_run():
+    x = np.random.default_rng(0).random((256, 4), dtype="float32")
+    y = (x[:, 0] > 0.5).astype("int64")
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(2, activation="softmax")], name="plain"
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[nbml.LiveMonitor(display="none")])
+    rec = nbml.models()[0]
+    assert rec.name == "plain" and rec.status == "idle" and rec.epoch == 3
+    assert len(rec.history["loss"]) == 3 and rec.run.status == "finished"
