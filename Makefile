@@ -22,10 +22,12 @@ test: venv
 lint: venv
 	$(BIN)/ruff check nbml tests benchmarks
 	$(BIN)/ruff format --check nbml tests benchmarks
+	cd labextension && npm run lint:check
 
 format: venv
 	$(BIN)/ruff check --fix nbml tests benchmarks
 	$(BIN)/ruff format nbml tests benchmarks
+	cd labextension && npm run lint
 
 bench: venv
 	$(BIN)/python benchmarks/overhead.py

@@ -1,0 +1,2 @@
+// esbuild bundles imported CSS into a sibling .css file.
+declare module "*.css";
