@@ -30,7 +30,10 @@ format: venv
 	cd labextension && npm run lint
 
 bench: venv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/overhead.py --batch-size 256 --epochs 5
+	$(BIN)/python benchmarks/messages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache example_notebooks/.nbml
