@@ -62,6 +62,11 @@ def load_ipython_extension(ipython: Any) -> None:
     shadowed = {n: ipython.find_line_magic(n) for n in _MAGIC_NAMES}
     ipython._nbml_shadowed = {n: fn for n, fn in shadowed.items() if fn is not None}
     ipython.register_magics(NbmlMagics(ipython))
+    from . import comm
+
+    if comm.CHANNEL is None:
+        comm.CHANNEL = comm.SidebarChannel()
+        comm.CHANNEL.start()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -75,3 +80,8 @@ def unload_ipython_extension(ipython: Any) -> None:
             magics[kind].pop(n, None)
     magics["line"].update(getattr(ipython, "_nbml_shadowed", {}))
     ipython.magics_manager.registry.pop("NbmlMagics", None)
+    from . import comm
+
+    if comm.CHANNEL is not None:
+        comm.CHANNEL.stop()
+        comm.CHANNEL = None

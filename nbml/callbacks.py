@@ -82,8 +82,9 @@ class TrainingPublisher(keras.callbacks.Callback):
         self._sent, self._last_publish = latest, now
         self.run.last_batch = latest
         epoch, b, blogs = latest
-        elapsed = max(now - self._epoch_t0, 1e-9)
         steps = self.params.get("steps") if self.params else None
+        self.run.steps = steps
+        elapsed = max(now - self._epoch_t0, 1e-9)
         rate = (b + 1) / elapsed
         data = {"epoch": epoch, "batch": b, "steps": steps, "logs": blogs}
         if self.batch_size:

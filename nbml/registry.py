@@ -37,6 +37,10 @@ class Run:
     samples: int = 0
     #: Set by an interrupt, ``%stop`` or a Stop click: stop at the next batch boundary.
     stop_requested: bool = False
+    #: True while fit runs on the kernel's main thread (a stop then needs an interrupt).
+    foreground: bool = True
+    #: Batches per epoch, once known.
+    steps: int | None = None
     #: The latest throttled batch logs: ``(epoch, batch, logs)``.
     last_batch: tuple[int, int, dict[str, float]] | None = None
 

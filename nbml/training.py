@@ -132,6 +132,7 @@ def _restore(model: Any, publisher: TrainingPublisher) -> None:
 def execute(plan: Plan, run: Run, *, background: bool = False, interval: float = 0.1) -> None:
     """Run a planned training in the foreground, or in a kernel thread when ``background``."""
     record = plan.record
+    run.foreground = not background
 
     def work() -> None:
         try:

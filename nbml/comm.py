@@ -1,0 +1,260 @@
+"""The JupyterLab sidebar's protocol: comm target ``nbml``, JSON messages, validated.
+
+Every message is ``{"type": ..., "version": 1, ...}`` (``docs/protocol.md``). The kernel
+announces itself when nbml loads (it opens a comm to the frontend's ``nbml`` target) and
+answers a ``snapshot`` request on a comm the sidebar opens later. Changes are pushed on every
+open comm, throttled, also from inside a foreground training (comm messages go out on iopub,
+which a busy shell does not block). Incoming messages are validated here: anything malformed
+gets an ``error`` reply and changes nothing, and no message can make the kernel run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from .registry import REGISTRY, Event, ModelRecord
+
+TARGET = "nbml"
+VERSION = 1
+MAX_BYTES = 4096
+#: Request types the frontend may send, with the fields each one takes.
+REQUESTS: dict[str, set[str]] = {
+    "snapshot": set(),
+    "stop": {"model"},
+    "summary": {"model"},
+}
+log = logging.getLogger("nbml")
+
+
+class InvalidMessage(ValueError):
+    """A message from the frontend that does not follow the protocol."""
+
+
+def validate(msg: Any) -> dict[str, Any]:
+    """Return ``msg`` if it is a valid request, else raise :class:`InvalidMessage`."""
+    if not isinstance(msg, dict):
+        raise InvalidMessage(f"a message must be a JSON object, not {type(msg).__name__}")
+    try:
+        size = len(json.dumps(msg))
+    except (TypeError, ValueError) as e:
+        raise InvalidMessage(f"a message must be plain JSON: {e}") from None
+    if size > MAX_BYTES:
+        raise InvalidMessage(f"a message must be at most {MAX_BYTES} bytes, not {size}")
+    kind = msg.get("type")
+    if not isinstance(kind, str) or kind not in REQUESTS:
+        raise InvalidMessage(f"unknown message type {str(kind)[:40]!r}; known: {sorted(REQUESTS)}")
+    if msg.get("version") != VERSION or isinstance(msg.get("version"), bool):
+        raise InvalidMessage(f"unsupported protocol version {str(msg.get('version'))[:20]!r}")
+    allowed = REQUESTS[kind] | {"type", "version"}
+    extra = sorted(str(k)[:40] for k in msg if k not in allowed)
+    if extra:
+        raise InvalidMessage(f"unexpected fields {extra} in a {kind!r} message")
+    missing = sorted(REQUESTS[kind] - set(msg))
+    if missing:
+        raise InvalidMessage(f"a {kind!r} message needs {missing}")
+    if "model" in msg:
+        name = msg["model"]
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise InvalidMessage("'model' must be a model name (a string of 1-200 characters)")
+    return msg
+
+
+def model_info(rec: ModelRecord) -> dict[str, Any]:
+    """What the sidebar shows of one model."""
+    run = rec.run
+    metrics = dict(run.metrics) if run else {}
+    progress = 0.0
+    if run:
+        progress = run.epoch / max(run.epochs, 1)
+        if run.status == "running" and run.last_batch:
+            epoch, batch, logs = run.last_batch
+            metrics = {**metrics, **{k: float(v) for k, v in logs.items()}}
+            steps = run.steps
+            if steps:
+                progress = min((epoch + (batch + 1) / steps) / max(run.epochs, 1), 1.0)
+    return {
+        "name": rec.name,
+        "status": rec.status,
+        "epoch": rec.epoch,
+        "epochs": rec.epochs,
+        "progress": progress,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "elapsed": round(rec.duration, 3),
+        "params": rec.params,
+        "device": rec.device,
+        "cell": rec.cell,
+        "foreground": bool(run and run.foreground),
+        "run": run.id if run else None,
+        "message": run.message if run else "",
+    }
+
+
+class SidebarChannel:
+    """The kernel side of the sidebar protocol: open comms, pushes and requests."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.comms: dict[str, Any] = {}
+        self._changed: set[str] = set()
+        self._last_push = 0.0
+        self._event_time = 0.0
+        self._lock = threading.RLock()
+        self._unsubscribe: Any = None
+        self._manager: Any = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Register the comm target, subscribe to the registry and announce this kernel."""
+        from comm import create_comm, get_comm_manager
+
+        self._manager = get_comm_manager()
+        self._manager.register_target(TARGET, self._on_open)
+        self._unsubscribe = REGISTRY.subscribe(self._on_event)
+        try:
+            announce = create_comm(target_name=TARGET, data=self.hello())
+        except Exception:  # no frontend to announce to (terminal IPython)
+            return
+        self._adopt(announce)
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._manager is not None:
+            self._manager.unregister_target(TARGET, self._on_open)
+        for c in list(self.comms.values()):
+            with contextlib.suppress(Exception):  # already closed by the frontend
+                c.close()
+        self.comms.clear()
+
+    def _adopt(self, c: Any) -> None:
+        self.comms[c.comm_id] = c
+        c.on_msg(lambda msg, c=c: self.receive(c, msg["content"]["data"]))
+        c.on_close(lambda msg, c=c: self.comms.pop(c.comm_id, None))
+
+    def _on_open(self, c: Any, open_msg: dict[str, Any]) -> None:
+        self._adopt(c)
+        self.receive(c, open_msg["content"].get("data"))
+
+    # ------------------------------------------------------------ messages
+
+    def hello(self) -> dict[str, Any]:
+        """The full state: versions, devices, host, every model."""
+        import os
+
+        from . import __version__
+        from .devices import host
+
+        info: dict[str, Any] = {
+            "type": "hello",
+            "version": VERSION,
+            "nbml": __version__,
+            "pid": os.getpid(),
+            "host": vars(host()),
+            "models": [model_info(r) for r in REGISTRY.records()],
+            "time": time.time(),
+        }
+        import sys
+
+        if "keras" in sys.modules:  # never import Keras just to say hello
+            info.update(_backend())
+        else:
+            info.update(backend=os.environ.get("KERAS_BACKEND"), keras=None, devices=None)
+        return info
+
+    def receive(self, c: Any, data: Any) -> None:
+        """Answer one message from the frontend; invalid ones get an ``error`` reply."""
+        try:
+            msg = validate(data)
+        except InvalidMessage as e:
+            c.send({"type": "error", "version": VERSION, "error": str(e)})
+            return
+        c.send(self.answer(msg))
+
+    def answer(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The reply to a valid request."""
+        kind = msg["type"]
+        if kind == "snapshot":
+            return self.hello()
+        rec = REGISTRY.get(msg["model"])
+        if rec is None:
+            return {
+                "type": "error",
+                "version": VERSION,
+                "request": kind,
+                "error": f"no model named {msg['model'][:80]!r} in this kernel",
+            }
+        if kind == "stop":
+            from .api import stop
+
+            return {
+                "type": "ack",
+                "version": VERSION,
+                "request": "stop",
+                "model": rec.name,
+                "message": stop(rec.name),
+            }
+        from .display import summary_rows
+
+        rows = summary_rows(rec.model)
+        return {
+            "type": "summary",
+            "version": VERSION,
+            "model": rec.name,
+            "layers": [{"name": n, "type": t, "shape": s, "params": p} for n, t, s, p in rows],
+            "total": rec.params,
+        }
+
+    # ------------------------------------------------------------ pushes
+
+    def _on_event(self, event: Event) -> None:
+        with self._lock:
+            self._changed.add(event.run.name)
+            self._event_time = event.time
+            urgent = event.kind in ("begin", "end")
+            if not urgent and time.monotonic() - self._last_push < self.interval:
+                return
+            self.push(with_devices=urgent)
+
+    def push(self, with_devices: bool = False) -> None:
+        """Send the changed models to every open comm."""
+        with self._lock:
+            names, self._changed = self._changed, set()
+            self._last_push = time.monotonic()
+            models = [model_info(r) for n in names if (r := REGISTRY.get(n)) is not None]
+            msg = {
+                "type": "models",
+                "version": VERSION,
+                "models": models,
+                "time": self._event_time or time.time(),
+            }
+            if with_devices:
+                msg.update(_backend())
+            for c in list(self.comms.values()):
+                try:
+                    c.send(msg)
+                except Exception:  # a closed comm; the frontend went away
+                    log.debug("nbml comm %s is gone", getattr(c, "comm_id", "?"))
+
+
+def _backend() -> dict[str, Any]:
+    try:
+        import keras
+
+        from .devices import devices
+
+        return {
+            "backend": keras.backend.backend(),
+            "keras": keras.__version__,
+            "devices": [vars(d) for d in devices()],
+        }
+    except Exception as e:  # a backend that cannot list its devices
+        return {"backend": None, "keras": None, "devices": None, "devices_error": str(e)[:200]}
+
+
+CHANNEL: SidebarChannel | None = None
