@@ -6,7 +6,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: venv lab test lint format bench clean
 
-$(BIN)/.nbml-installed: pyproject.toml labextension/package.json $(wildcard labextension/widgets/*.ts labextension/widgets/*.css)
+$(BIN)/.nbml-installed: pyproject.toml labextension/package.json $(wildcard labextension/widgets/*.ts labextension/widgets/*.css labextension/src/*.ts labextension/src/*.tsx labextension/style/*.css)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
@@ -18,6 +18,7 @@ lab: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	cd labextension && npm test -- --ci
 
 lint: venv
 	$(BIN)/ruff check nbml tests benchmarks
