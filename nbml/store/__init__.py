@@ -1,0 +1,70 @@
+"""Runs that outlive the kernel: a SQLite store at ``<store_path>/runs.sqlite`` (SPEC §8).
+
+``%load_ext nbml`` attaches a store at ``NbmlMagics.store_path`` (``.nbml`` next to the
+notebook); the Python API attaches one with :func:`open`. The store subscribes to the registry
+(training code never imports it) and keeps, for every run, a row at its start, one committed
+row per finished epoch, its outcome, and the model at ``models/<run_id>.keras``; see
+:mod:`.writer`. Several kernels share one store (WAL mode, ``BEGIN IMMEDIATE``, a busy
+timeout). A run whose kernel died reads as ``interrupted`` (:mod:`.liveness`). A read-only,
+locked or corrupted store never stops training: one warning line, runs stay in memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+from ..registry import REGISTRY, Registry
+from .records import StoredRun, lower_is_better
+from .schema import MIGRATIONS, connect, migrate, schema_version
+from .writer import Store
+
+__all__ = [
+    "MIGRATIONS",
+    "Store",
+    "StoredRun",
+    "close",
+    "connect",
+    "current",
+    "lower_is_better",
+    "migrate",
+    "open",
+    "schema_version",
+]
+
+_CURRENT: list[Store] = []
+
+
+def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTRY) -> Store:  # noqa: A001
+    """Attach the store in folder ``path``: every run of ``registry`` is kept there.
+
+    Opening does no I/O (the folder and file are made on the first write). A store attached
+    before is closed; trainings running into it finish writing there.
+
+    Example:
+        >>> nbml.store.open("experiments/.nbml")
+        >>> nbml.runs()
+    """
+    close()
+    store = Store(path, registry=registry)
+    store._unsubscribe = registry.subscribe(store)
+    _CURRENT.append(store)
+    return store
+
+
+def close() -> None:
+    """Detach the current store, if any: runs are then kept in memory only."""
+    while _CURRENT:
+        _CURRENT.pop().close()
+
+
+def current() -> Store | None:
+    """The attached store, or None."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    store = current()
+    if store is not None:
+        store.flush(5.0)
