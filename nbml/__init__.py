@@ -36,14 +36,17 @@ _LAZY = {
     "LiveMonitor": "callbacks",
 }
 
-__all__ = [*_LAZY, "NbmlError", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [*_LAZY, "NbmlError", "load_ipython_extension", "store", "unload_ipython_extension"]
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "store":  # the run store module: nbml.store.open(PATH)
+        return importlib.import_module(".store", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbml' has no attribute {name!r}")
-    import importlib
 
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
@@ -54,14 +57,18 @@ _MAGIC_NAMES = ("train", "evaluate", "predict", "models", "devices", "stop", "sa
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register nbml's magics (``%load_ext nbml``); loading twice is harmless."""
-    from .magics import NbmlMagics
+    """Register nbml's magics (``%load_ext nbml``) and attach the run store at
+    ``NbmlMagics.store_path`` (no file is touched until a run starts); loading twice is
+    harmless."""
+    from .magics import NbmlMagics, attach_store
 
     if any(isinstance(c, NbmlMagics) for c in ipython.configurables):
         return
     shadowed = {n: ipython.find_line_magic(n) for n in _MAGIC_NAMES}
     ipython._nbml_shadowed = {n: fn for n, fn in shadowed.items() if fn is not None}
-    ipython.register_magics(NbmlMagics(ipython))
+    magics = NbmlMagics(ipython)
+    ipython.register_magics(magics)
+    attach_store(magics.store_path)
     from . import comm
 
     if comm.CHANNEL is None:
@@ -70,9 +77,12 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove nbml's magics (``%unload_ext nbml``), restoring any magic they shadowed."""
+    """Remove nbml's magics (``%unload_ext nbml``), restoring any magic they shadowed, and
+    detach the run store (trainings still running finish writing to it)."""
+    from . import store
     from .magics import NbmlMagics
 
+    store.close()
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, NbmlMagics)]
     magics = ipython.magics_manager.magics
     for kind in ("line", "cell"):

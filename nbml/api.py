@@ -6,16 +6,17 @@ The magics parse their line, resolve names and call these functions. User mistak
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from . import data as _data
-from . import pipeline, preprocessing, training, views
+from . import exporting, pipeline, preprocessing, training, views
+from . import store as _store
+from .comparison import RunTable
 from .devices import Device, host
 from .display import Table, seconds
-from .errors import NbmlError
+from .errors import NbmlError, did_you_mean
 from .evaluation import Evaluation
 from .registry import REGISTRY, Event, ModelRecord, Run
 
@@ -88,6 +89,7 @@ def train(
     update_interval: float = 0.1,
     namespace: dict[str, Any] | None = None,
     cell: int | None = None,
+    from_run: str | None = None,
 ) -> Run:
     """Train ``model`` as ``name`` on ``data`` and record the run.
 
@@ -108,6 +110,8 @@ def train(
         background: train in a kernel thread and return at once.
         display: ``"auto"`` (the live widget where widgets work, else text), ``"widget"``,
             ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
+        from_run: the id of a stored run whose saved model ``name`` continues from (with
+            ``model=None``), on that run's data and split unless ``data`` is given.
 
     Returns:
         The :class:`Run`; ``status`` is ``finished``, ``stopped`` or ``failed`` when it
@@ -117,28 +121,48 @@ def train(
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
     ns = _namespace(namespace)
-    p = pipeline.plan(
-        name,
-        model,
-        data,
-        ns,
-        epochs=epochs,
-        batch_size=batch_size,
-        target=target,
-        task=task,
-        optimizer=optimizer,
-        lr=lr,
-        loss=loss,
-        metrics=metrics,
-        validation_split=validation_split,
-        test_split=test_split,
-        seed=seed,
-        normalize=normalize,
-        clean=clean,
-        augment=augment,
-        early_stopping=early_stopping,
-        reset=reset,
-    )
+    undo = None
+    if from_run is not None:
+        if model is not None:
+            raise NbmlError(
+                f"--from-run continues the saved model of a stored run; a cell that builds a "
+                f"model does not mix with it. Use the line form: %train {name} --from-run "
+                f"{from_run}."
+            )
+        stored = _current_store("--from-run").run(from_run)
+        loaded = {"target": target, "task": task, "clean": clean}
+        undo = pipeline.adopt(name, stored, data, ns, **loaded)
+        data = target = task = test_split = validation_split = None
+        clean = False
+    try:
+        p = pipeline.plan(
+            name,
+            model,
+            data,
+            ns,
+            epochs=epochs,
+            batch_size=batch_size,
+            target=target,
+            task=task,
+            optimizer=optimizer,
+            lr=lr,
+            loss=loss,
+            metrics=metrics,
+            validation_split=validation_split,
+            test_split=test_split,
+            seed=seed,
+            normalize=normalize,
+            clean=clean,
+            augment=augment,
+            early_stopping=early_stopping,
+            reset=reset,
+        )
+    except BaseException:
+        if undo is not None:
+            undo()
+        raise
+    if from_run is not None:
+        p.params["from_run"] = from_run
     run = p.commit(ns, cell)
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     views.show_run(p.record, run, show, foreground=not background)
@@ -238,11 +262,42 @@ def models() -> list[ModelRecord]:
     return REGISTRY.records()
 
 
-def runs(name: str | None = None) -> list[Run]:
-    """Runs of this kernel, oldest first; only those of ``name`` when given."""
-    records = [_record(name)] if name else REGISTRY.records()
-    out = [r for rec in records for r in rec.runs]
-    return sorted(out, key=lambda r: r.started)
+def _current_store(option: str) -> _store.Store:
+    st = _store.current()
+    if st is None:
+        raise NbmlError(
+            f"{option} needs a run store: %load_ext nbml attaches one at NbmlMagics.store_path, "
+            "or call nbml.store.open(PATH)."
+        )
+    return st
+
+
+def runs(name: str | None = None, *, limit: int | None = None) -> list[Run | _store.StoredRun]:
+    """Runs of the attached store and of this kernel, oldest first (SPEC §8).
+
+    Args:
+        name: only the runs of this model.
+        limit: only the last ``limit`` runs.
+
+    Returns:
+        Records with ``id``, ``name``, ``status`` (``interrupted`` for a run whose kernel
+        died), ``epoch``, ``params``, ``history``, ``metrics``, ``started``, ``ended``: this
+        kernel's :class:`Run` objects, and :class:`nbml.store.StoredRun` for the others.
+    """
+    st = _store.current()
+    mine = [r for rec in REGISTRY.records() if name in (None, rec.name) for r in rec.runs]
+    stored = st.runs(name, limit) if st is not None else []
+    if name and not mine and not stored and REGISTRY.get(name) is None:
+        known = set(REGISTRY.names()) | set(st.names() if st is not None else [])
+        where = " or in the run store" if st is not None else ""
+        raise NbmlError(
+            f"No model named '{name}' in this kernel{where}.{did_you_mean(name, known)} "
+            f"%runs without a name lists every run."
+        )
+    by_id: dict[str, Any] = {r.id: r for r in stored}
+    by_id.update((r.id, r) for r in mine)  # this kernel's live records win
+    out = sorted(by_id.values(), key=lambda r: r.started)
+    return out[-limit:] if limit else out
 
 
 def devices() -> list[Device]:
@@ -252,16 +307,18 @@ def devices() -> list[Device]:
     return _devices()
 
 
-def save(name: str, path: str | None = None, *, store_path: str = ".nbml") -> str:
-    """Save model ``name`` as a ``.keras`` file; returns the path."""
-    record = _record(name)
-    path = path or os.path.join(store_path, "saved", f"{name}.keras")
-    if not path.endswith(".keras"):
-        raise NbmlError(f"Keras saves models to files ending in .keras; got '{path}'.")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    record.model.save(path)
-    return path
+def save(
+    name: str, path: str | None = None, *, store_path: str = ".nbml", format: str = "keras"
+) -> str:
+    """Save model ``name`` as a ``.keras`` file, or export it; returns the path.
+
+    Args:
+        format: ``keras`` (default), ``saved_model`` (a TensorFlow SavedModel folder for TF
+            Serving; needs TensorFlow) or ``onnx`` (where the Keras backend can export it).
+        path: where to; default ``<store_path>/saved/NAME.keras`` (or ``NAME_saved_model``,
+            ``NAME.onnx``).
+    """
+    return exporting.save(_record(name).model, name, path, store_path, format)
 
 
 def stop(name: str) -> str:
@@ -329,19 +386,24 @@ def _bytes(n: int | None) -> str:
     return str(n)
 
 
-def run_table(name: str | None = None) -> Table:
-    """Runs side by side (what ``%runs`` shows): hyperparameters, final metrics, duration."""
-    rs = runs(name)
-    keys = ["epochs", "batch_size", "optimizer", "lr", "loss"]
-    metric_keys: list[str] = []
-    for r in rs:
-        metric_keys += [k for k in r.metrics if k not in metric_keys]
-    rows = [
-        [r.id, r.name, r.status, f"{r.epoch}/{r.epochs}"]
-        + [r.params.get(k, "") if r.params.get(k) is not None else "" for k in keys]
-        + [r.metrics.get(k, "") for k in metric_keys]
-        + [seconds(r.duration)]
-        for r in rs
-    ]
-    note = "" if rows else "No runs yet."
-    return Table(["run", "name", "status", "epoch", *keys, *metric_keys, "time"], rows, note)
+def run_table(
+    name: str | None = None, *, limit: int | None = 50, compare: list[str] | None = None
+) -> RunTable:
+    """Runs side by side (what ``%runs`` shows): the last ``limit`` (None: all) runs.
+
+    ``compare`` names run ids whose curves are overlaid under the table (an empty list: the
+    listed runs, up to 10).
+    """
+    rs = runs(name, limit=limit)
+    st = _store.current()
+    total = max(st.count(name) if st is not None else 0, len(rs))
+    chosen = []
+    if compare is not None:
+        listed = {r.id: r for rec in REGISTRY.records() for r in rec.runs}
+        listed.update((r.id, r) for r in rs)
+        ids = compare or [r.id for r in rs[-10:]]
+        for run_id in ids:
+            if run_id not in listed:
+                listed[run_id] = _current_store("--compare").run(run_id)
+            chosen.append(listed[run_id])
+    return RunTable(rs, total, chosen)

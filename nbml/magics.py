@@ -15,7 +15,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from .errors import NbmlError, did_you_mean
@@ -52,12 +52,18 @@ class NbmlMagics(Magics, Configurable):
     default_epochs = Int(10, help="Epochs when --epochs is not given.").tag(config=True)
     default_batch_size = Int(32, help="Batch size when --batch-size is not given.").tag(config=True)
     update_interval = Float(0.1, help="Seconds between two live display updates.").tag(config=True)
-    store_path = Unicode(".nbml", help="Folder for runs and saved models.").tag(config=True)
+    store_path = Unicode(
+        ".nbml", help="Folder for runs and saved models ('' keeps runs in memory only)."
+    ).tag(config=True)
     widgets = Bool(True, help="Live widgets (False: text output).").tag(config=True)
 
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
+
+    @observe("store_path")
+    def _store_path_changed(self, change: dict[str, Any]) -> None:
+        attach_store(change["new"])
 
     def _help(self, fn: Any, line: str) -> bool:
         if _HELP.search(line):
@@ -87,6 +93,7 @@ class NbmlMagics(Magics, Configurable):
         "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs"
     )
     @argument("--reset", action="store_true", help="line form: start again from fresh weights")
+    @argument("--from-run", metavar="ID", help="line form: continue the saved model of run ID")
     @argument("--background", action="store_true", help="train in a kernel thread; return at once")
     @argument("--no-widget", action="store_true", help="text progress instead of the widget")
     @line_cell_magic
@@ -99,6 +106,11 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.train, line):
             return None
         args = parse_argstring(self.train, line)
+        if cell is not None and args.from_run:
+            raise UsageError(
+                f"--from-run continues a stored run's saved model; use the line form without a "
+                f"cell body: %train {args.name} --from-run {args.from_run}"
+            )
         model = self._model_from_cell(cell) if cell is not None else None
         from . import api
 
@@ -128,6 +140,7 @@ class NbmlMagics(Magics, Configurable):
                 update_interval=self.update_interval,
                 namespace=self.shell.user_ns,
                 cell=self.shell.execution_count,
+                from_run=args.from_run,
             )
         return None if cell is not None else run
 
@@ -239,28 +252,57 @@ class NbmlMagics(Magics, Configurable):
 
     @magic_arguments()
     @argument("name", help="a model trained in this kernel")
-    @argument("path", nargs="?", help="a .keras file (default: under NbmlMagics.store_path)")
+    @argument("path", nargs="?", help="where to (default: under NbmlMagics.store_path/saved)")
+    @argument(
+        "--format",
+        default="keras",
+        help="keras (a .keras file, default), saved_model (for TF Serving) or onnx",
+    )
     @line_magic
     def save(self, line: str) -> None:
-        """Save a model as a .keras file."""
+        """Save a model as a .keras file, or export it as a SavedModel or ONNX file."""
         if self._help(self.save, line):
             return
         args = parse_argstring(self.save, line)
         from . import api
 
         with user_errors():
-            path = api.save(args.name, args.path, store_path=self.store_path)
+            path = api.save(
+                args.name, args.path, store_path=self.store_path or ".nbml", format=args.format
+            )
         print(f"Saved {args.name} to {path}")
 
     @magic_arguments()
     @argument("name", nargs="?", help="only this model's runs")
+    @argument("--all", action="store_true", help="every run, not only the last 50")
+    @argument(
+        "--compare",
+        nargs="?",
+        const="",
+        metavar="ID,ID",
+        help="overlay the curves of these runs (default: the listed ones, up to 10)",
+    )
     @line_magic
     def runs(self, line: str) -> Any:
-        """Runs side by side: hyperparameters, final metrics, duration."""
+        """Runs from the store and this kernel side by side: hyperparameters, best and final
+        metrics, duration; --compare overlays their curves."""
         if self._help(self.runs, line):
             return None
         args = parse_argstring(self.runs, line)
         from . import api
 
+        compare = None
+        if args.compare is not None:
+            compare = [i.strip() for i in args.compare.split(",") if i.strip()]
         with user_errors():
-            return api.run_table(args.name)
+            return api.run_table(args.name, limit=None if args.all else 50, compare=compare)
+
+
+def attach_store(path: str) -> None:
+    """Keep runs in the store at ``path`` (made absolute now); ``''`` keeps them in memory."""
+    from . import store
+
+    if path:
+        store.open(path)
+    else:
+        store.close()

@@ -298,3 +298,74 @@ def _check_loss_fits(loss: str | None, task: _data.Task) -> None:
             "class indices. Use --loss auto (sparse_categorical_crossentropy), or pass "
             "--task regression if the labels are numbers to predict."
         )
+
+
+def adopt(
+    name: str,
+    stored: Any,
+    data: Any,
+    ns: dict[str, Any],
+    *,
+    target: str | None,
+    task: str | None,
+    clean: bool,
+) -> Any:
+    """Make the saved model of ``stored`` (a store's run) the model ``name``, on that run's data
+    and split (or ``data``), so that ``plan(name, None, None, ...)`` continues it.
+
+    Everything is loaded and checked before the registry changes. Returns a function that
+    puts back what ``name`` was before (for when planning fails afterwards).
+    """
+    import os
+
+    import keras
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise NbmlError(f"A model name must be a Python identifier such as mlp, not {name!r}.")
+    previous = REGISTRY.get(name)
+    if previous is not None and previous.status == "training":
+        raise NbmlError(f"{name} is already training. Wait for it, or stop it with %stop {name}.")
+    if not stored.model_path or not os.path.exists(stored.model_path):
+        raise NbmlError(
+            f"Run {stored.id} of {stored.name} ({stored.status}) has no saved model: nbml saves "
+            "a run's model when the run ends, so a run whose kernel died keeps its epochs but "
+            "not its weights. Pick a finished, stopped or failed run from %runs."
+        )
+    p = stored.params
+    load = {
+        "target": target,
+        "task": task or p.get("task"),
+        "clean": clean,
+        "seed": p.get("seed", 0),
+    }
+    split = {
+        "test_split": check_split("--test-split", p.get("test_split")),
+        "validation_split": check_split("--validation-split", p.get("validation_split")),
+    }
+    try:
+        dataset = _load(stored.data if data is None else data, ns, load, split)
+    except NbmlError as exc:
+        if data is not None:
+            raise
+        raise NbmlError(
+            f"Run {stored.id} was trained on '{stored.data}', which cannot be loaded here ({exc}) "
+            f"Add --data SPEC (and --target COLUMN) to continue it on data you name."
+        ) from None
+    try:
+        model = keras.saving.load_model(stored.model_path)
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise NbmlError(f"Could not load {stored.model_path} (run {stored.id}): {detail}") from None
+    if not dataset.is_stream:
+        preprocessing.check_input(model, dataset.sample_shape)
+    normalize = p.get("normalize") or "none"
+    runs = previous.runs if previous is not None else []
+    REGISTRY.put(ModelRecord(name, model, dataset, dataset.task, runs, normalize=normalize))
+
+    def undo() -> None:
+        if previous is not None:
+            REGISTRY.put(previous)
+        else:
+            REGISTRY.remove(name)
+
+    return undo
