@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv lab test lint format bench clean
+.PHONY: venv lab test lint format bench wheel check-wheel clean
 
 $(BIN)/.nbml-installed: pyproject.toml labextension/package.json $(wildcard labextension/widgets/*.ts labextension/widgets/*.css labextension/src/*.ts labextension/src/*.tsx labextension/style/*.css)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,19 @@ bench: venv
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/overhead.py --batch-size 256 --epochs 5
 	$(BIN)/python benchmarks/messages.py
+
+wheel: venv
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps -w dist .
+
+# The wheel in a clean venv: the prebuilt extension must show up without Node.js.
+check-wheel: wheel
+	rm -rf build/wheel-venv
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/python -m pip install --quiet --disable-pip-version-check dist/nbml-*.whl
+	build/wheel-venv/bin/jupyter labextension list 2>&1 | tee build/labextension-list.txt
+	grep -E "nbml v[0-9.]+ .*enabled.*OK" build/labextension-list.txt
+	build/wheel-venv/bin/python -I -c "import nbml.widgets as w; assert 'site-packages' in str(w.STATIC) and (w.STATIC / 'monitor.js').exists()"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache example_notebooks/.nbml
