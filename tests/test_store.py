@@ -200,6 +200,18 @@ def test_two_writers_share_one_store_without_losing_or_mixing_rows(tmp_path):
     assert [r.status for r in stores[1].runs()] == ["finished", "finished"]
 
 
+def test_a_run_training_while_the_store_is_retargeted_finishes_in_its_store(tmp_path):
+    old = nbml.store.open(tmp_path / "old")
+    run = train(epochs=30, background=True)
+    new = nbml.store.open(tmp_path / "new")
+    run.thread.join(120)
+    assert run.status == "finished"
+    assert old.flush() and new.flush()
+    assert [(r.id, r.status, r.epoch) for r in Store(old.path).runs()] == [(run.id, "finished", 30)]
+    assert Store(new.path).runs() == []
+    assert os.path.exists(old.model_path(run.id))
+
+
 # ----------------------------------------------------------------- schema versions
 
 

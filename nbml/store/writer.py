@@ -17,6 +17,7 @@ import os
 import queue
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +65,7 @@ class Store(Reader):
         self._start_lock = threading.Lock()
         self._active: set[str] = set()  # runs whose begin this store took
         self._closing = False
+        self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
@@ -96,8 +98,14 @@ class Store(Reader):
         if record is None or run not in record.runs:
             return None
         try:
-            from keras.src.saving import saving_lib
-
+            try:
+                from keras.src.saving import saving_lib
+            except ImportError:  # a Keras that moved it: go through a file, here
+                with tempfile.TemporaryDirectory() as folder:
+                    path = os.path.join(folder, "model.keras")
+                    record.model.save(path)
+                    with open(path, "rb") as f:
+                        return f.read()
             buffer = io.BytesIO()
             saving_lib.save_model(record.model, buffer)
             return buffer.getvalue()
@@ -268,11 +276,15 @@ class Store(Reader):
         """Wait until everything queued so far is committed; False on timeout."""
         if self._writer is None:
             return True
+        if self._stopped:  # closed: the writer finishes what it has, then ends
+            self._writer.join(timeout)
+            return not self._writer.is_alive()
         done = threading.Event()
         self._put(("flush", done))
         return done.wait(timeout)
 
     def _stop(self) -> None:
+        self._stopped = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
