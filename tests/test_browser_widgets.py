@@ -55,12 +55,27 @@ PAGE_SIZE = ConfusionMatrix.page_size  # samples per page of a clicked cell (24)
 
 MONITOR = '[data-testid="nbml-monitor"]'
 CONFUSION = '[data-testid="nbml-confusion"]'
-# the monitor is done with its latest run and shows ``runs`` runs with points
-FINISHED = (
-    "() => {{ const m = document.querySelector('" + MONITOR + "'); "
-    "return m && m.dataset.status === 'finished' && m.dataset.runs === '{runs}' "
-    "&& Number(m.dataset.points) > 0; }}"
-)
+# The monitor is done with its latest run and shows ``runs`` runs with points, and has been for a
+# moment in the same element: the output is re-rendered into a new view at the end of every run,
+# and the old view may show "finished" just before it is replaced. Returns the view's state.
+_FINISHED = """() => {
+    const m = document.querySelector('@MONITOR@');
+    const ok = m && m.dataset.status === 'finished' && m.dataset.runs === '@RUNS@'
+        && Number(m.dataset.points) > 0;
+    const seen = window.__nbmlStable;
+    if (!ok) { window.__nbmlStable = null; return false; }
+    if (!seen || seen.el !== m) {
+        window.__nbmlStable = { el: m, t: performance.now() };
+        return false;
+    }
+    if (performance.now() - seen.t < 400) return false;
+    return { runs: Number(m.dataset.runs), points: Number(m.dataset.points) };
+}"""
+
+
+def finished(runs: int) -> str:
+    return _FINISHED.replace("@MONITOR@", MONITOR).replace("@RUNS@", str(runs))
+
 
 # JupyterLab user settings: all cells in the DOM (no windowing, so widgets far down the notebook
 # exist without scrolling), and no news / update notifications over the page.
@@ -353,20 +368,19 @@ def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
         )
     except PlaywrightTimeout:
         pytest.fail("the training monitor never showed points" + context())
-    assert monitor.locator('[data-testid="nbml-chart"] canvas').count() >= 1
-    assert monitor.locator(".uplot").count() >= 1
     # at the end the output is re-rendered (for its static HTML) into a new view: wait for that
     # view's curves, not only for the status
     try:
-        page.wait_for_function(FINISHED.format(runs=1), timeout=RUN_TIMEOUT)
+        state = page.wait_for_function(finished(1), timeout=RUN_TIMEOUT).json_value()
     except PlaywrightTimeout:
         pytest.fail(
             f"the monitor did not reach 'finished' (status {_attr(monitor, 'data-status')})"
             + context()
         )
-    assert _attr(monitor, "data-runs") == "1"
-    points_first = int(_attr(monitor, "data-points") or 0)
-    assert points_first > 0
+    points_first = state["points"]
+    assert state["runs"] == 1 and points_first > 0, state
+    assert monitor.locator('[data-testid="nbml-chart"] canvas').count() >= 1
+    assert monitor.locator(".uplot").count() >= 1
     # (the digits train in about a second, too quick for a screenshot mid-run: the curves as the
     # live widget drew them, at the end of the run; the observer above proves the live drawing)
     _shot(monitor, "01_monitor_first_run.png")
@@ -410,12 +424,12 @@ def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
             + context()
         )
     try:
-        page.wait_for_function(FINISHED.format(runs=2), timeout=WIDGET_TIMEOUT)
+        state = page.wait_for_function(finished(2), timeout=WIDGET_TIMEOUT).json_value()
     except PlaywrightTimeout:
         pytest.fail(
             f"the retrain did not finish (status {_attr(monitor, 'data-status')})" + context()
         )
-    points_both = int(_attr(monitor, "data-points") or 0)
+    points_both = state["points"]
     live = page.evaluate("() => window.__nbmlLive")
     # the background run was drawn while it ran, over the first run's curves
     assert live.get("2", 0) > points_first, f"retrain not drawn live: {live}" + context()

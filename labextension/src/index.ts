@@ -31,7 +31,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (widget instanceof NotebookPanel && info.cell != null) {
         const nb = widget.content;
         const index = nb.widgets.findIndex(
-          (c) => c.model.type === "code" && (c.model.toJSON() as { execution_count?: number }).execution_count === info.cell,
+          (c) =>
+            c.model.type === "code" &&
+            (c.model.toJSON() as { execution_count?: number }).execution_count === info.cell,
         );
         if (index >= 0) {
           nb.activeCellIndex = index;

@@ -34,12 +34,15 @@ function bytes(n: number | null | undefined): string {
 function seconds(s: number): string {
   if (s < 60) return `${s.toFixed(1)}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s` : `${Math.floor(m / 60)}h${m % 60}m`;
+  return m < 60
+    ? `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`
+    : `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
 function metricText(m: Record<string, number>): string {
   const keys = Object.keys(m).sort((a, b) => {
-    const rank = (k: string): number => (k.startsWith("val_") ? 2 : 0) + (k.endsWith("loss") ? 0 : 1);
+    const rank = (k: string): number =>
+      (k.startsWith("val_") ? 2 : 0) + (k.endsWith("loss") ? 0 : 1);
     return rank(a) - rank(b) || a.localeCompare(b);
   });
   return keys
@@ -142,7 +145,9 @@ function DocView(props: { doc: DocEntry; actions: Actions }): JSX.Element {
         <span className="nbml-sb-docname">{doc.name}</span>
         <span className="nbml-sb-kernel">{doc.kernelStatus}</span>
       </header>
-      {doc.nbml === "absent" ? <div className="nbml-sb-note">nbml not loaded in this kernel</div> : null}
+      {doc.nbml === "absent" ? (
+        <div className="nbml-sb-note">nbml not loaded in this kernel</div>
+      ) : null}
       {doc.nbml === "unknown" ? <div className="nbml-sb-note">waiting for the kernel…</div> : null}
       {doc.nbml === "loaded" ? (
         <div className="nbml-sb-devices">

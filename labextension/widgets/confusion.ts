@@ -169,7 +169,8 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
         const tr = el("tr");
         tr.dataset.testid = "nbml-sample";
         tr.append(el("td", "", String(it.index)));
-        for (const v of it.values ?? []) tr.append(el("td", "", Number(v.toPrecision(4)).toString()));
+        for (const v of it.values ?? [])
+          tr.append(el("td", "", Number(v.toPrecision(4)).toString()));
         t.append(tr);
       }
       grid.append(t);

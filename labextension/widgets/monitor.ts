@@ -170,7 +170,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
       }
     }
     let points = 0;
-    const width = Math.max(240, Math.floor((chartBox.clientWidth || 640) / Math.min(names.length, 2)) - 12);
+    const width = Math.max(
+      240,
+      Math.floor((chartBox.clientWidth || 640) / Math.min(names.length, 2)) - 12,
+    );
     names.forEach((metric) => {
       const tables: uPlot.AlignedData[] = [];
       const series: uPlot.Series[] = [{}];
@@ -250,6 +253,19 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     }
     return run;
   };
+
+  // The state at the end of the latest run, synced as a trait: a view created then (the output is
+  // re-rendered at the end of every run) draws it at once, before its sync request is answered.
+  // A copy, since ticks extend the curves in place.
+  const restore = (): void => {
+    const saved = model.get("history") as { header?: Header; runs?: RunState[] } | null;
+    if (!saved?.runs?.length) return;
+    runs.length = 0;
+    for (const r of saved.runs)
+      runs.push({ id: r.id, label: r.label, curves: structuredClone(r.curves) });
+    header = { ...(saved.header ?? {}) };
+  };
+  restore();
 
   const onMessage = (...args: unknown[]): void => {
     const msg = args[0] as Msg;

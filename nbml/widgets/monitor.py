@@ -9,6 +9,7 @@ it grows past ``max_points``, so the bytes sent grow with epochs, not batches.
 
 from __future__ import annotations
 
+import copy
 import html
 import threading
 import time
@@ -50,6 +51,11 @@ class TrainingMonitor(anywidget.AnyWidget):
     summary = t.Unicode("").tag(sync=True)
     foreground = t.Bool(False).tag(sync=True)
     defaults = t.Dict().tag(sync=True)
+    # The bounded curves and header as of the end of the latest run. The output is re-rendered at
+    # the end of every run (for its static HTML), and the new view draws these at once instead of
+    # waiting for the answer to its ``sync`` message, which a busy kernel gives only after the
+    # cells queued behind (a blank monitor until then).
+    history = t.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -193,6 +199,7 @@ class TrainingMonitor(anywidget.AnyWidget):
             self._send_now()
             with self.hold_sync():
                 self.status = run.status
+                self.history = self._history()
             self.refresh()
         elif self._has_pending() and time.monotonic() - self._last_send >= self.update_interval:
             self._send_now()
@@ -258,6 +265,11 @@ class TrainingMonitor(anywidget.AnyWidget):
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"type": "snapshot", "header": dict(self.header), "runs": self.runs}
+
+    def _history(self) -> dict[str, Any]:
+        # a copy: the curves keep growing in place, and an equal dict would not be synced again
+        with self._lock:
+            return copy.deepcopy({"header": self.header, "runs": self.runs})
 
     def refresh(self) -> None:
         """Re-render the output so its static HTML fallback shows the latest state."""

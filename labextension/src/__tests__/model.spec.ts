@@ -46,7 +46,12 @@ describe("SidebarModel", () => {
     const doc = model.get("a")!;
     expect(doc.nbml).toBe("loaded");
     expect(doc.models.map((m) => m.name)).toEqual(["m1", "m2"]);
-    model.apply("a", { type: "models", version: 1, models: [info("m1", { epoch: 5 }), info("m3")], time: 11 });
+    model.apply("a", {
+      type: "models",
+      version: 1,
+      models: [info("m1", { epoch: 5 }), info("m3")],
+      time: 11,
+    });
     const after = model.get("a")!;
     expect(after.models.map((m) => [m.name, m.epoch])).toEqual([
       ["m1", 5],
