@@ -90,6 +90,8 @@ def train(
     namespace: dict[str, Any] | None = None,
     cell: int | None = None,
     from_run: str | None = None,
+    distribute: str | None = None,
+    devices: str | list[str] | None = None,
 ) -> Run:
     """Train ``model`` as ``name`` on ``data`` and record the run.
 
@@ -112,6 +114,8 @@ def train(
             ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
         from_run: the id of a stored run whose saved model ``name`` continues from (with
             ``model=None``), on that run's data and split unless ``data`` is given.
+        distribute: ``"data"`` trains with ``keras.distribution.DataParallel`` over all the
+            devices the backend sees (or ``devices``, e.g. ``"cpu:0,cpu:1"``); JAX only.
 
     Returns:
         The :class:`Run`; ``status`` is ``finished``, ``stopped`` or ``failed`` when it
@@ -156,6 +160,8 @@ def train(
             augment=augment,
             early_stopping=early_stopping,
             reset=reset,
+            distribute=distribute,
+            devices=devices,
         )
     except BaseException:
         if undo is not None:

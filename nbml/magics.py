@@ -95,6 +95,8 @@ class NbmlMagics(Magics, Configurable):
     @argument("--reset", action="store_true", help="line form: start again from fresh weights")
     @argument("--from-run", metavar="ID", help="line form: continue the saved model of run ID")
     @argument("--background", action="store_true", help="train in a kernel thread; return at once")
+    @argument("--distribute", help="none (default) or data: keras.distribution.DataParallel")
+    @argument("--devices", help="with --distribute data: e.g. cpu:0,cpu:1 (default: all)")
     @argument("--no-widget", action="store_true", help="text progress instead of the widget")
     @line_cell_magic
     def train(self, line: str, cell: str | None = None) -> Any:
@@ -136,6 +138,8 @@ class NbmlMagics(Magics, Configurable):
                 early_stopping=args.early_stopping,
                 reset=args.reset,
                 background=args.background,
+                distribute=args.distribute,
+                devices=args.devices,
                 display="text" if args.no_widget or not self.widgets else "auto",
                 update_interval=self.update_interval,
                 namespace=self.shell.user_ns,

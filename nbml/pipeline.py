@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import compiling, preprocessing
+from . import compiling, distribution, preprocessing
 from . import data as _data
 from .errors import NbmlError, did_you_mean
 from .registry import REGISTRY, ModelRecord, Run
@@ -34,14 +34,25 @@ class Plan:
     callbacks: list[Any] = field(default_factory=list)
     compile_args: dict[str, Any] | None = None
     copy_compile_from: Any = None
+    #: A ``keras.distribution.DataParallel`` for ``--distribute data``, else None.
+    distribution: Any = None
 
     def commit(self, namespace: dict[str, Any], cell: int | None) -> Run:
         """Apply the plan: compile, register the run, bind the name in the notebook."""
-        if self.copy_compile_from is not None:
-            compiling.copy_compile(self.copy_compile_from, self.model)
-        if self.compile_args is not None:
-            compiling.compile_model(self.model, self.dataset.task, **self.compile_args)
+        if self.distribution is not None:
+            src = self.model
+            self.model = distribution.replicate(src, self.distribution)
+            if self.copy_compile_from is None and self.compile_args is None:
+                self.copy_compile_from = src if src.compiled else None
+            if self.copy_compile_from is None and self.compile_args is None:
+                self.compile_args = {}
+        with distribution.scope(self.distribution):
+            if self.copy_compile_from is not None:
+                compiling.copy_compile(self.copy_compile_from, self.model)
+            if self.compile_args is not None:
+                compiling.compile_model(self.model, self.dataset.task, **self.compile_args)
         rec = self.record
+        rec.device = distribution.describe(self.distribution)
         rec.model, rec.dataset, rec.task = self.model, self.dataset, self.dataset.task
         rec.from_logits = compiling.from_logits(self.model)
         self.params.update(
@@ -109,6 +120,8 @@ def plan(
     augment: Any,
     early_stopping: int | None,
     reset: bool,
+    distribute: str | None = None,
+    devices: str | list[str] | None = None,
 ) -> Plan:
     """Check every option and build (without applying) the training of ``name``."""
     import keras
@@ -136,6 +149,7 @@ def plan(
             f"{did_you_mean(task, _data.TASKS)}"
         )
     augment_list = preprocessing.parse_augment(augment)
+    dist = distribution.plan(distribute, devices, batch_size)
     if loss not in (None, "auto"):
         compiling.resolve_loss(loss)
     if metrics not in (None, "auto"):
@@ -228,6 +242,7 @@ def plan(
         "augment": ",".join(augment_list) or None,
         "early_stopping": early_stopping,
         "reset": reset,
+        "distribute": distribution.describe(dist) or None,
     }
     callbacks = []
     if early_stopping is not None:
@@ -249,6 +264,7 @@ def plan(
         callbacks,
         compile_args if recompile else None,
         copy_from,
+        dist,
     )
 
 

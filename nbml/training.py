@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import distribution
 from .callbacks import TrainingPublisher
 from .data import Dataset
 from .errors import NbmlError
@@ -58,6 +59,7 @@ def fit(
     callbacks: list[Any] = (),  # type: ignore[assignment]
     interval: float = 0.1,
     lr: float | None = None,
+    dist: Any = None,
 ) -> TrainingPublisher:
     """Fit ``model`` on ``dataset`` for ``run.epochs`` epochs and settle the run's outcome."""
     publisher = TrainingPublisher(run, interval=interval, batch_size=batch_size)
@@ -68,11 +70,16 @@ def fit(
     if dataset.is_stream:
         args: dict[str, Any] = {"x": dataset.stream}
     else:
-        args = {"x": dataset.x_train, "y": dataset.y_train, "batch_size": batch_size}
-        if dataset.x_val is not None:
-            args["validation_data"] = (dataset.x_val, dataset.y_val)
+        x, y, xv, yv = dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val
+        if dist is not None:  # every batch, the last one too, must split evenly over the mesh
+            x, y = distribution.even(x, y, dist)
+            if xv is not None:
+                xv, yv = distribution.even(xv, yv, dist)
+        args = {"x": x, "y": y, "batch_size": batch_size}
+        if xv is not None:
+            args["validation_data"] = (xv, yv)
     forced = False
-    with graceful_interrupt(request_stop):
+    with graceful_interrupt(request_stop), distribution.scope(dist):
         try:
             model.fit(
                 **args,
@@ -144,6 +151,7 @@ def execute(plan: Plan, run: Run, *, background: bool = False, interval: float =
                 callbacks=plan.callbacks,
                 interval=interval,
                 lr=plan.params.get("lr"),
+                dist=plan.distribution,
             )
         except BaseException as exc:
             run.status, run.ended = "failed", time.time()
