@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv lab test lint format bench wheel check-wheel clean
+.PHONY: venv lab test test-backends lint format bench wheel check-wheel clean
 
 $(BIN)/.nbml-installed: pyproject.toml labextension/package.json $(wildcard labextension/widgets/*.ts labextension/widgets/*.css labextension/src/*.ts labextension/src/*.tsx labextension/style/*.css)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,15 @@ lab: venv
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	cd labextension && npm test -- --ci
+
+# The core kernel tests on TensorFlow and torch too (make test covers JAX).
+BACKEND_TESTS := tests/test_kernel_training.py tests/test_kernel_errors.py tests/test_kernel_devices.py
+test-backends: venv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,tensorflow,torch]'
+	for backend in tensorflow torch; do \
+	  echo "== KERAS_BACKEND=$$backend"; \
+	  NBML_TEST_BACKEND=$$backend $(BIN)/python -m pytest $(BACKEND_TESTS) $(PYTEST_ARGS) || exit 1; \
+	done
 
 lint: venv
 	$(BIN)/ruff check nbml tests benchmarks

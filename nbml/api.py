@@ -14,10 +14,10 @@ from . import data as _data
 from . import exporting, pipeline, preprocessing, training, views
 from . import store as _store
 from .comparison import RunTable
-from .devices import Device, host
 from .display import Table, seconds
 from .errors import NbmlError, did_you_mean
 from .evaluation import Evaluation
+from .hardware import Device, host
 from .registry import REGISTRY, Event, ModelRecord, Run
 
 
@@ -308,7 +308,7 @@ def runs(name: str | None = None, *, limit: int | None = None) -> list[Run | _st
 
 def devices() -> list[Device]:
     """The devices the Keras backend sees (kind, id, memory in bytes or None)."""
-    from .devices import devices as _devices
+    from .hardware import devices as _devices
 
     return _devices()
 
@@ -362,7 +362,7 @@ def model_table() -> Table:
 
 
 def _device_label() -> str:
-    from .devices import describe
+    from .hardware import describe
 
     return describe()
 

@@ -148,7 +148,7 @@ class SidebarChannel:
         import os
 
         from . import __version__
-        from .devices import host
+        from .hardware import host
 
         info: dict[str, Any] = {
             "type": "hello",
@@ -246,7 +246,7 @@ def _backend() -> dict[str, Any]:
     try:
         import keras
 
-        from .devices import devices
+        from .hardware import devices
 
         return {
             "backend": keras.backend.backend(),

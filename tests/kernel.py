@@ -75,7 +75,9 @@ class Kernel:
     def __init__(self, cwd: str, env: dict[str, str] | None = None) -> None:
         self.km = KernelManager(kernel_name="python3")
         full_env = {**os.environ, **(env or {})}
-        full_env.pop("KERAS_BACKEND", None)
+        full_env.pop("KERAS_BACKEND", None)  # nbml chooses jax when it is unset
+        if os.environ.get("NBML_TEST_BACKEND"):  # the backend matrix: make test-backends
+            full_env["KERAS_BACKEND"] = os.environ["NBML_TEST_BACKEND"]
         self.km.start_kernel(cwd=cwd, env=full_env)
         self.kc = self.km.client()
         self.kc.start_channels()

@@ -312,7 +312,7 @@ _DEVICES: list[str] = []
 def _devices() -> str | None:
     if not _DEVICES:
         try:
-            from ..devices import describe
+            from ..hardware import describe
 
             _DEVICES.append(describe())
         except Exception:  # no backend yet, or it cannot list its devices

@@ -1,4 +1,4 @@
-"""The devices the Keras backend sees, and the host's CPUs and memory."""
+"""The devices the Keras backend sees, and the host's CPUs and memory (``nbml.devices()``)."""
 
 from __future__ import annotations
 
