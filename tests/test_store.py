@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import pytest
 import nbml
 import nbml.api
 from nbml import NbmlError
+from nbml.exporting import ONNX_NEEDS
 from nbml.registry import REGISTRY, Event, Registry, Run
 from nbml.store import Store, liveness, schema
 
@@ -83,7 +85,7 @@ def test_a_run_its_epochs_and_its_model_are_kept(store):
     assert row[:5] == (run.id, "m", "finished", 3, 3)
     params = json.loads(row[5])
     assert params["lr"] == pytest.approx(0.01) and params["batch_size"] == 32
-    assert row[6:8] == ("sklearn:iris", "jax") and row[8].startswith("cpu")
+    assert row[6:8] == ("sklearn:iris", keras.backend.backend()) and row[8]
     assert row[9:11] == (nbml.__version__, keras.__version__)
     assert row[11:13] == (liveness.HOST, os.getpid())
     assert row[13] == store.model_path(run.id) and os.path.exists(row[13])
@@ -376,15 +378,29 @@ def test_from_run_of_a_run_without_a_model_says_why(tmp_path):
     assert REGISTRY.get("x") is None and st.problem == ""
 
 
-@pytest.mark.skipif(
-    __import__("importlib").util.find_spec("tensorflow") is not None,
-    reason="TensorFlow is installed: the export itself runs",
-)
 def test_save_formats_name_what_to_install(store):
     train(epochs=1)
-    with pytest.raises(NbmlError, match=r"pip install nbml\[tensorflow\]"):
-        nbml.save("m", format="saved_model", store_path=store.path)
-    with pytest.raises(NbmlError, match="jax backend needs jax2onnx.*pip install jax2onnx"):
-        nbml.save("m", format="onnx", store_path=store.path)
+    if importlib.util.find_spec("tensorflow") is None:
+        with pytest.raises(NbmlError, match=r"pip install nbml\[tensorflow\]"):
+            nbml.save("m", format="saved_model", store_path=store.path)
+    missing = [
+        p for p in ONNX_NEEDS[keras.backend.backend()] if importlib.util.find_spec(p) is None
+    ]
+    if missing:
+        with pytest.raises(NbmlError, match=f"needs {missing[0]}.*pip install {missing[0]}"):
+            nbml.save("m", format="onnx", store_path=store.path)
     with pytest.raises(NbmlError, match="Did you mean 'onnx'"):
         nbml.save("m", format="onx")
+    with pytest.raises(NbmlError, match="SavedModel is a folder"):
+        nbml.save("m", "m.keras", format="saved_model")
+
+
+def test_saved_model_export_serves_the_same_predictions(store, tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    ns = {}
+    nbml.train("m", iris_model(), "sklearn:iris", epochs=1, namespace=ns, display=False)
+    path = nbml.save("m", str(tmp_path / "served"), format="saved_model")
+    x = nbml.models()[0].dataset.x_test
+    loaded = tf.saved_model.load(path)  # keep it: its variables live as long as it does
+    served = loaded.serve(tf.constant(x))
+    np.testing.assert_allclose(np.asarray(served), ns["m"].predict(x, verbose=0), atol=1e-5)

@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import nbml  # noqa: E402
