@@ -151,7 +151,7 @@ class Registry:
         return list(self._models.values())
 
     def new_run_id(self) -> str:
-        return f"{uuid.uuid4().hex[:8]}"
+        return uuid.uuid4().hex[:12]
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(event)`` for every published event; returns an unsubscribe function."""

@@ -153,9 +153,9 @@ def test_length_mismatch_and_bad_splits():
 def test_keras_dataset_offline_names_the_cache(monkeypatch, tmp_path):
     import keras
 
-    from nbml import data
+    from nbml import sources
 
-    monkeypatch.setattr(data, "keras_cache_dir", lambda: str(tmp_path / "datasets"))
+    monkeypatch.setattr(sources, "keras_cache_dir", lambda: str(tmp_path / "datasets"))
 
     def offline():
         raise OSError("network is unreachable")
