@@ -105,6 +105,17 @@ class RunTable:
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | None:
+        """The sortable runs widget where widgets work (with the static table as fallback)."""
+        from .views import widgets_available
+
+        if not self.runs or not widgets_available():
+            return None
+        from .widgets.runs import RunsWidget
+
+        bundle = RunsWidget(self)._repr_mimebundle_()
+        return bundle[0] if bundle else None
+
     def _repr_html_(self) -> str:
         note = f"<div style='font-size:12px'>{e(self.note)}</div>" if self.note else ""
         return table_html(self.headers, self.rows) + note + self.curves_html()

@@ -188,3 +188,20 @@ def test_live_monitor_on_a_plain_fit_registers_the_run():
     rec = nbml.models()[0]
     assert rec.name == "plain" and rec.status == "idle" and rec.epoch == 3
     assert len(rec.history["loss"]) == 3 and rec.run.status == "finished"
+
+
+def test_runs_widget_sends_only_the_ticked_runs_curves():
+    from nbml.comparison import RunTable
+    from nbml.widgets.runs import RunsWidget
+
+    ns = {}
+    nbml.train("w", mlp(), "sklearn:digits", epochs=2, namespace=ns, display="none")
+    nbml.train("w", epochs=3, lr=0.0005, namespace=ns, display="none")
+    runs = nbml.runs("w")[-2:]
+    widget = RunsWidget(RunTable(runs))
+    assert widget.headers[0] == "run" and len(widget.rows) == 2 and widget.curves == {}
+    widget.selected = [runs[1].id]
+    assert list(widget.curves) == [runs[1].id]
+    assert len(widget.curves[runs[1].id]["history"]["loss"]) == 3
+    bundle = widget._repr_mimebundle_()[0]
+    assert "<table" in bundle["text/html"] and "application/vnd.jupyter.widget-view+json" in bundle
