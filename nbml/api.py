@@ -372,14 +372,21 @@ def device_table() -> Table:
     import keras
 
     rows = [
-        [d.kind, d.id, d.name, _bytes(d.memory), d.backend or keras.backend.backend()]
+        [
+            d.kind,
+            d.id,
+            d.name,
+            _bytes(d.memory),
+            "" if d.memory_used is None else _bytes(d.memory_used),
+            d.backend or keras.backend.backend(),
+        ]
         for d in devices()
     ]
     h = host()
     note = (
         f"host: {h.cpus} CPUs, {_bytes(h.memory)} memory; Keras backend {keras.backend.backend()}"
     )
-    return Table(["kind", "id", "name", "memory", "backend"], rows, note)
+    return Table(["kind", "id", "name", "memory", "in use", "backend"], rows, note)
 
 
 def _bytes(n: int | None) -> str:

@@ -15,6 +15,8 @@ class Device:
     memory: int | None = None
     name: str = ""
     backend: str = ""
+    #: Bytes in use, where the backend reports it (accelerators).
+    memory_used: int | None = None
 
 
 @dataclass
@@ -53,16 +55,17 @@ def _jax() -> list[Device]:
 
     out = []
     for d in jax.devices():
-        memory = None
+        memory = used = None
         try:
             stats = d.memory_stats() or {}
-            memory = stats.get("bytes_limit")
+            memory, used = stats.get("bytes_limit"), stats.get("bytes_in_use")
         except Exception:  # CPU devices have no memory stats
             pass
         kind = d.platform.lower()
         if kind == "cpu":
             memory = memory or host().memory
-        out.append(Device(kind, int(d.id), memory, str(getattr(d, "device_kind", kind)), "jax"))
+        name = str(getattr(d, "device_kind", kind))
+        out.append(Device(kind, int(d.id), memory, name, "jax", used))
     return out
 
 
@@ -73,12 +76,13 @@ def _tensorflow() -> list[Device]:
     for i, d in enumerate(tf.config.list_logical_devices()):
         kind = d.device_type.lower()
         memory = host().memory if kind == "cpu" else None
+        used = None
         if kind == "gpu":
             try:
-                memory = tf.config.experimental.get_memory_info(d.name).get("peak")
-            except Exception:
-                memory = None
-        out.append(Device(kind, i, memory, d.name, "tensorflow"))
+                used = tf.config.experimental.get_memory_info(d.name).get("current")
+            except Exception:  # older TensorFlow
+                used = None
+        out.append(Device(kind, i, memory, d.name, "tensorflow", used))
     return out
 
 
@@ -89,7 +93,8 @@ def _torch() -> list[Device]:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            out.append(Device("gpu", i, int(props.total_memory), props.name, "torch"))
+            used = int(torch.cuda.memory_allocated(i))
+            out.append(Device("gpu", i, int(props.total_memory), props.name, "torch", used))
     return out
 
 
