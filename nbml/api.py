@@ -333,6 +333,7 @@ def stop(name: str) -> str:
     run = record.run
     if record.status != "training" or run is None:
         return f"{name} is not training (status {record.status}); nothing to stop."
+    run.stop_reason = "a stop request"
     run.stop_requested = True  # applied on the training thread at the next batch
     return f"Stopping {name} at the next batch boundary; weights and history are kept."
 

@@ -143,10 +143,17 @@ class NbmlMagics(Magics, Configurable):
                 display="text" if args.no_widget or not self.widgets else "auto",
                 update_interval=self.update_interval,
                 namespace=self.shell.user_ns,
-                cell=self.shell.execution_count,
+                cell=self._cell_number(),
                 from_run=args.from_run,
             )
         return None if cell is not None else run
+
+    def _cell_number(self) -> int | None:
+        """The execution count of the cell running now (IPython 9 bumps the counter first)."""
+        try:
+            return len(self.shell.history_manager.input_hist_parsed) - 1
+        except AttributeError:  # a shell without history
+            return None
 
     def _model_from_cell(self, cell: str) -> Any:
         """Run the cell body in the notebook; return its last expression's value (or `model`)."""

@@ -37,6 +37,8 @@ class Run:
     samples: int = 0
     #: Set by an interrupt, ``%stop`` or a Stop click: stop at the next batch boundary.
     stop_requested: bool = False
+    #: Who asked for the stop, for the message: "interrupt" or "a stop request".
+    stop_reason: str = "interrupt"
     #: True while fit runs on the kernel's main thread (a stop then needs an interrupt).
     foreground: bool = True
     #: Batches per epoch, once known.

@@ -116,7 +116,7 @@ def fit(
         run.epoch = min(run.epoch, epoch)
     elif run.stop_requested:
         run.status = "stopped"
-        how = "a second interrupt" if forced else "interrupt"
+        how = "a second interrupt" if forced else run.stop_reason
         run.message = (
             f"Training of {run.name} stopped by {how} after {run.epoch} of {run.epochs} epochs; "
             f"weights and history are kept (nbml.models())."

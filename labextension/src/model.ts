@@ -17,6 +17,8 @@ export interface DocEntry {
   models: ModelInfo[];
   summaries: Record<string, { layers: Layer[]; total: number }>;
   notice: string;
+  /** The model a stop acknowledgement in `notice` is about: cleared once it no longer trains. */
+  noticeModel: string | null;
   /** Kernel time (seconds) of the newest event this entry shows. */
   eventTime: number;
 }
@@ -53,6 +55,7 @@ export class SidebarModel {
         models: [],
         summaries: {},
         notice: "",
+        noticeModel: null,
         eventTime: 0,
       });
     } else {
@@ -86,6 +89,7 @@ export class SidebarModel {
       d.devices = null;
       d.backend = null;
       d.notice = "";
+      d.noticeModel = null;
     });
   }
 
@@ -109,6 +113,14 @@ export class SidebarModel {
             else d.models.push(m);
           }
           d.models = [...d.models];
+          // "Stopping m at the next batch boundary" is stale once m's status says it stopped
+          if (d.noticeModel !== null) {
+            const m = msg.models.find((x) => x.name === d.noticeModel);
+            if (m && m.status !== "training") {
+              d.notice = "";
+              d.noticeModel = null;
+            }
+          }
           if (msg.devices) d.devices = msg.devices;
           if (msg.backend) d.backend = msg.backend;
           d.eventTime = msg.time;
@@ -118,9 +130,11 @@ export class SidebarModel {
           break;
         case "ack":
           d.notice = msg.message;
+          d.noticeModel = msg.request === "stop" ? msg.model : null;
           break;
         case "error":
           d.notice = msg.error;
+          d.noticeModel = null;
           break;
       }
     });

@@ -84,6 +84,8 @@ export class KernelLink implements IDisposable {
   private _kernel: Kernel.IKernelConnection | null = null;
   private _disposed = false;
   private _hello = false;
+  /** The kernel closed our snapshot request: nbml is not loaded there (until it announces). */
+  private _absent = false;
 
   constructor(
     private readonly model: SidebarModel,
@@ -142,8 +144,11 @@ export class KernelLink implements IDisposable {
     if (status === "restarting" || status === "autorestarting" || status === "dead") {
       this._comm = null;
       this._hello = false;
+      this._absent = false;
       this.model.reset(this.id, status === "dead" ? "absent" : "unknown");
-    } else if (status === "idle" && !this._hello && !this._comm && this._kernel) {
+    } else if (status === "idle" && !this._hello && !this._absent && !this._comm && this._kernel) {
+      // ask once per kernel life: a kernel without nbml closes the comm, and asking again at
+      // every idle would keep it busy answering (each comm_open makes it busy, then idle)
       this._openComm({ type: "snapshot", version: VERSION });
     }
   }
@@ -173,6 +178,7 @@ export class KernelLink implements IDisposable {
     this._comm = null;
     this._kernel = null;
     this._hello = false;
+    this._absent = false;
   }
 
   /** The kernel opened a comm to us: nbml was just loaded there. */
@@ -201,7 +207,10 @@ export class KernelLink implements IDisposable {
       if (this._comm === comm) {
         this._comm = null;
         // the kernel closed a comm to an unknown target: nbml is not loaded there
-        if (!this._hello) this.model.setNbml(this.id, "absent");
+        if (!this._hello) {
+          this._absent = true;
+          this.model.setNbml(this.id, "absent");
+        }
       }
     };
   }

@@ -91,6 +91,45 @@ describe("SidebarModel", () => {
     expect(model.get("zzz")).toBeUndefined();
   });
 
+  it("drops a stop acknowledgement once the model no longer trains", () => {
+    const model = new SidebarModel();
+    model.add("a", "a.ipynb", "notebook");
+    model.apply("a", { type: "models", version: 1, models: [info("m1"), info("m2")], time: 1 });
+    model.apply("a", {
+      type: "ack",
+      version: 1,
+      request: "stop",
+      model: "m1",
+      message: "Stopping m1 at the next batch boundary; weights and history are kept.",
+    });
+    expect(model.get("a")!.notice).toMatch(/^Stopping m1/);
+    // still training (the stop applies at the next batch), or another model changed: kept
+    model.apply("a", { type: "models", version: 1, models: [info("m1"), info("m2")], time: 2 });
+    model.apply("a", {
+      type: "models",
+      version: 1,
+      models: [info("m2", { status: "idle" })],
+      time: 3,
+    });
+    expect(model.get("a")!.notice).toMatch(/^Stopping m1/);
+    model.apply("a", {
+      type: "models",
+      version: 1,
+      models: [info("m1", { status: "stopped" })],
+      time: 4,
+    });
+    expect(model.get("a")!.notice).toBe("");
+    // an error stays until the next reply
+    model.apply("a", { type: "error", version: 1, error: "no model named 'x'" });
+    model.apply("a", {
+      type: "models",
+      version: 1,
+      models: [info("m1", { status: "idle" })],
+      time: 5,
+    });
+    expect(model.get("a")!.notice).toBe("no model named 'x'");
+  });
+
   it("keeps an injected model name as data, not markup", () => {
     const model = new SidebarModel();
     model.add("a", "a.ipynb", "notebook");

@@ -1,0 +1,275 @@
+"""Shared set-up of nbml's browser tests: a JupyterLab server and a headless Chromium page.
+
+- :func:`jupyter_lab` starts ``jupyter lab`` on a free port and a temporary root (the app exposed
+  as ``window.jupyterapp``, no news or update pop-ups, no notebook windowing) and shuts it down
+  with its kernels.
+- :func:`chromium_page` launches the system Chromium through Python Playwright (sync API).
+  Chromium is expected at ``/usr/bin/chromium`` (``apt-get install chromium``; never
+  ``playwright install``); set ``NBML_CHROMIUM`` to use another binary.
+- :func:`open_lab`, :func:`write_notebook`, :func:`shot` and :func:`page_errors` are small helpers
+  around them. Screenshots go to ``test-artifacts/`` at the repository root (git-ignored).
+
+The test modules wrap the two context managers in module-scoped fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("NBML_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT = 60  # s until the server answers
+DEFAULT_TIMEOUT = 60_000  # ms, Playwright's default for the page
+
+# JupyterLab user settings: all cells in the DOM (no windowing, so widgets far down the notebook
+# exist without scrolling), and no news / update notifications over the page.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+    log: Path
+    proc: subprocess.Popen
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def tree_url(self, path: str) -> str:
+        return f"{self.url}/lab/tree/{path}?token={self.token}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> list[int]:
+    """The pids of all processes below ``pid`` (kernels run in their own sessions)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    """Signal the process group of ``pid`` (one this test started), never the test's own."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        group = os.getpgid(pid)
+        if group != os.getpgrp():
+            os.killpg(group, sig)
+
+
+@contextlib.contextmanager
+def jupyter_lab(tmp: Path) -> Iterator[Lab]:
+    """A JupyterLab server on a free port and the root ``tmp/root``, shut down with its kernels."""
+    root = tmp / "root"
+    root.mkdir()
+    settings = tmp / "settings"
+    for rel, value in LAB_SETTINGS.items():
+        path = settings / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    token = secrets.token_hex(16)
+    port = _free_port()
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        IPYTHONDIR=str(tmp / "ipython"),
+        KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+    ]
+    log = tmp / "jupyter.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{server.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/api/status?token={token}", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not answer in time:\n{server.log_tail()}")
+                time.sleep(0.3)
+        yield server
+    finally:
+        _shutdown(server)
+
+
+def _shutdown(server: Lab) -> None:
+    proc = server.proc
+    below = _descendants(proc.pid) if proc.poll() is None else []
+    if proc.poll() is None:
+        # a clean shutdown also stops the kernels (each runs in its own process group)
+        try:
+            req = urllib.request.Request(
+                f"{server.url}/api/shutdown",
+                method="POST",
+                headers={"Authorization": f"token {server.token}"},
+            )
+            urllib.request.urlopen(req, timeout=5).close()
+            proc.wait(timeout=10)
+        except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        _kill_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    for pid in below:
+        _kill_group(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def chromium_page(
+    width: int = 1400, height: int = 1000, timeout: int = DEFAULT_TIMEOUT
+) -> Iterator[Any]:
+    """A Chromium page (the system Chromium: the tests never download a browser)."""
+    from playwright.sync_api import sync_playwright
+
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) or set "
+            "NBML_CHROMIUM; do not use `playwright install`."
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            pg = context.new_page()
+            pg.set_default_timeout(timeout)
+            yield pg
+        finally:
+            browser.close()
+
+
+def write_notebook(path: Path, cells: list[str]) -> str:
+    """Write a notebook of code ``cells`` (Python 3 kernel); return its file name."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nbformat.write(nb, path)
+    return path.name
+
+
+def open_lab(page: Any, lab: Lab, path: str, timeout: int = DEFAULT_TIMEOUT) -> None:
+    """Load JupyterLab with the notebook ``path`` open, its cells rendered."""
+    page.goto(lab.tree_url(path))
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=timeout)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout)
+
+
+def collect_console(page: Any) -> list[str]:
+    """The browser's console errors and warnings and page errors, as they come."""
+    lines: list[str] = []
+    page.on(
+        "console",
+        lambda m: lines.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
+    page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"))
+    return lines
+
+
+def shot(target: Any, name: str) -> Path:
+    """Screenshot a page or locator; retried, since outputs may be re-rendered meanwhile."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page = getattr(target, "page", target)
+    for attempt in range(5):
+        try:
+            target.screenshot(path=str(path), timeout=10_000)
+            return path
+        except PlaywrightError:
+            if attempt == 4:
+                raise
+            page.wait_for_timeout(300)
+    return path
+
+
+def page_errors(page: Any, scope: str = "") -> str:
+    """Error outputs of the notebook(s) under the CSS selector ``scope``, for failure messages."""
+    selector = f'{scope} [data-mime-type="application/vnd.jupyter.error"]'.strip()
+    texts = page.locator(selector).all_inner_texts()
+    return "\n---\n".join(t[-2000:] for t in texts) or "(no error output in the notebook)"
