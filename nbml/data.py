@@ -7,7 +7,10 @@ done here: it travels inside the model (see :mod:`nbml.preprocessing`).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import types
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,6 +236,48 @@ def prepare(
             raise NbmlError(f"{name} must be at least 0 and below 1, not {v}.")
     if raw.stream is not None:
         return _prepare_stream(raw, task)
+    key = _key(raw, task, test_split, validation_split, seed, clean)
+    if key is not None and key in _SPLITS:
+        _SPLITS.move_to_end(key)
+        return dataclasses.replace(_SPLITS[key])
+    dataset = _prepare(raw, task, test_split, validation_split, seed, clean)
+    if key is not None:
+        _SPLITS[key] = dataset
+        while len(_SPLITS) > _SPLITS_KEPT:
+            _SPLITS.popitem(last=False)
+    return dataclasses.replace(dataset)
+
+
+#: The last few splits, reused when the same data is split the same way again (re-running a
+#: %%train cell is the notebook workflow): no second copy of the arrays, same split.
+_SPLITS: OrderedDict[tuple, Dataset] = OrderedDict()
+_SPLITS_KEPT = 2
+
+
+def _fingerprint(a: Any) -> Any:
+    """Shape, dtype, a hash of a strided sample and the sum of ``a``: changes when it does."""
+    if a is None:
+        return None
+    arr = np.asarray(a) if not hasattr(a, "to_numpy") else a.to_numpy()
+    if arr.dtype == object:
+        return None  # no cheap, reliable fingerprint: do not reuse
+    flat = arr.reshape(-1)
+    sample = np.ascontiguousarray(flat[:: max(1, flat.size // 4096)])
+    digest = hashlib.blake2b(sample.tobytes(), digest_size=16).hexdigest()
+    total = float(np.sum(flat)) if arr.dtype.kind in "iufb" else None
+    return (arr.shape, arr.dtype.str, digest, total)
+
+
+def _key(raw: Raw, *options: Any) -> tuple | None:
+    parts = [_fingerprint(a) for a in (raw.x, raw.y, raw.x_test, raw.y_test)]
+    if parts[0] is None or parts[1] is None:
+        return None
+    return (raw.spec, *parts, tuple(raw.class_names or ()), *options)
+
+
+def _prepare(
+    raw: Raw, task: str | None, test_split: float, validation_split: float, seed: int, clean: bool
+) -> Dataset:
     x, y = _as_array(raw.x, "x", raw.spec), _as_array(raw.y, "y", raw.spec)
     _check_pair(x, y, raw.spec, "")
     xt = yt = None

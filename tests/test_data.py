@@ -163,3 +163,18 @@ def test_keras_dataset_offline_names_the_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(NbmlError, match=f"not cached in {tmp_path}/datasets"):
         load_data("keras:mnist")
+
+
+def test_splitting_the_same_data_again_reuses_the_split_and_sees_changes():
+    x = np.random.default_rng(0).random((200, 3), dtype="float32")
+    y = np.arange(200) % 2
+    a, b = load_data((x, y)), load_data((x, y))
+    assert a.x_train is b.x_train and a is not b  # no second copy of the arrays
+    assert load_data((x, y), seed=1).x_train is not a.x_train
+    x[5, 0] += 1.0  # changed in place: split afresh
+    c = load_data((x, y))
+    assert c.x_train is not a.x_train
+    assert np.isin(x[5], np.concatenate([c.x_train, c.x_val, c.x_test])).all()
+    y2 = y.copy()
+    y2[0] = 1 - y2[0]
+    assert load_data((x, y2)).y_train is not c.y_train
