@@ -104,7 +104,7 @@ class TrainingPublisher(keras.callbacks.Callback):
             self.nan_at = (epoch, batch, loss)
         latest = self._latest
         if latest is None or (epoch, batch) > latest[:2]:
-            self._latest = (epoch, batch, dict(logs))
+            self._latest = (epoch, batch, logs)  # a fresh dict per call (pythonify_logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
