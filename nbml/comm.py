@@ -97,7 +97,7 @@ def model_info(rec: ModelRecord) -> dict[str, Any]:
 class SidebarChannel:
     """The kernel side of the sidebar protocol: open comms, pushes and requests."""
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
         self.comms: dict[str, Any] = {}
         self._changed: set[str] = set()

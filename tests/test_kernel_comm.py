@@ -59,6 +59,17 @@ def collect(kernel, comm_id, until, timeout=30):
     raise AssertionError(f"no answer on comm {comm_id}: {got}")
 
 
+def answered(kernel, comm_id, kind):
+    """The comm's messages up to and including the first reply of type ``kind``."""
+
+    def has(ms):
+        return any(
+            m["msg_type"] == "comm_msg" and m["content"]["data"].get("type") == kind for m in ms
+        )
+
+    return replies(collect(kernel, comm_id, has))
+
+
 def replies(msgs):
     return [m["content"]["data"] for m in msgs if m["msg_type"] == "comm_msg"]
 
@@ -116,29 +127,11 @@ def test_stop_summary_and_malformed_messages(bare):
     collect(bare, comm_id, lambda ms: len(ms) >= 1)
     for bad in ({"type": "stop", "version": 1}, {"type": "eval", "version": 1, "code": "1"}, "x"):
         send(bare, comm_id, bad)
-        got = replies(
-            collect(
-                bare,
-                comm_id,
-                lambda ms: any(
-                    m["msg_type"] == "comm_msg" and m["content"]["data"].get("type") == "error"
-                    for m in ms
-                ),
-            )
-        )
+        got = answered(bare, comm_id, "error")
         assert [r for r in got if r["type"] == "error"]
     assert bare.value("__import__('nbml').models()[-1].status") == "training"
     send(bare, comm_id, {"type": "stop", "version": 1, "model": "bg"})
-    got = replies(
-        collect(
-            bare,
-            comm_id,
-            lambda ms: any(
-                m["msg_type"] == "comm_msg" and m["content"]["data"].get("type") == "ack"
-                for m in ms
-            ),
-        )
-    )
+    got = answered(bare, comm_id, "ack")
     assert [r for r in got if r["type"] == "ack"][0]["model"] == "bg"
     for _ in range(100):
         if bare.value("__import__('nbml').models()[-1].status") != "training":
@@ -146,16 +139,7 @@ def test_stop_summary_and_malformed_messages(bare):
         time.sleep(0.2)
     assert bare.value("__import__('nbml').models()[-1].status") == "stopped"
     send(bare, comm_id, {"type": "summary", "version": 1, "model": "bg"})
-    got = replies(
-        collect(
-            bare,
-            comm_id,
-            lambda ms: any(
-                m["msg_type"] == "comm_msg" and m["content"]["data"].get("type") == "summary"
-                for m in ms
-            ),
-        )
-    )
+    got = answered(bare, comm_id, "summary")
     summary = [r for r in got if r["type"] == "summary"][0]
     assert [layer["type"] for layer in summary["layers"]] == ["Flatten", "Dense", "Dense"]
 

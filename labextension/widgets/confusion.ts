@@ -1,6 +1,7 @@
 // nbml confusion matrix: heatmap with counts and labels, normalisation, hover details,
 // click a cell to page through its samples, and the per-class precision/recall/F1 table.
 import "./confusion.css";
+import { el } from "./shared";
 
 interface Model {
   get(name: string): unknown;
@@ -33,17 +34,6 @@ interface Samples {
   pages: number;
   total: number;
   items: Item[];
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls = "",
-  text = "",
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text) node.textContent = text;
-  return node;
 }
 
 const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;

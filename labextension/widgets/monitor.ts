@@ -5,7 +5,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./monitor.css";
 
-import { Curves, MAX_POINTS, Point, addPoints, formatNumber, formatSeconds } from "./shared";
+import { Curves, MAX_POINTS, Point, addPoints, el, formatNumber, formatSeconds } from "./shared";
 
 interface Header {
   run?: string;
@@ -46,17 +46,6 @@ interface Model {
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
 const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion"];
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls = "",
-  text = "",
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text) node.textContent = text;
-  return node;
-}
 
 function fade(color: string, alpha: number): string {
   const n = parseInt(color.slice(1), 16);

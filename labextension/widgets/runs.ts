@@ -2,6 +2,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./runs.css";
+import { el } from "./shared";
 
 type Cell = string | number;
 
@@ -18,17 +19,6 @@ interface Curves {
 }
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls = "",
-  text = "",
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text) node.textContent = text;
-  return node;
-}
 
 function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
   const box = el("div", "nbml-runs");
