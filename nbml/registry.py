@@ -132,6 +132,7 @@ class Registry:
     def __init__(self) -> None:
         self._models: dict[str, ModelRecord] = {}
         self._subscribers: list[Subscriber] = []
+        self._late: list[Subscriber] = []
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
 
@@ -155,20 +156,28 @@ class Registry:
     def new_run_id(self) -> str:
         return uuid.uuid4().hex[:12]
 
-    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Call ``fn(event)`` for every published event; returns an unsubscribe function."""
+    def subscribe(self, fn: Subscriber, *, last: bool = False) -> Callable[[], None]:
+        """Call ``fn(event)`` for every published event; returns an unsubscribe function.
+
+        ``last`` subscribers (the run store, which may write to disk) hear each event after
+        every view, so a slow disk never delays what the user sees.
+        """
         with self._lock:
-            self._subscribers.append(fn)
+            if last:
+                self._late.append(fn)
+            else:
+                self._subscribers.append(fn)
 
         def unsubscribe() -> None:
             with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
+                for group in (self._subscribers, self._late):
+                    if fn in group:
+                        group.remove(fn)
 
         return unsubscribe
 
     def publish(self, event: Event) -> None:
-        for fn in list(self._subscribers):
+        for fn in [*self._subscribers, *self._late]:
             try:
                 fn(event)
             except Exception:  # a broken view must never stop training

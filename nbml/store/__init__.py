@@ -47,7 +47,7 @@ def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTR
     """
     close()
     store = Store(path, registry=registry)
-    store._unsubscribe = registry.subscribe(store)
+    store._unsubscribe = registry.subscribe(store, last=True)
     _CURRENT.append(store)
     return store
 
