@@ -30,10 +30,15 @@ MODEL = (
 )
 
 
-def comm_traffic(kernel: Kernel, code: str) -> dict[str, float]:
-    """Run ``code``; count the comm messages on iopub with their times and sizes."""
+def comm_traffic(kernel: Kernel, code: str) -> dict[str, dict[str, float]]:
+    """Run ``code``; count its comm messages, per channel, with their times and sizes.
+
+    ``monitor``: the comms the cell opened (the training monitor widget and its layout);
+    ``sidebar``: the ``nbml`` comm opened when the extension loaded (sidebar pushes).
+    """
     msg_id = kernel.kc.execute(code)
-    stamps, sizes, opens = [], [], 0
+    opened: set[str] = set()
+    seen: dict[str, list[tuple[float, int, bool]]] = {"monitor": [], "sidebar": []}
     t0 = time.monotonic()
     while True:
         try:
@@ -46,19 +51,28 @@ def comm_traffic(kernel: Kernel, code: str) -> dict[str, float]:
         if kind == "status" and msg["content"]["execution_state"] == "idle":
             break
         if kind in ("comm_open", "comm_msg", "comm_close"):
-            stamps.append(msg["header"]["date"].timestamp())
-            sizes.append(len(json.dumps(msg["content"], default=str)))
-            opens += kind == "comm_open"
+            comm_id = msg["content"]["comm_id"]
+            if kind == "comm_open":
+                opened.add(comm_id)
+            channel = "monitor" if comm_id in opened else "sidebar"
+            size = len(json.dumps(msg["content"], default=str))
+            seen[channel].append((msg["header"]["date"].timestamp(), size, kind == "comm_open"))
     kernel.kc.get_shell_msg(timeout=60)
-    per_second = max((sum(1 for s in stamps if t <= s < t + 1) for t in stamps), default=0)
-    return {
-        "seconds": time.monotonic() - t0,
-        "messages": len(stamps),
-        "comm_open": opens,
-        "bytes": sum(sizes),
-        "bytes_without_open": sum(sizes[opens:]) if opens else sum(sizes),
-        "max_per_second": per_second,
-    }
+    seconds = time.monotonic() - t0
+    out = {}
+    for channel, items in seen.items():
+        stamps = [s for s, _, _ in items]
+        out[channel] = {
+            "seconds": seconds,
+            "messages": len(items),
+            "comm_open": sum(o for _, _, o in items),
+            "bytes": sum(b for _, b, _ in items),
+            "bytes_without_open": sum(b for _, b, o in items if not o),
+            "max_per_second": max(
+                (sum(1 for s in stamps if t <= s < t + 1) for t in stamps), default=0
+            ),
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,21 +98,25 @@ def main(argv: list[str] | None = None) -> int:
             for epochs in [int(e) for e in args.epochs.split(",")]:
                 code = f"%%train m{epochs} --data data --epochs {epochs} --test-split 0\n{model}"
                 results[epochs] = comm_traffic(kernel, code)
-                r = results[epochs]
-                print(
-                    f"{epochs:>3} epochs: {r['seconds']:.1f}s, {r['messages']} comm messages "
-                    f"({r['comm_open']} open), {r['bytes'] / 1024:.1f} KB "
-                    f"({r['bytes_without_open'] / 1024:.1f} KB after the open), "
-                    f"max {r['max_per_second']} per second",
-                    flush=True,
-                )
+                for channel, r in results[epochs].items():
+                    print(
+                        f"{epochs:>3} epochs, {channel}: {r['seconds']:.1f}s, {r['messages']} "
+                        f"comm messages ({r['comm_open']} open), {r['bytes'] / 1024:.1f} KB "
+                        f"({r['bytes_without_open'] / 1024:.1f} KB after the open), "
+                        f"max {r['max_per_second']} per second",
+                        flush=True,
+                    )
         finally:
             kernel.shutdown()
     keys = sorted(results)
     if len(keys) >= 2:
-        a, b = results[keys[0]], results[keys[-1]]
-        ratio = b["bytes"] / a["bytes"]
-        print(f"bytes for {keys[-1]} epochs / {keys[0]} epochs: {ratio:.2f} (budget: within 10x)")
+        for channel in ("monitor", "sidebar"):
+            a, b = results[keys[0]][channel], results[keys[-1]][channel]
+            ratio = b["bytes"] / max(a["bytes"], 1)
+            print(
+                f"{channel}: bytes for {keys[-1]} epochs / {keys[0]} epochs: {ratio:.2f} "
+                "(budget: within 10x)"
+            )
         print(f"budget per second: {1 / args.interval:.0f} messages")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"interval": args.interval, "runs": results}, indent=2))
