@@ -71,6 +71,15 @@ def comm_traffic(kernel: Kernel, code: str) -> dict[str, dict[str, float]]:
             "max_per_second": max(
                 (sum(1 for s in stamps if t <= s < t + 1) for t in stamps), default=0
             ),
+            # updates only: the widget's creation (its comm_open messages) is not an update
+            "max_updates_per_second": max(
+                (
+                    sum(1 for s, _, o in items if not o and t <= s < t + 1)
+                    for t, _, opened_here in items
+                    if not opened_here
+                ),
+                default=0,
+            ),
         }
     return out
 
@@ -103,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{epochs:>3} epochs, {channel}: {r['seconds']:.1f}s, {r['messages']} "
                         f"comm messages ({r['comm_open']} open), {r['bytes'] / 1024:.1f} KB "
                         f"({r['bytes_without_open'] / 1024:.1f} KB after the open), "
-                        f"max {r['max_per_second']} per second",
+                        f"max {r['max_per_second']} per second "
+                        f"({r['max_updates_per_second']} updates, without the opens)",
                         flush=True,
                     )
         finally:

@@ -89,10 +89,29 @@ class TrainingMonitor(anywidget.AnyWidget):
         """Create a monitor following ``run`` of ``record`` and display it."""
         from IPython.display import display
 
-        monitor = cls(record.name)
+        # the initial state travels in the widget's comm_open: no extra update message
+        monitor = cls(record.name, **cls._state(run, record, foreground))
         monitor.track(run, record, foreground=foreground)
         monitor.handle = display(monitor, display_id=True)
         return monitor
+
+    @staticmethod
+    def _state(run: Run, record: ModelRecord | None, foreground: bool) -> dict[str, Any]:
+        p = run.params
+        state: dict[str, Any] = {
+            "status": "running",
+            "epochs": run.epochs,
+            "foreground": foreground,
+            "defaults": {
+                "epochs": run.epochs,
+                "lr": p.get("lr"),
+                "batch_size": p.get("batch_size"),
+                "optimizer": p.get("optimizer") or "adam",
+            },
+        }
+        if record is not None:
+            state["summary"] = _summary(record.model)
+        return state
 
     def track(self, run: Run, record: ModelRecord | None = None, *, foreground: bool) -> None:
         """Follow ``run``: its events feed this monitor."""
@@ -105,18 +124,9 @@ class TrainingMonitor(anywidget.AnyWidget):
             self.runs.append({"id": run.id, "label": label, "curves": {}})
             self.header = {"run": run.id, "status": "running", "epoch": 0, "epochs": run.epochs}
             self._pending[run.id] = {"batch": {}, "epoch": {}}
-        with self.hold_sync():
-            self.status = "running"
-            self.epochs = run.epochs
-            self.foreground = foreground
-            self.defaults = {
-                "epochs": run.epochs,
-                "lr": p.get("lr"),
-                "batch_size": p.get("batch_size"),
-                "optimizer": p.get("optimizer") or "adam",
-            }
-            if record is not None:
-                self.summary = _summary(record.model)
+        with self.hold_sync():  # sends only what changed (nothing for a fresh monitor)
+            for name, value in self._state(run, record, foreground).items():
+                setattr(self, name, value)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
