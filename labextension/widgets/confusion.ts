@@ -1,16 +1,7 @@
 // nbml confusion matrix: heatmap with counts and labels, normalisation, hover details,
 // click a cell to page through its samples, and the per-class precision/recall/F1 table.
 import "./confusion.css";
-import { el } from "./shared";
-
-interface Model {
-  get(name: string): unknown;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  send(msg: unknown): void;
-  on(event: string, cb: (...args: unknown[]) => void): void;
-  off(event: string, cb: (...args: unknown[]) => void): void;
-}
+import { Model, el } from "./shared";
 
 interface Row {
   label: string;

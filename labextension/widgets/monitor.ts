@@ -5,7 +5,16 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./monitor.css";
 
-import { Curves, MAX_POINTS, Point, addPoints, el, formatNumber, formatSeconds } from "./shared";
+import {
+  Curves,
+  MAX_POINTS,
+  Model,
+  Point,
+  addPoints,
+  el,
+  formatNumber,
+  formatSeconds,
+} from "./shared";
 
 interface Header {
   run?: string;
@@ -33,15 +42,6 @@ interface Msg {
   epoch?: Record<string, Point[]>;
   runs?: RunState[];
   message?: string;
-}
-
-interface Model {
-  get(name: string): unknown;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  send(msg: unknown): void;
-  on(event: string, cb: (...args: unknown[]) => void): void;
-  off(event: string, cb: (...args: unknown[]) => void): void;
 }
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];

@@ -2,17 +2,9 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./runs.css";
-import { el } from "./shared";
+import { Model, el } from "./shared";
 
 type Cell = string | number;
-
-interface Model {
-  get(name: string): unknown;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  on(event: string, cb: () => void): void;
-  off(event: string, cb: () => void): void;
-}
 
 interface Curves {
   [run: string]: { label: string; history: Record<string, [number, number][]> };

@@ -42,3 +42,13 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   if (text) node.textContent = text;
   return node;
 }
+
+/** The part of anywidget's model a view uses. */
+export interface Model {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  send(msg: unknown): void;
+  on(event: string, cb: (...args: unknown[]) => void): void;
+  off(event: string, cb: (...args: unknown[]) => void): void;
+}
