@@ -166,8 +166,12 @@ def test_confusion_cell_lists_its_samples_with_thumbnails():
     reply = w.samples(i, j)
     assert reply["total"] == cm[i, j] and len(reply["items"]) == min(cm[i, j], w.page_size)
     assert reply["items"][0]["image"].startswith("data:image/png;base64,")
-    diag = w.samples(0, 0, page=1)
-    assert diag["page"] == 1 and diag["total"] == cm[0, 0]
+    d = int(np.argmax(np.diag(cm)))
+    w.page_size = 5  # the best class has far more than 5 right: several pages
+    second = w.samples(d, d, page=1)
+    assert second["page"] == 1 and second["total"] == cm[d, d] and len(second["items"]) == 5
+    assert second["pages"] == -(-cm[d, d] // 5)
+    assert w.samples(d, d, page=99)["page"] == second["pages"] - 1  # clamped to the last page
     assert w.matrix == cm.tolist() and w.labels == [str(k) for k in range(10)]
 
 
