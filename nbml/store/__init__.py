@@ -47,7 +47,14 @@ def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTR
     """
     close()
     store = Store(path, registry=registry)
-    store._unsubscribe = registry.subscribe(store, last=True)
+    first = registry.subscribe(store.early)  # begin and epochs: queued before views show them
+    last = registry.subscribe(store.finish, last=True)  # the end: after views (slow to save)
+
+    def unsubscribe() -> None:
+        first()
+        last()
+
+    store._unsubscribe = unsubscribe
     _CURRENT.append(store)
     return store
 

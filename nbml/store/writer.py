@@ -76,6 +76,12 @@ class Store(Reader):
 
     def __call__(self, event: Event) -> None:
         """Queue the writes of one registry event; never waits on disk."""
+        self.early(event)
+        self.finish(event)
+
+    def early(self, event: Event) -> None:
+        """Queue a run's start and each finished epoch: subscribed ahead of the views, so an
+        epoch a user sees done is already on its way to disk."""
         run = event.run
         if event.kind == "begin":
             if not self._closing and not self.problem:
@@ -85,7 +91,11 @@ class Store(Reader):
         elif run.id in self._active and event.kind == "epoch":
             logs = dict(event.data.get("logs") or run.metrics)
             self._put(("epoch", run.id, run.epoch - 1, logs, event.time, event.data.get("seconds")))
-        elif run.id in self._active and event.kind == "end":
+
+    def finish(self, event: Event) -> None:
+        """Queue a run's outcome and saved model; heard after every view (serialising is slow)."""
+        run = event.run
+        if run.id in self._active and event.kind == "end":
             self._active.discard(run.id)
             final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
             self._put(("end", run.id, final, None if self.problem else self._serialise(run)))
