@@ -20,14 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from overhead import Kernel  # noqa: E402
+from overhead import MODEL, Kernel  # noqa: E402  (the SPEC §10 workload model)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "messages.json"
-MODEL = (
-    "keras.Sequential([keras.Input(shape=({features},)), keras.layers.Dense(128, "
-    "activation='relu'), keras.layers.Dense(10, activation='softmax')])"
-)
 
 
 def comm_traffic(kernel: Kernel, code: str) -> dict[str, dict[str, float]]:
