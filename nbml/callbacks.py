@@ -2,8 +2,13 @@
 
 It is ``async_safe``: on JAX its ``on_train_batch_end`` runs on Keras's callback thread pool,
 so the training loop never waits for the device to hand over the batch logs. The batch hook
-only stores the newest logs and watches for a non-finite loss; publishing happens on the
-training thread at most once per ``interval`` seconds, from ``on_train_batch_begin``.
+only stores the newest logs and watches for a non-finite loss.
+
+The training thread runs no nbml code per batch. Work that must happen there (publishing,
+at most once per ``interval`` seconds, and setting ``model.stop_training``) is requested by the
+batch-end hook, which installs :meth:`TrainingPublisher._due` as this callback's
+``on_train_batch_begin`` for the next batch; ``_due`` removes itself when done. Otherwise the
+training thread calls Keras's no-op ``on_train_batch_begin``, as for any callback.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class TrainingPublisher(keras.callbacks.Callback):
         self.nan_at: tuple[int, int, float] | None = None
         self._latest: tuple[int, int, dict[str, float]] | None = None
         self._sent: Any = None
-        self._last_publish = 0.0
+        self._next_publish = 0.0
         self._epoch = 0
         self._begun = 0
         self._epoch_t0 = time.monotonic()
@@ -67,19 +72,20 @@ class TrainingPublisher(keras.callbacks.Callback):
         if self.stop_requested:
             self.model.stop_training = True
 
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self._begun = batch + 1
+    def _due(self, batch: int, logs: dict | None = None) -> None:
+        """``on_train_batch_begin`` while there is work for the training thread (see module)."""
+        self.__dict__.pop("on_train_batch_begin", None)
         if self.stop_requested or self.nan_at is not None:
             # Set here, on the training thread: setting it from another thread breaks JAX's
             # state hand-over in Keras (donated buffers end up deleted).
             self.model.stop_training = True
         now = time.monotonic()
-        if now - self._last_publish < self.interval:
-            return
         latest = self._latest
-        if latest is None or latest is self._sent or latest[0] != self._epoch:
+        if now < self._next_publish or latest is None or latest is self._sent:
             return
-        self._sent, self._last_publish = latest, now
+        if latest[0] != self._epoch:
+            return
+        self._sent, self._next_publish = latest, now + self.interval
         self.run.last_batch = latest
         epoch, b, blogs = latest
         steps = self.params.get("steps") if self.params else None
@@ -96,6 +102,8 @@ class TrainingPublisher(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         # Runs on Keras's callback threads (async_safe): store flags, never touch the model.
+        if batch >= self._begun:
+            self._begun = batch + 1  # batches run this epoch (hooks may finish out of order)
         logs = logs or {}
         loss = logs.get("loss")
         epoch = self._epoch
@@ -103,8 +111,14 @@ class TrainingPublisher(keras.callbacks.Callback):
         if bad and (self.nan_at is None or (epoch, batch) < self.nan_at[:2]):
             self.nan_at = (epoch, batch, loss)
         latest = self._latest
-        if latest is None or (epoch, batch) > latest[:2]:
+        if latest is None or latest[0] != epoch or batch > latest[1]:
             self._latest = (epoch, batch, logs)  # a fresh dict per call (pythonify_logs)
+        if (
+            time.monotonic() >= self._next_publish
+            or self.nan_at is not None
+            or self.run.stop_requested
+        ):
+            self.on_train_batch_begin = self._due  # type: ignore[method-assign]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}

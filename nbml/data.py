@@ -264,8 +264,15 @@ def _fingerprint(a: Any) -> Any:
     flat = arr.reshape(-1)
     sample = np.ascontiguousarray(flat[:: max(1, flat.size // 4096)])
     digest = hashlib.blake2b(sample.tobytes(), digest_size=16).hexdigest()
-    total = float(np.sum(flat)) if arr.dtype.kind in "iufb" else None
-    return (arr.shape, arr.dtype.str, digest, total)
+    return (arr.shape, arr.dtype.str, digest, _checksum(flat))
+
+
+def _checksum(flat: np.ndarray) -> Any:
+    """A sum over every element: one pass at memory speed (the bits, when they allow)."""
+    if flat.flags.c_contiguous and flat.nbytes % 8 == 0 and flat.dtype.kind in "iufb":
+        # the bits as uint64 words, summed with wrap-around: exact, and no float rounding
+        return int(np.add.reduce(flat.view(np.uint64)))
+    return float(np.sum(flat)) if flat.dtype.kind in "iufb" else None
 
 
 def _key(raw: Raw, *options: Any) -> tuple | None:

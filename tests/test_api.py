@@ -247,3 +247,36 @@ def test_regression_evaluate_and_predict_shapes():
     ev = nbml.evaluate("d")
     assert ev.task == "regression" and ev.mse > 0 and ev.rmse == pytest.approx(ev.mse**0.5)
     assert nbml.predict("d", nbml.models()[0].dataset.x_test[:4]).shape == (4,)
+
+
+def test_the_training_thread_runs_nbml_code_only_when_there_is_work(monkeypatch):
+    from nbml.callbacks import TrainingPublisher
+
+    # no per-batch hook on the training thread: Keras's own no-op, as for any callback
+    assert TrainingPublisher.on_train_batch_begin is keras.callbacks.Callback.on_train_batch_begin
+    due, published = [], []
+    original = TrainingPublisher._due
+
+    def counted(self, batch, logs=None):
+        due.append(batch)
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(TrainingPublisher, "_due", counted)
+    unsubscribe = REGISTRY.subscribe(lambda e: published.append(e.kind))
+    try:
+        run = nbml.train(
+            "quiet",
+            mlp(),
+            "sklearn:digits",
+            epochs=2,
+            batch_size=8,
+            display="none",
+            namespace={},
+            update_interval=3600,
+        )
+    finally:
+        unsubscribe()
+    batches = 2 * run.steps
+    assert run.status == "finished" and run.epoch == 2 and batches > 200
+    # one due call for the first publish (then nothing is due for an hour), not one per batch
+    assert 1 <= len(due) <= 3 and published.count("batch") == 1

@@ -154,6 +154,23 @@ def test_retrain_from_the_monitor_starts_a_second_background_run():
     assert any(t.get("run") == second.id for t in customs(sent, "tick"))
     bad = mon.retrain({"epochs": 0, "lr": 0.001, "batch_size": 32, "optimizer": "adam"})
     assert bad is None and "--epochs" in customs(sent, "error")[-1]["message"]
+    # a monitor whose runs have ended no longer hears events (old monitors cost nothing)
+    assert not listening(mon)
+
+
+def listening(mon):
+    return mon._on_event in REGISTRY._subscribers
+
+
+def test_a_monitor_stops_listening_when_its_run_ends_and_listens_again_to_retrain():
+    mon = TrainingMonitor("m", update_interval=0.0)
+    assert listening(mon)
+    synthetic(mon, epochs=1, steps=14)
+    assert not listening(mon)
+    mon._listen()  # what retrain does before it starts the new run
+    assert listening(mon)
+    mon.close()
+    assert not listening(mon)
 
 
 def test_confusion_cell_lists_its_samples_with_thumbnails():

@@ -79,8 +79,26 @@ class TrainingMonitor(anywidget.AnyWidget):
         self._tracked: set[str] = set()
         self._adopt = False
         self.handle: Any = None
+        self._unsubscribe: Any = None
         self.on_msg(self._on_msg)
-        self._unsubscribe = REGISTRY.subscribe(self._on_event)
+        self._listen()
+
+    def _listen(self) -> None:
+        """Hear the registry's events (from creation until the runs followed have ended)."""
+        with self._lock:
+            if self._unsubscribe is None:
+                self._unsubscribe = REGISTRY.subscribe(self._on_event)
+
+    def _release(self) -> None:
+        """Stop hearing events: a finished monitor costs a training nothing."""
+        with self._lock:
+            stop, self._unsubscribe = self._unsubscribe, None
+        if stop is not None:
+            stop()
+
+    def _idle(self) -> bool:
+        live = {r.id for rec in REGISTRY.records() for r in rec.runs if r.status == "running"}
+        return not self._adopt and not (self._tracked & live)
 
     # ------------------------------------------------------------ display
 
@@ -115,6 +133,7 @@ class TrainingMonitor(anywidget.AnyWidget):
 
     def track(self, run: Run, record: ModelRecord | None = None, *, foreground: bool) -> None:
         """Follow ``run``: its events feed this monitor."""
+        self._listen()
         with self._lock:
             self._tracked.add(run.id)
             p = run.params
@@ -211,6 +230,8 @@ class TrainingMonitor(anywidget.AnyWidget):
                 self.status = run.status
                 self.history = self._history()
             self.refresh()
+            if self._idle():
+                self._release()  # Retrain listens again
         elif self._has_pending() and time.monotonic() - self._last_send >= self.update_interval:
             self._send_now()
 
@@ -310,6 +331,7 @@ class TrainingMonitor(anywidget.AnyWidget):
             lr = float(lr) if lr not in (None, "") else None
             optimizer = str(options.get("optimizer") or "") or None
             self._adopt = True
+            self._listen()  # to adopt the new run when it begins
             return api.train(
                 self.name,
                 epochs=epochs,
@@ -321,11 +343,13 @@ class TrainingMonitor(anywidget.AnyWidget):
             )
         except (NbmlError, ValueError, TypeError) as e:
             self._adopt = False
+            if self._idle():
+                self._release()
             self.send({"type": "error", "message": str(e)})
             return None
 
     def close(self) -> None:
-        self._unsubscribe()
+        self._release()
         super().close()
 
 
