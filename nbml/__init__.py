@@ -8,6 +8,7 @@ unset and Keras is not yet imported, nbml selects ``jax``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -69,6 +70,9 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = NbmlMagics(ipython)
     ipython.register_magics(magics)
     attach_store(magics.store_path)
+    from . import store
+
+    ipython.events.register("pre_run_cell", store.wait_saves)
     from . import comm
 
     if comm.CHANNEL is None:
@@ -83,6 +87,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magics import NbmlMagics
 
     store.close()
+    with contextlib.suppress(ValueError):  # not registered
+        ipython.events.unregister("pre_run_cell", store.wait_saves)
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, NbmlMagics)]
     magics = ipython.magics_manager.magics
     for kind in ("line", "cell"):

@@ -124,6 +124,7 @@ def train(
     Example:
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
+    _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
     ns = _namespace(namespace)
     undo = None
     if from_run is not None:

@@ -114,9 +114,12 @@ class NbmlMagics(Magics, Configurable):
                 f"cell body: %train {args.name} --from-run {args.from_run}"
             )
         model = self._model_from_cell(cell) if cell is not None else None
-        from . import api
+        from . import api, store
 
-        with user_errors():
+        # a %%train cell ends with the training: its model is saved while the cell returns
+        # (the next cell waits for it); a line magic's caller may use the model at once
+        later = cell is not None and not args.background
+        with user_errors(), store.deferred_saves() if later else contextlib.nullcontext():
             run = api.train(
                 args.name,
                 model,

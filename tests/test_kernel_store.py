@@ -121,7 +121,9 @@ def test_a_killed_kernel_leaves_an_interrupted_run_and_a_new_kernel_resumes(fold
 def test_two_kernels_train_into_one_store_at_once(folder, kernels):
     k0 = kernels.get("second") or start(kernels, "second", folder)
     k1 = start(kernels, "third", folder)
-    k1.ok(f"%%train warm --data sklearn:iris --epochs 1 --no-widget{IRIS}")  # first-use costs
+    for k in (k0, k1):  # first-use costs (the first model save may import TensorFlow)
+        k.ok(f"%%train warm --data sklearn:iris --epochs 1 --no-widget{IRIS}")
+        k.ok("nbml.store.current().flush()")
     wait = "while not os.path.exists('go'):\n    time.sleep(0.01)\n"
     line = "--data sklearn:iris --epochs 120 --batch-size 4 --background --no-widget"
     ids = [
@@ -181,3 +183,42 @@ def test_store_path_retargets_switches_off_and_survives_a_corrupted_file(folder,
     assert "nbml:" not in res.stderr  # said once
     assert k.value("[r.status for r in nbml.runs('bad')]") == ["finished", "finished"]
     assert db_rows(folder, "SELECT COUNT(*) FROM runs")[0][0] == before
+
+
+SAVES = """
+import threading, time as _time
+import nbml.store.writer as _w
+_saves, _serialise = [], _w._serialise
+def _slow(model):
+    _time.sleep(0.5)  # a big model: the save outlasts the cell
+    blob = _serialise(model)
+    _saves.append((threading.current_thread().name, _time.time()))
+    return blob
+_w._serialise = _slow
+"""
+
+
+def test_a_train_cell_saves_its_model_as_it_returns_and_the_next_cell_waits(folder, kernels):
+    k = kernels.get("third") or start(kernels, "third", folder)
+    k.ok("%config NbmlMagics.store_path = '.nbml'")
+    k.ok(SAVES)
+    k.ok(f"%%train later --data sklearn:iris --epochs 1 --no-widget{IRIS}")
+    # the next cell starts only once the model is written (IPython's pre_run_cell)
+    thread, saved = k.value("(_saves[-1], _time.time())")[0]
+    started = k.value("_time.time()")
+    assert thread == "nbml-save" and saved <= started
+    run_id = k.value("nbml.runs('later')[-1].id")
+    k.ok("assert nbml.store.current().flush()")
+    assert (folder / ".nbml" / "models" / f"{run_id}.keras").exists()
+    assert db_rows(folder, "SELECT status, model FROM runs WHERE id = ?", (run_id,))[0][1]
+    # a line magic (or nbml.train) hands back a model its caller may use at once: saved first
+    k.ok("%train later --epochs 1 --no-widget\nassert _saves[-1][0] == 'MainThread'")
+    # nbml.train (a Retrain click, between cells) first waits for a save still running
+    k.ok(
+        f"get_ipython().run_cell_magic('train', 'again --data sklearn:iris --epochs 1 "
+        f"--no-widget', {IRIS!r})\n"
+        "run = nbml.train('later', epochs=1, display='none')\n"
+        "assert [t for t, _ in _saves[-2:]] == ['nbml-save', 'MainThread'], _saves\n"
+        "assert _saves[-2][1] <= run.started"
+    )
+    k.ok("_w._serialise = _serialise")

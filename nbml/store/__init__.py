@@ -17,7 +17,7 @@ import os
 from ..registry import REGISTRY, Registry
 from .records import StoredRun, lower_is_better
 from .schema import MIGRATIONS, connect, migrate, schema_version
-from .writer import Store
+from .writer import Store, deferred_saves
 
 __all__ = [
     "MIGRATIONS",
@@ -26,10 +26,12 @@ __all__ = [
     "close",
     "connect",
     "current",
+    "deferred_saves",
     "lower_is_better",
     "migrate",
     "open",
     "schema_version",
+    "wait_saves",
 ]
 
 _CURRENT: list[Store] = []
@@ -68,6 +70,13 @@ def close() -> None:
 def current() -> Store | None:
     """The attached store, or None."""
     return _CURRENT[-1] if _CURRENT else None
+
+
+def wait_saves(*_: object) -> None:
+    """Wait for the model saves the last ``%%train`` cell left running (see
+    :func:`deferred_saves`); an IPython ``pre_run_cell`` hook while nbml is loaded."""
+    for store in _CURRENT:
+        store.wait_saves()
 
 
 @atexit.register

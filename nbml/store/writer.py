@@ -6,10 +6,18 @@ writer thread, with its own connection, takes everything queued and commits it i
 while the next one trains. At ``end`` the model is serialised in memory on the training thread
 (``fit`` is over there, and a Keras model must not be read while another thread trains it);
 the writer writes the bytes to ``models/<run_id>.keras``.
+
+A ``%%train`` cell is a whole cell: nothing else in it can touch the model after the training.
+Inside :func:`deferred_saves` (the cell magic), the model is serialised by a short-lived thread
+instead, while the cell finishes; the next cell, and any nbml training, first waits for it
+(:meth:`Store.wait_saves`, an IPython ``pre_run_cell`` hook), so no code of the user's ever runs
+next to it. The cell returns that much sooner.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import json
 import logging
@@ -20,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..registry import REGISTRY, Event, Registry
@@ -31,6 +39,22 @@ from .schema import BUSY_TIMEOUT_S, connect
 log = logging.getLogger("nbml")
 
 _DATA_OPS = ("begin", "epoch", "end")
+
+_DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("nbml_deferred", default=False)
+
+
+@contextlib.contextmanager
+def deferred_saves() -> Iterator[None]:
+    """Models of runs ending in this block are serialised after it, off the calling thread.
+
+    Only for code after which nothing touches the model until :meth:`Store.wait_saves` runs:
+    the ``%%train`` cell magic (the next cell waits).
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 def _dumps(value: Any) -> str:
@@ -67,6 +91,7 @@ class Store(Reader):
         self._closing = False
         self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
+        self._saves: list[threading.Event] = []  # deferred model saves not yet queued
 
     def __repr__(self) -> str:
         trouble = f" (unusable: {self.problem})" if self.problem else ""
@@ -98,30 +123,38 @@ class Store(Reader):
         if run.id in self._active and event.kind == "end":
             self._active.discard(run.id)
             final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
-            self._put(("end", run.id, final, None if self.problem else self._serialise(run)))
+            model = None if self.problem else self._model_of(run)
+            if model is not None and _DEFERRED.get():
+                self._save_later(run.id, final, model)
+            else:
+                self._put(("end", run.id, final, None if model is None else _serialise(model)))
             if self._closing and not self._active:
                 self._stop()
         self.warn()
 
-    def _serialise(self, run: Any) -> bytes | None:
+    def _model_of(self, run: Any) -> Any:
         record = self.registry.get(run.name)
-        if record is None or run not in record.runs:
-            return None
-        try:
+        return record.model if record is not None and run in record.runs else None
+
+    def _save_later(self, run_id: str, final: tuple[Any, ...], model: Any) -> None:
+        done = threading.Event()
+
+        def save() -> None:
             try:
-                from keras.src.saving import saving_lib
-            except ImportError:  # a Keras that moved it: go through a file, here
-                with tempfile.TemporaryDirectory() as folder:
-                    path = os.path.join(folder, "model.keras")
-                    record.model.save(path)
-                    with open(path, "rb") as f:
-                        return f.read()
-            buffer = io.BytesIO()
-            saving_lib.save_model(record.model, buffer)
-            return buffer.getvalue()
-        except Exception as exc:  # a model Keras cannot save still has its run recorded
-            log.debug("nbml could not serialise %s: %s", run.name, exc)
-            return None
+                self._put(("end", run_id, final, _serialise(model)))
+            finally:
+                done.set()
+
+        with self._start_lock:
+            self._saves = [e for e in self._saves if not e.is_set()] + [done]
+        threading.Thread(target=save, name="nbml-save", daemon=True).start()
+
+    def wait_saves(self, timeout: float = 60.0) -> bool:
+        """Wait for the deferred model saves (:func:`deferred_saves`); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._start_lock:
+            saves = list(self._saves)
+        return all(e.wait(max(deadline - time.monotonic(), 0)) for e in saves)
 
     def _put(self, op: tuple[Any, ...]) -> None:
         if self.problem and op[0] in _DATA_OPS:
@@ -284,6 +317,8 @@ class Store(Reader):
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is committed; False on timeout."""
+        if not self.wait_saves(timeout):
+            return False
         if self._writer is None:
             return True
         if self._stopped:  # closed: the writer finishes what it has, then ends
@@ -294,6 +329,7 @@ class Store(Reader):
         return done.wait(timeout)
 
     def _stop(self) -> None:
+        self.wait_saves()  # their end rows are queued next
         self._stopped = True
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -308,6 +344,25 @@ class Store(Reader):
             self.flush(timeout)
             self._stop()
         self._close_reader()
+
+
+def _serialise(model: Any) -> bytes | None:
+    """The ``.keras`` file of ``model``, in memory (None when Keras cannot save it)."""
+    try:
+        try:
+            from keras.src.saving import saving_lib
+        except ImportError:  # a Keras that moved it: go through a file, here
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "model.keras")
+                model.save(path)
+                with open(path, "rb") as f:
+                    return f.read()
+        buffer = io.BytesIO()
+        saving_lib.save_model(model, buffer)
+        return buffer.getvalue()
+    except Exception as exc:  # a model Keras cannot save still has its run recorded
+        log.debug("nbml could not serialise %s: %s", getattr(model, "name", "?"), exc)
+        return None
 
 
 def _nbml_version() -> str:

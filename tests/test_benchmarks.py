@@ -1,0 +1,64 @@
+"""The overhead benchmark's machinery on a tiny workload: schedule, ratios, interval, report.
+
+It checks how the benchmark measures, never how fast anything is (SPEC §10 numbers come from
+``make bench`` on a quiet machine).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import overhead  # noqa: E402
+
+
+def test_bootstrap_interval_contains_the_median_and_narrows_with_more_rounds():
+    few = [0.95, 1.0, 1.02, 1.05, 1.1]
+    low, high = overhead.bootstrap_median(few)
+    assert low <= 1.02 <= high and low >= 0.95 and high <= 1.1
+    many_low, many_high = overhead.bootstrap_median(few * 8)
+    assert many_high - many_low < high - low
+    assert overhead.bootstrap_median([1.2]) == (1.2, 1.2)
+
+
+def test_each_variant_is_sandwiched_between_baseline_runs(tmp_path):
+    out = tmp_path / "overhead.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "overhead.py"),
+            "--rounds", "2", "--samples", "1200", "--features", "16", "--epochs", "1",
+            "--warmup-samples", "200", "--variants", "nbml_text,nbml_widget",
+            "--skip-load-ext", "--output", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    rounds = result["training"]["rounds"]
+    assert [r["order"] for r in rounds] == [
+        ["nbml_text", "nbml_widget"],
+        ["nbml_widget", "nbml_text"],
+    ]
+    for row in rounds:
+        base = row["seconds"]["verbose0"]
+        assert len(base) == 3  # before, between and after the two variants
+        # round 2 opens with round 1's closing baseline run
+        for i, name in enumerate(row["order"]):
+            mean = (base[i] + base[i + 1]) / 2
+            assert abs(row["ratios"][name] - row["seconds"][name] / mean) < 1e-12
+    assert rounds[1]["seconds"]["verbose0"][0] == rounds[0]["seconds"]["verbose0"][-1]
+    variants = result["training"]["variants"]
+    widget = variants["nbml_widget"]
+    low, high = widget["ratio_ci95"]
+    assert low <= widget["ratio"] <= high
+    # the widget's comm_open carries its JavaScript; the text line sends far less
+    assert widget["iopub_bytes"] > variants["nbml_text"]["iopub_bytes"] > 0
+    assert "95% CI" in proc.stdout
