@@ -218,12 +218,16 @@ def progress_html(run: Run, live: dict[str, Any] | None = None) -> str:
 class ProgressView:
     """A compact progress line for one run that updates in place (one ``display_id``).
 
-    In a terminal IPython it prints a single carriage-return line instead.
+    In a terminal IPython it prints a single carriage-return line instead. Between epochs the
+    line is redrawn at most every ``PERIOD`` seconds (each redraw re-sends the whole line).
     """
+
+    PERIOD = 0.25
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.live: dict[str, Any] = {}
+        self._drawn = 0.0
         self.handle = None
         self._terminal = not in_kernel()
         if self._terminal:
@@ -253,8 +257,11 @@ class ProgressView:
             return
         if event.kind == "batch":
             self.live = event.data
+            if event.time - self._drawn < self.PERIOD:
+                return
         elif event.kind in ("epoch", "end"):
             self.live = {}
+        self._drawn = event.time
         if self._terminal:
             self._print()
         elif self.handle is not None:

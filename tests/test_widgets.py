@@ -226,3 +226,20 @@ def test_runs_widget_sends_only_the_ticked_runs_curves():
     assert len(widget.curves[runs[1].id]["history"]["loss"]) == 3
     bundle = widget._repr_mimebundle_()[0]
     assert "<table" in bundle["text/html"] and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_text_progress_line_redraws_at_most_four_times_a_second_between_epochs(capsys):
+    from nbml.display import ProgressView
+
+    run = Run("t1", "m", {}, "spec", 2)
+    view = ProgressView(run)  # outside a kernel: one carriage-return line on stdout
+    capsys.readouterr()
+    for i in range(20):  # 2 s of batch events 0.1 s apart
+        data = {"epoch": 0, "batch": i, "steps": 20, "logs": {"loss": 1.0}}
+        view(Event("batch", run, data, time=1000.0 + i * 0.1))
+    drawn = capsys.readouterr().out.count("\r")
+    assert 7 <= drawn <= 8  # every 0.25 s, not every event
+    run.epoch, run.status = 1, "finished"
+    view(Event("epoch", run, {"epoch": 0, "logs": {"loss": 0.5}}, time=1002.01))
+    view(Event("end", run, {}, time=1002.02))  # epochs and the end always redraw
+    assert capsys.readouterr().out.count("\r") == 2
