@@ -62,3 +62,20 @@ def test_each_variant_is_sandwiched_between_baseline_runs(tmp_path):
     # the widget's comm_open carries its JavaScript; the text line sends far less
     assert widget["iopub_bytes"] > variants["nbml_text"]["iopub_bytes"] > 0
     assert "95% CI" in proc.stdout
+
+
+def test_check_names_each_missed_budget():
+    def variant(ratio):
+        return {"median_s": 2.0, "ratio": ratio, "ratio_ci95": [ratio - 0.01, ratio + 0.01],
+                "iopub_messages": 10, "iopub_bytes": 1000}  # fmt: skip
+
+    config = overhead.parse_args(["--rounds", "3"])
+    ratios = {"verbose0": 1.0, "nbml_text": 1.02, "nbml_widget": 1.025, "verbose1": 1.01,
+              "livelossplot": 1.2}  # fmt: skip
+    result = {"training": {"variants": {n: variant(r) for n, r in ratios.items()}}}
+    assert overhead.report(result, config) == [
+        "nbml_widget (1.025) is not faster than verbose1 (1.010)"
+    ]
+    ratios.update(nbml_text=1.04, nbml_widget=1.005)
+    result = {"training": {"variants": {n: variant(r) for n, r in ratios.items()}}}
+    assert overhead.report(result, config) == ["nbml_text / verbose0 = 1.040 > 1.03"]

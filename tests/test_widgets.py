@@ -74,10 +74,16 @@ def test_ticks_carry_only_new_points_and_are_throttled(monkeypatch):
     monkeypatch.setattr(monitor.time, "monotonic", lambda: clock[0])
     mon = TrainingMonitor("m", update_interval=0.1, points_per_epoch=50)
     sent = capture(mon)
+    times = []
+    send = mon.comm.send
+    mon.comm.send = lambda *a, **k: (times.append(clock[0]), send(*a, **k))[1]
     synthetic(mon, epochs=4, steps=2000, clock=clock)
     ticks = customs(sent, "tick")
     duration = clock[0] - 1000.0
     assert len(ticks) <= duration / 0.1 + 3  # at most one per update_interval (+ begin/end)
+    # no second holds more than 1 / update_interval messages, the end's included
+    assert max(sum(t <= u < t + 1 for u in times) for t in times) <= 10
+    assert len(ticks) >= duration * 7  # and the live updates still come about 8 times a second
     xs = [p[0] for tk in ticks for p in tk.get("batch", {}).get("loss", [])]
     assert len(xs) == len(set(xs))  # no point sent twice
     assert len(xs) == len(mon.runs[0]["curves"]["loss"]["batch"])

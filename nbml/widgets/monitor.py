@@ -13,6 +13,7 @@ import copy
 import html
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import anywidget
@@ -75,6 +76,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         self._pending: dict[str, dict[str, dict[str, list[Point]]]] = {}
         self._last_step: dict[str, float] = {}
         self._last_send = 0.0
+        self._sent: deque[float] = deque()  # when this second's live messages went out
         self._lock = threading.RLock()
         self._tracked: set[str] = set()
         self._adopt = False
@@ -232,8 +234,26 @@ class TrainingMonitor(anywidget.AnyWidget):
             self.refresh()
             if self._idle():
                 self._release()  # Retrain listens again
-        elif self._has_pending() and time.monotonic() - self._last_send >= self.update_interval:
+        elif self._has_pending() and self._may_send():
             self._send_now()
+
+    #: Messages kept back from live updates for a run's end (its last tick and final state), so
+    #: no second holds more than ``1 / update_interval`` messages, the end included.
+    END_MESSAGES = 2
+
+    def _may_send(self) -> bool:
+        """Whether a live update may go now: one per ``update_interval``, and room in the
+        last second for the end's messages."""
+        now = time.monotonic()
+        if now - self._last_send < self.update_interval:
+            return False
+        if self.update_interval <= 0:
+            return True
+        while self._sent and now - self._sent[0] >= 1.0:
+            self._sent.popleft()
+        limit = int(1 / self.update_interval + 1e-9)
+        reserve = min(self.END_MESSAGES, max(limit - 1, 0))  # at least one update a second
+        return len(self._sent) + 1 + reserve <= limit
 
     def _on_batch(
         self, run: Run, data: dict[str, Any], pending: dict[str, Any], curves: dict[str, Any]
@@ -274,6 +294,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         names = [k for k, _ in ordered(logs)]
         if any(n not in self.metrics for n in names):
             self.metrics = [*self.metrics, *[n for n in names if n not in self.metrics]]
+            self._sent.append(time.monotonic())  # a trait update is a message too
 
     def _has_pending(self) -> bool:
         return any(p["batch"] or p["epoch"] for p in self._pending.values())
@@ -281,6 +302,7 @@ class TrainingMonitor(anywidget.AnyWidget):
     def _send_now(self) -> None:
         with self._lock:
             self._last_send = time.monotonic()
+            self._sent.append(self._last_send)
             ticks = []
             for rid, pending in self._pending.items():
                 if pending["batch"] or pending["epoch"]:
