@@ -193,7 +193,7 @@ def _run_in(kernel: Kernel, cwd: Path, config: argparse.Namespace) -> dict[str, 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=6, help="timed rounds (default 6)")
+    p.add_argument("--rounds", type=int, default=20, help="timed rounds (default 20)")
     p.add_argument("--samples", type=int, default=60_000, help="rows of data (default 60000)")
     p.add_argument("--features", type=int, default=784, help="columns of data (default 784)")
     p.add_argument("--epochs", type=int, default=2, help="epochs (default 2)")
