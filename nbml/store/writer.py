@@ -149,12 +149,20 @@ class Store(Reader):
             self._saves = [e for e in self._saves if not e.is_set()] + [done]
         threading.Thread(target=save, name="nbml-save", daemon=True).start()
 
-    def wait_saves(self, timeout: float = 60.0) -> bool:
-        """Wait for the deferred model saves (:func:`deferred_saves`); False on timeout."""
-        deadline = time.monotonic() + timeout
+    def wait_saves(self, timeout: float | None = None) -> bool:
+        """Wait for the deferred model saves (:func:`deferred_saves`); False on timeout.
+
+        Without a timeout this waits as long as the save takes: as long as the cell would have
+        (each save ends, written or not, so nothing waits forever on a failed one).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._start_lock:
             saves = list(self._saves)
-        return all(e.wait(max(deadline - time.monotonic(), 0)) for e in saves)
+        for done in saves:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if not done.wait(left):
+                return False
+        return True
 
     def _put(self, op: tuple[Any, ...]) -> None:
         if self.problem and op[0] in _DATA_OPS:
