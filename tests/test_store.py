@@ -404,3 +404,18 @@ def test_saved_model_export_serves_the_same_predictions(store, tmp_path):
     loaded = tf.saved_model.load(path)  # keep it: its variables live as long as it does
     served = loaded.serve(tf.constant(x))
     np.testing.assert_allclose(np.asarray(served), ns["m"].predict(x, verbose=0), atol=1e-5)
+
+
+def test_flush_waits_for_a_run_that_ended_in_memory_but_not_yet_in_the_store(tmp_path):
+    st = Store(tmp_path, registry=Registry())
+    run = Run("late", "fake", {"epochs": 1}, "sklearn:iris", 1)
+    st(Event("begin", run, {"params": run.params}))
+    run.status, run.ended = "finished", time.time()  # the views hear the end first...
+    timer = threading.Timer(0.3, lambda: st(Event("end", run, {"status": "finished"})))
+    timer.start()
+    try:
+        assert st.flush()  # ...and a flush right now still sees the run's end row
+        assert rows(st.db_path, "SELECT status FROM runs WHERE id = 'late'") == [("finished",)]
+    finally:
+        timer.join()
+        st.close()

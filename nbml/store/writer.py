@@ -87,7 +87,7 @@ class Store(Reader):
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._active: set[str] = set()  # runs whose begin this store took
+        self._active: dict[str, Any] = {}  # the runs whose begin this store took, by id
         self._closing = False
         self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -110,7 +110,7 @@ class Store(Reader):
         run = event.run
         if event.kind == "begin":
             if not self._closing and not self.problem:
-                self._active.add(run.id)
+                self._active[run.id] = run
                 params = dict(event.data.get("params") or run.params)
                 self._put(("begin", run.id, run.name, params, run.data, run.epochs, run.started))
         elif run.id in self._active and event.kind == "epoch":
@@ -121,7 +121,7 @@ class Store(Reader):
         """Queue a run's outcome and saved model; heard after every view (serialising is slow)."""
         run = event.run
         if run.id in self._active and event.kind == "end":
-            self._active.discard(run.id)
+            self._active.pop(run.id, None)
             final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
             model = None if self.problem else self._model_of(run)
             if model is not None and _DEFERRED.get():
@@ -324,8 +324,17 @@ class Store(Reader):
     # ----------------------------------------------------------------------- control
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far is committed; False on timeout."""
-        if not self.wait_saves(timeout):
+        """Wait until everything queued so far is committed; False on timeout.
+
+        A run that has ended in memory (its status is no longer ``running``) but whose end has
+        not reached this store yet (the views hear it first) is waited for too.
+        """
+        deadline = time.monotonic() + timeout
+        while any(r.status != "running" for r in list(self._active.values())):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        if not self.wait_saves(max(deadline - time.monotonic(), 0)):
             return False
         if self._writer is None:
             return True
