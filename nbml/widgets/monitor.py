@@ -78,7 +78,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         self._last_send = 0.0
         self._sent: deque[float] = deque()  # when this second's live messages went out
         self._lock = threading.RLock()
-        self._tracked: set[str] = set()
+        self._tracked: dict[str, Run] = {}  # the runs this monitor follows, by id
         self._adopt = False
         self.handle: Any = None
         self._unsubscribe: Any = None
@@ -99,8 +99,7 @@ class TrainingMonitor(anywidget.AnyWidget):
             stop()
 
     def _idle(self) -> bool:
-        live = {r.id for rec in REGISTRY.records() for r in rec.runs if r.status == "running"}
-        return not self._adopt and not (self._tracked & live)
+        return not self._adopt and all(r.status != "running" for r in self._tracked.values())
 
     # ------------------------------------------------------------ display
 
@@ -137,7 +136,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         """Follow ``run``: its events feed this monitor."""
         self._listen()
         with self._lock:
-            self._tracked.add(run.id)
+            self._tracked[run.id] = run
             p = run.params
             label = f"run {len(self.runs) + 1}"
             if p.get("lr") is not None:
