@@ -83,7 +83,7 @@ class TrainingPublisher(keras.callbacks.Callback):
         latest = self._latest
         if now < self._next_publish or latest is None or latest is self._sent:
             return
-        if latest[0] != self._epoch:
+        if latest[0] != self._epoch:  # the newest logs are from the epoch before
             return
         self._sent, self._next_publish = latest, now + self.interval
         self.run.last_batch = latest
