@@ -40,6 +40,13 @@ def _record(name: str, namespace: dict[str, Any] | None = None) -> ModelRecord:
     return record
 
 
+def _free_record(name: str, action: str, wait: bool) -> ModelRecord:
+    """The record of ``name`` once no run is using its model (see ``Registry.ensure_free``)."""
+    record = _record(name)
+    REGISTRY.ensure_free(name, record.model, action=action, wait=wait)
+    return REGISTRY.get(name) or record
+
+
 def load_data(
     spec: Any,
     *,
@@ -92,6 +99,7 @@ def train(
     from_run: str | None = None,
     distribute: str | None = None,
     devices: str | list[str] | None = None,
+    wait: bool = False,
 ) -> Run:
     """Train ``model`` as ``name`` on ``data`` and record the run.
 
@@ -116,6 +124,8 @@ def train(
             ``model=None``), on that run's data and split unless ``data`` is given.
         distribute: ``"data"`` trains with ``keras.distribution.DataParallel`` over all the
             devices the backend sees (or ``devices``, e.g. ``"cpu:0,cpu:1"``); JAX only.
+        wait: when ``name`` (or ``model``) is training in the background, wait for that run
+            to end instead of refusing.
 
     Returns:
         The :class:`Run`; ``status`` is ``finished``, ``stopped`` or ``failed`` when it
@@ -125,6 +135,7 @@ def train(
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
+    REGISTRY.ensure_free(name, model, action="train it", wait=wait)
     ns = _namespace(namespace)
     undo = None
     if from_run is not None:
@@ -170,11 +181,19 @@ def train(
         raise
     if from_run is not None:
         p.params["from_run"] = from_run
-    run = p.commit(ns, cell)
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
-    views.show_run(p.record, run, show, foreground=not background)
-    REGISTRY.publish(Event("begin", run, {"params": p.params}))
-    training.execute(p, run, background=background, interval=update_interval)
+    # Registering the run, showing it, training and publishing its end are one piece: an
+    # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it hanging.
+    with training.deferred_interrupts() as launch:
+        run = p.commit(ns, cell)
+        try:
+            views.show_run(p.record, run, show, foreground=not background)
+            REGISTRY.publish(Event("begin", run, {"params": p.params}))
+        except BaseException as exc:
+            run.status, run.message = "failed", f"Training could not start: {exc!r}"[:300]
+            training.end(p.record, run)
+            raise
+        training.execute(p, run, background=background, interval=update_interval, launch=launch)
     return run
 
 
@@ -200,17 +219,19 @@ def evaluate(
     average: str = "macro",
     target: str | None = None,
     namespace: dict[str, Any] | None = None,
+    wait: bool = False,
 ) -> Evaluation:
     """Evaluate the model ``name`` on its held-out test set, or on ``data``.
 
     Classification metrics are scikit-learn's on the model's predicted classes; see
-    :class:`Evaluation`.
+    :class:`Evaluation`. A model training in the background is busy: ``wait=True`` waits for
+    its run to end, else :class:`NbmlError` says so.
 
     Example:
         >>> ev = nbml.evaluate("mlp")
         >>> ev.accuracy
     """
-    record = _record(name)
+    record = _free_record(name, "evaluate it", wait)
     task = record.task
     if average not in ("macro", "weighted", "micro"):
         raise NbmlError(f"--average must be macro, weighted or micro, not '{average}'.")
@@ -247,9 +268,12 @@ def evaluate(
     return ev
 
 
-def predict(name: str, x: Any, *, proba: bool = False) -> np.ndarray:
-    """Predictions of model ``name`` for ``x``: class labels (or probabilities) or values."""
-    record = _record(name)
+def predict(name: str, x: Any, *, proba: bool = False, wait: bool = False) -> np.ndarray:
+    """Predictions of model ``name`` for ``x``: class labels (or probabilities) or values.
+
+    ``wait``: if the model is training in the background, wait for the run to end.
+    """
+    record = _free_record(name, "predict with it", wait)
     out = _predict_raw(record, x)
     task = record.task
     if task.kind != "classification":
@@ -315,7 +339,12 @@ def devices() -> list[Device]:
 
 
 def save(
-    name: str, path: str | None = None, *, store_path: str = ".nbml", format: str = "keras"
+    name: str,
+    path: str | None = None,
+    *,
+    store_path: str = ".nbml",
+    format: str = "keras",
+    wait: bool = False,
 ) -> str:
     """Save model ``name`` as a ``.keras`` file, or export it; returns the path.
 
@@ -324,8 +353,10 @@ def save(
             Serving; needs TensorFlow) or ``onnx`` (where the Keras backend can export it).
         path: where to; default ``<store_path>/saved/NAME.keras`` (or ``NAME_saved_model``,
             ``NAME.onnx``).
+        wait: if the model is training in the background, wait for the run to end.
     """
-    return exporting.save(_record(name).model, name, path, store_path, format)
+    model = _free_record(name, "save it", wait).model
+    return exporting.save(model, name, path, store_path, format)
 
 
 def stop(name: str) -> str:

@@ -171,6 +171,7 @@ class LiveMonitor(TrainingPublisher):
         name = self.name or self.model.name
         epochs = int(self.params.get("epochs") or 0)
         self.run = Run(self.registry.new_run_id(), name, {"epochs": epochs}, "model.fit", epochs)
+        self.run.done.set()  # the user's own fit, on the user's thread: nbml guards nothing
         record = self.registry.get(name)
         if record is None or record.model is not self.model:
             record = ModelRecord(name, self.model, runs=record.runs if record else [])

@@ -98,6 +98,7 @@ class NbmlMagics(Magics, Configurable):
     @argument("--distribute", help="none (default) or data: keras.distribution.DataParallel")
     @argument("--devices", help="with --distribute data: e.g. cpu:0,cpu:1 (default: all)")
     @argument("--no-widget", action="store_true", help="text progress instead of the widget")
+    @argument("--wait", action="store_true", help="if NAME is training, wait for it to end first")
     @line_cell_magic
     def train(self, line: str, cell: str | None = None) -> Any:
         """Train a Keras model. The cell body builds it: its last expression, else `model`.
@@ -148,6 +149,7 @@ class NbmlMagics(Magics, Configurable):
                 namespace=self.shell.user_ns,
                 cell=self._cell_number(),
                 from_run=args.from_run,
+                wait=args.wait,
             )
         return None if cell is not None else run
 
@@ -191,6 +193,7 @@ class NbmlMagics(Magics, Configurable):
     @argument("name", help="a model trained in this kernel")
     @_data_options
     @argument("--average", default="macro", help="macro (default), weighted or micro")
+    @argument("--wait", action="store_true", help="if NAME is training, wait for it to end first")
     @line_magic
     def evaluate(self, line: str) -> Any:
         """Evaluate a model on its held-out test set (or --data) and show the report."""
@@ -206,19 +209,21 @@ class NbmlMagics(Magics, Configurable):
                 average=args.average,
                 target=args.target,
                 namespace=self.shell.user_ns,
+                wait=args.wait,
             )
 
     @magic_arguments()
     @argument("name", help="a model trained in this kernel")
     @argument("expr", nargs="+", help="a Python expression for the inputs")
     @argument("--proba", action="store_true", help="class probabilities instead of labels")
+    @argument("--wait", action="store_true", help="if NAME is training, wait for it to end first")
     @line_magic
     def predict(self, line: str) -> Any:
         """Predict with a model: class labels for classifiers, values for regressors."""
         if self._help(self.predict, line):
             return None
-        proba = bool(re.search(r"(^|\s)--proba(\s|$)", line))
-        rest = re.sub(r"(^|\s)--proba(?=\s|$)", " ", line).strip()
+        flags = {f: bool(re.search(rf"(^|\s)--{f}(\s|$)", line)) for f in ("proba", "wait")}
+        rest = re.sub(r"(^|\s)--(proba|wait)(?=\s|$)", " ", line).strip()
         if not rest or len(rest.split(None, 1)) < 2:
             raise UsageError("Usage: %predict NAME EXPR [--proba], e.g. %predict mlp x_test[:5]")
         name, expr = rest.split(None, 1)
@@ -233,7 +238,7 @@ class NbmlMagics(Magics, Configurable):
         from . import api
 
         with user_errors():
-            return api.predict(name, x, proba=proba)
+            return api.predict(name, x, proba=flags["proba"], wait=flags["wait"])
 
     # ----------------------------------------------------------- other magics
 
@@ -272,6 +277,7 @@ class NbmlMagics(Magics, Configurable):
         default="keras",
         help="keras (a .keras file, default), saved_model (for TF Serving) or onnx",
     )
+    @argument("--wait", action="store_true", help="if NAME is training, wait for it to end first")
     @line_magic
     def save(self, line: str) -> None:
         """Save a model as a .keras file, or export it as a SavedModel or ONNX file."""
@@ -282,7 +288,11 @@ class NbmlMagics(Magics, Configurable):
 
         with user_errors():
             path = api.save(
-                args.name, args.path, store_path=self.store_path or ".nbml", format=args.format
+                args.name,
+                args.path,
+                store_path=self.store_path or ".nbml",
+                format=args.format,
+                wait=args.wait,
             )
         print(f"Saved {args.name} to {path}")
 

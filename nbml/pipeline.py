@@ -160,15 +160,11 @@ def plan(
         compiling.make_optimizer(optimizer, lr)
 
     previous = REGISTRY.get(name)
-    if previous is not None and previous.status == "training":
-        raise NbmlError(
-            f"{name} is already training. Wait for it to finish, stop it with %stop {name}, or "
-            "train under another name."
-        )
     if model is None and previous is None:
         if not isinstance(ns.get(name), keras.Model):
             raise unknown_model(name)
         model = ns[name]
+    REGISTRY.ensure_free(name, model, action="train it")
     if model is not None and not isinstance(model, keras.Model):
         raise NbmlError(
             f"The model for {name} is a {type(model).__name__}, not a Keras model. End the cell "
@@ -338,9 +334,8 @@ def adopt(
 
     if not isinstance(name, str) or not name.isidentifier():
         raise NbmlError(f"A model name must be a Python identifier such as mlp, not {name!r}.")
+    REGISTRY.ensure_free(name, action="train it")
     previous = REGISTRY.get(name)
-    if previous is not None and previous.status == "training":
-        raise NbmlError(f"{name} is already training. Wait for it, or stop it with %stop {name}.")
     if not stored.model_path or not os.path.exists(stored.model_path):
         raise NbmlError(
             f"Run {stored.id} of {stored.name} ({stored.status}) has no saved model: nbml saves "

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import NbmlError
+
 #: Run states: ``running`` while fit runs, then one of the three ends.
 RUN_STATES = ("running", "finished", "stopped", "failed")
 
@@ -45,6 +47,9 @@ class Run:
     steps: int | None = None
     #: The latest throttled batch logs: ``(epoch, batch, logs)``.
     last_batch: tuple[int, int, dict[str, float]] | None = None
+    #: Set once the run's ``end`` has been heard by every subscriber (the store's model save
+    #: included): until then its model is busy (:meth:`Registry.busy`).
+    done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -153,6 +158,58 @@ class Registry:
     def records(self) -> list[ModelRecord]:
         return list(self._models.values())
 
+    def busy(self, model: Any = None, name: str | None = None) -> tuple[ModelRecord, Run] | None:
+        """The record and run that hold ``model`` (or the model ``name``) right now, if any.
+
+        A model is busy from the moment a run of it is registered until that run's ``end`` has
+        been heard by every subscriber. The same model object under two names is one model,
+        and so is a model that wraps it (nbml's preprocessing) or that it wraps.
+        """
+        named = self._models.get(name) if name is not None else None
+        targets = [m for m in (model, named.model if named else None) if m is not None]
+        for rec in self.records():
+            run = rec.run
+            if run is None or run.done.is_set():
+                continue
+            if (named is not None and rec is named) or any(_same(rec.model, m) for m in targets):
+                return rec, run
+        return None
+
+    def ensure_free(
+        self, name: str, model: Any = None, *, action: str = "use it", wait: bool = False
+    ) -> None:
+        """Return once the model ``name`` (or ``model``) is not busy (:meth:`busy`).
+
+        A run that has ended but whose end is still being published (its model being saved)
+        takes a moment: that is always waited for. A run still training is waited for with
+        ``wait``; otherwise, and for a foreground run on this very thread, :class:`NbmlError`
+        names ``%stop`` and ``--wait``.
+        """
+        held = self.busy(model, name)
+        if held is None:
+            return
+        rec, run = held
+        here = run.foreground and threading.current_thread() is threading.main_thread()
+        if here and run.status != "running":
+            return  # called while this thread publishes the run's end: nothing to wait for
+        if run.status == "running":
+            same = "" if rec.name == name else f"{name} is the same model as {rec.name}, and "
+            if not wait or here:
+                raise NbmlError(
+                    f"{same}{rec.name} is busy training (run {run.id}, epoch "
+                    f"{run.epoch}/{run.epochs}): to {action} now would read weights that are "
+                    f"changing. Stop it with %stop {rec.name}, or add --wait to {action} once "
+                    "the run ends."
+                )
+        try:
+            while not run.done.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            raise NbmlError(
+                f"Stopped waiting for {rec.name}, which is still training (%stop {rec.name} "
+                "stops it)."
+            ) from None
+
     def new_run_id(self) -> str:
         return uuid.uuid4().hex[:12]
 
@@ -184,6 +241,15 @@ class Registry:
                 import logging
 
                 logging.getLogger("nbml").exception("nbml view failed on %s", event.kind)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are one model: the same object, or one a layer of the other."""
+    if a is b:
+        return True
+    return any(layer is b for layer in getattr(a, "layers", ())) or any(
+        layer is a for layer in getattr(b, "layers", ())
+    )
 
 
 REGISTRY = Registry()

@@ -136,13 +136,84 @@ def _restore(model: Any, publisher: TrainingPublisher) -> None:
         logging.getLogger("nbml").warning("could not restore the weights of %s", publisher.run.name)
 
 
-def execute(plan: Plan, run: Run, *, background: bool = False, interval: float = 0.1) -> None:
-    """Run a planned training in the foreground, or in a kernel thread when ``background``."""
+class Launch:
+    """What the first, deferred interrupt of a launch asks for (see :func:`deferred_interrupts`)."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[Launch]:
+    """Hold off SIGINT for a block: an interrupt is remembered (``Launch.interrupted``) instead
+    of raised, so registering a run, starting it and publishing its end are never cut in half.
+
+    Inside, :func:`graceful_interrupt` still takes over for the duration of ``fit``. Off the
+    main thread (a background run) there are no signals to hold off.
+    """
+    launch = Launch()
+    if threading.current_thread() is not threading.main_thread():
+        yield launch
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        launch.interrupted = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield launch
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def end(record: Any, run: Run) -> None:
+    """Publish the end of ``run`` exactly once, then mark its model free (``run.done``)."""
+    if run.done.is_set() or getattr(run, "_end_published", False):
+        return
+    run._end_published = True  # type: ignore[attr-defined]
+    if run.status == "running":
+        run.status = "failed"
+    run.ended = run.ended or time.time()
+    record.status = MODEL_STATES.get(run.status, "failed")
+    try:
+        with deferred_interrupts():
+            REGISTRY.publish(Event("end", run, {"status": run.status, "message": run.message}))
+    finally:
+        run.done.set()
+
+
+def _never_started(run: Run) -> None:
+    run.status, run.ended = "stopped", time.time()
+    run.message = (
+        f"Training of {run.name} stopped by {run.stop_reason} before its first epoch; "
+        "weights and history are unchanged."
+    )
+
+
+def execute(
+    plan: Plan,
+    run: Run,
+    *,
+    background: bool = False,
+    interval: float = 0.1,
+    launch: Launch | None = None,
+) -> None:
+    """Run a planned training in the foreground, or in a kernel thread when ``background``.
+
+    Whatever happens (an error, an interrupt at any moment, a stop before the first batch),
+    the run ends with exactly one ``end`` event.
+    """
     record = plan.record
     run.foreground = not background
 
     def work() -> None:
         try:
+            if launch is not None and launch.interrupted and not background:
+                run.stop_requested = True  # an interrupt while the run was being set up
+            if run.stop_requested and not background:
+                _never_started(run)
+                return
             fit(
                 plan.model,
                 plan.dataset,
@@ -161,8 +232,7 @@ def execute(plan: Plan, run: Run, *, background: bool = False, interval: float =
                 raise
             logging.getLogger("nbml").error("background training of %s failed", run.name)
         finally:
-            record.status = MODEL_STATES.get(run.status, "failed")
-            REGISTRY.publish(Event("end", run, {"status": run.status, "message": run.message}))
+            end(record, run)
 
     if not background:
         work()
@@ -172,4 +242,8 @@ def execute(plan: Plan, run: Run, *, background: bool = False, interval: float =
         target=context.run, args=(work,), name=f"nbml-{run.name}", daemon=True
     )
     run.thread = thread  # type: ignore[attr-defined]
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:
+        end(record, run)
+        raise
