@@ -17,6 +17,7 @@ lab: venv
 	$(BIN)/jupyter lab --notebook-dir=example_notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: venv
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	cd labextension && npm test -- --ci
 

@@ -62,7 +62,7 @@ BUSY_CASES = [
     ("%predict slow x[:2]", "predict with it"),
     ("%save slow", "save it"),
     ("%train slow --epochs 1", "train it"),
-    (f"%%train twin --data sklearn:digits --epochs 1\nslow", "train it"),
+    ("%%train twin --data sklearn:digits --epochs 1\nslow", "train it"),
 ]
 
 
