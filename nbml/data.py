@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import types
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import streams
 from .errors import NbmlError
-from .sources import SKLEARN_DATASETS, Raw, keras_cache_dir, keras_datasets, resolve
+from .sources import (
+    SKLEARN_DATASETS,
+    Raw,
+    check_model_name,
+    frame_values,
+    keras_cache_dir,
+    keras_datasets,
+    resolve,
+)
+from .tasks import TASKS, Task, as_labels, check_classes, detect_task, make_task
 
 __all__ = [
     "SKLEARN_DATASETS",
@@ -25,6 +34,9 @@ __all__ = [
     "Dataset",
     "Raw",
     "Task",
+    "as_array",
+    "check_model_name",
+    "check_seed",
     "detect_task",
     "keras_cache_dir",
     "keras_datasets",
@@ -32,51 +44,6 @@ __all__ = [
     "prepare_eval",
     "resolve",
 ]
-
-TASKS = ("classification", "regression")
-
-
-@dataclass
-class Task:
-    """What the labels say: the task, the classes in encoded order, how labels are shaped."""
-
-    kind: str
-    classes: list[Any] = field(default_factory=list)
-    class_names: list[str] = field(default_factory=list)
-    one_hot: bool = False
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    def encode(self, y: np.ndarray) -> np.ndarray:
-        """Labels as class indices (classification) or float32 targets (regression)."""
-        if self.kind == "regression":
-            return np.asarray(y, dtype="float32")
-        if self.one_hot or (y.ndim == 2 and y.shape[1] > 1):
-            return np.argmax(y, axis=1)
-        y = y.reshape(-1)
-        classes = np.asarray(self.classes)
-        try:
-            idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
-            ok = classes[idx] == y
-        except TypeError:  # labels of another type than the classes
-            ok, idx = np.zeros(len(y), dtype=bool), None
-        if not np.all(ok):
-            bad = y[np.flatnonzero(~ok)[0]]
-            raise NbmlError(
-                f"The labels contain {bad!r}, a class the model was not trained on (its classes "
-                f"are {self.class_names}). Evaluate on data with the same classes."
-            )
-        return idx.astype("int64")
-
-    def decode(self, idx: np.ndarray) -> np.ndarray:
-        """Class indices back to the original label values."""
-        return np.asarray(self.classes, dtype=object if self._strings else None)[idx]
-
-    @property
-    def _strings(self) -> bool:
-        return any(isinstance(c, str) for c in self.classes)
 
 
 @dataclass
@@ -107,18 +74,18 @@ class Dataset:
 # ---------------------------------------------------------------- checking
 
 
-def _as_array(a: Any, what: str, spec: str) -> np.ndarray:
-    if hasattr(a, "to_numpy"):
-        a = a.to_numpy()
+def as_array(a: Any, what: str, spec: str) -> np.ndarray:
+    """``a`` as a numpy array (float64 as float32), or an :class:`NbmlError` naming the fix."""
+    if what.startswith("x") and (type(a).__module__ or "").startswith("pandas"):
+        a = frame_values(a, spec)
     try:
         arr = np.asarray(a)
+    except ValueError:
+        raise NbmlError(_ragged(a, what, spec)) from None
     except Exception as e:
         raise NbmlError(f"{what} of '{spec}' cannot be made an array: {e}") from None
-    if arr.dtype == object and what.startswith("x"):
-        raise NbmlError(
-            f"{what} of '{spec}' is not a regular numeric array (ragged or mixed types). "
-            "Pad sequences to one length (keras.utils.pad_sequences) or convert to numbers."
-        )
+    if what.startswith("x"):
+        arr = _features(arr, what, spec)
     if arr.dtype == np.float64:
         arr = arr.astype("float32")
     if arr.ndim == 0:
@@ -126,52 +93,45 @@ def _as_array(a: Any, what: str, spec: str) -> np.ndarray:
     return arr
 
 
-def detect_task(y: np.ndarray, override: str | None = None) -> str:
-    """Classification or regression, by SPEC §2's rules (or ``override``)."""
-    if override:
-        if override not in TASKS:
-            raise NbmlError(f"--task must be one of {', '.join(TASKS)}, not '{override}'.")
-        return override
-    if is_one_hot(y):
-        return "classification"
-    if y.dtype.kind in "iubUSO":
-        return "classification"
-    return "regression"
+def _ragged(a: Any, what: str, spec: str) -> str:
+    shapes: list[tuple] = []
+    for item in list(a)[:10_000] if isinstance(a, (list, tuple)) else []:
+        try:
+            shape = np.shape(item)
+        except ValueError:
+            continue
+        if shape not in shapes:
+            shapes.append(shape)
+        if len(shapes) == 2:
+            break
+    seen = f" ({shapes[0]} and {shapes[1]})" if len(shapes) == 2 else ""
+    return (
+        f"{what} of '{spec}' holds samples of different shapes{seen}, so it is not one array. "
+        "Resize images to one size (e.g. keras.ops.image.resize) or pad sequences to one "
+        "length (keras.utils.pad_sequences) first."
+    )
 
 
-def is_one_hot(y: np.ndarray) -> bool:
-    if y.ndim != 2 or y.shape[1] < 2 or y.dtype.kind not in "iubf":
-        return False
-    sample = y[: min(len(y), 10_000)]
-    return bool(np.isin(sample, (0, 1)).all() and (sample.sum(axis=1) == 1).all())
-
-
-def _task(y_all: np.ndarray, kind: str, class_names: list[str] | None) -> Task:
-    if kind == "regression":
-        if y_all.dtype.kind in "USO":
-            raise NbmlError("--task regression needs numeric labels; these are strings.")
-        return Task("regression")
-    if is_one_hot(y_all):
-        k = y_all.shape[1]
-        names = class_names or [str(i) for i in range(k)]
-        return Task("classification", list(range(k)), names, one_hot=True)
-    flat = y_all.reshape(-1) if y_all.ndim == 2 and y_all.shape[1] == 1 else y_all
-    if flat.ndim != 1:
+def _features(arr: np.ndarray, what: str, spec: str) -> np.ndarray:
+    kind = arr.dtype.kind
+    if kind in "iuf":
+        return arr
+    if kind == "b":
+        return arr.astype("float32")
+    if kind == "O":
         raise NbmlError(
-            f"Classification labels must be one per sample or one-hot rows; got shape "
-            f"{y_all.shape}. Pass --task regression for multi-output targets."
+            f"{what} of '{spec}' is not a regular numeric array (ragged or mixed types). "
+            "Pad sequences to one length (keras.utils.pad_sequences) or convert to numbers."
         )
-    if flat.dtype.kind == "f":
-        if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
-            raise NbmlError(
-                "--task classification needs whole-number or string labels; these floats have "
-                "fractions. Use --task regression, or convert the labels to classes."
-            )
-        flat = flat.astype("int64")
-    classes = np.unique(flat).tolist()
-    if class_names is None or len(class_names) != len(classes):
-        class_names = [str(c) for c in classes]
-    return Task("classification", classes, class_names)
+    if kind in "US":
+        raise NbmlError(
+            f"{what} of '{spec}' holds strings; a model trains on numbers. Encode them first, "
+            "e.g. with keras.layers.TextVectorization or StringLookup, or pandas.get_dummies."
+        )
+    raise NbmlError(
+        f"{what} of '{spec}' has dtype {arr.dtype}; a model trains on numbers. Convert it, "
+        "e.g. x.astype('float32')."
+    )
 
 
 def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -234,6 +194,7 @@ def prepare(
     for name, v in (("--test-split", test_split), ("--validation-split", validation_split)):
         if not 0 <= v < 1:
             raise NbmlError(f"{name} must be at least 0 and below 1, not {v}.")
+    check_seed(seed)
     if raw.stream is not None:
         return _prepare_stream(raw, task)
     key = _key(raw, task, test_split, validation_split, seed, clean)
@@ -258,7 +219,11 @@ def _fingerprint(a: Any) -> Any:
     """Shape, dtype, a hash of a strided sample and the sum of ``a``: changes when it does."""
     if a is None:
         return None
-    arr = np.asarray(a) if not hasattr(a, "to_numpy") else a.to_numpy()
+    if hasattr(a, "to_numpy") and isinstance(getattr(a, "dtype", None), np.dtype):
+        a = a.to_numpy()  # a pandas Series of a numpy dtype
+    if not isinstance(a, np.ndarray):
+        return None  # lists, extension dtypes: no cheap, reliable fingerprint; do not reuse
+    arr = a
     if arr.dtype == object:
         return None  # no cheap, reliable fingerprint: do not reuse
     flat = arr.reshape(-1)
@@ -282,43 +247,56 @@ def _key(raw: Raw, *options: Any) -> tuple | None:
     return (raw.spec, *parts, tuple(raw.class_names or ()), *options)
 
 
+CLEAN_FIX = "Pass --clean to drop those rows, or fill them in first."
+EVAL_FIX = "Drop or fill in those rows first (a prediction for them would mean nothing)."
+
+
+def _part(raw: Raw, which: str, clean: bool, fix: str = CLEAN_FIX) -> tuple[Any, Any, int]:
+    """The checked (x, y) of the training (``""``) or test (``"_test"``) part, and how many rows
+    ``clean`` dropped (rows with NaN/inf features or targets, or a missing label)."""
+    what = " (test part)" if which else ""
+    x = as_array(getattr(raw, f"x{which}"), f"x{which}", raw.spec)
+    y, missing = as_labels(getattr(raw, f"y{which}"), f"y{which}", raw.spec)
+    _check_pair(x, y, raw.spec, what)
+    if missing is not None and not clean:
+        raise NbmlError(
+            f"{int(missing.sum())} labels of '{raw.spec}'{what} are missing (None, NaN or "
+            f"pd.NA). {fix}"
+        )
+    ok = _finite_rows(x, y)
+    bad = 0 if ok is None else int(len(ok) - ok.sum())
+    if bad and not clean:
+        raise NbmlError(f"{bad} rows of '{raw.spec}'{what} contain NaN or infinite values. {fix}")
+    if missing is not None:
+        ok = ~missing if ok is None else ok & ~missing
+    if ok is None:
+        return x, y, 0
+    if not ok.any():
+        raise NbmlError(f"--clean dropped every row of '{raw.spec}'{what}: none is complete.")
+    return x[ok], y[ok], int(len(ok) - ok.sum())
+
+
 def _prepare(
     raw: Raw, task: str | None, test_split: float, validation_split: float, seed: int, clean: bool
 ) -> Dataset:
-    x, y = _as_array(raw.x, "x", raw.spec), _as_array(raw.y, "y", raw.spec)
-    _check_pair(x, y, raw.spec, "")
+    x, y, dropped = _part(raw, "", clean)
     xt = yt = None
-    if raw.x_test is not None:
-        xt, yt = (
-            _as_array(raw.x_test, "x_test", raw.spec),
-            _as_array(raw.y_test, "y_test", raw.spec),
-        )
-        _check_pair(xt, yt, raw.spec, " (test part)")
+    if raw.x_test is not None or raw.y_test is not None:
+        if raw.x_test is None or raw.y_test is None:
+            raise NbmlError(
+                f"'{raw.spec}' has {'x_test' if raw.y_test is None else 'y_test'} without "
+                f"{'y_test' if raw.y_test is None else 'x_test'}; give both, or neither (nbml "
+                "then holds out --test-split of the data)."
+            )
+        xt, yt, more = _part(raw, "_test", clean)
+        dropped += more
         if xt.shape[1:] != x.shape[1:]:
             raise NbmlError(
                 f"x_test of '{raw.spec}' has samples shaped {xt.shape[1:]} but x has {x.shape[1:]}."
             )
-    dropped = 0
-    for part in ("train", "test"):
-        a, b = (x, y) if part == "train" else (xt, yt)
-        if a is None:
-            continue
-        ok = _finite_rows(a, b)
-        bad = 0 if ok is None else int(len(ok) - ok.sum())
-        if bad and not clean:
-            raise NbmlError(
-                f"{bad} rows of '{raw.spec}' contain NaN or infinite values. Pass --clean to "
-                "drop them, or fill them in first."
-            )
-        if bad:
-            dropped += bad
-            a, b = a[ok], b[ok]
-            if part == "train":
-                x, y = a, b
-            else:
-                xt, yt = a, b
     y_all = y if yt is None else np.concatenate([y, yt])
-    t = _task(y_all, detect_task(y_all, task), raw.class_names)
+    t = make_task(y_all, detect_task(y_all, task), raw.class_names)
+    check_classes(t, y_all, raw.spec, chosen=task is not None)
     y = _labels(y, t)
     yt = None if yt is None else _labels(yt, t)
 
@@ -347,58 +325,30 @@ def _labels(y: np.ndarray, t: Task) -> np.ndarray:
 
 
 def prepare_eval(raw: Raw, t: Task) -> tuple[Any, Any]:
-    """The part of ``raw`` to evaluate on (its test part, else all), labels encoded by ``t``."""
+    """The part of ``raw`` to evaluate on (its test part, else all), checked against ``t``:
+    complete rows only (a prediction for NaN features means nothing), labels of its kind."""
     if raw.stream is not None:
-        return _gather_stream(raw)
-    x, y = (raw.x_test, raw.y_test) if raw.x_test is not None else (raw.x, raw.y)
-    x, y = _as_array(x, "x", raw.spec), _as_array(y, "y", raw.spec)
-    _check_pair(x, y, raw.spec, "")
+        return streams.gather(raw.stream, raw.spec)
+    which = "_test" if raw.x_test is not None else ""
+    x, y, _ = _part(raw, which, False, EVAL_FIX)
+    if t.kind == "regression" and y.dtype.kind not in "iufb":
+        raise NbmlError(
+            f"The labels of '{raw.spec}' are {y.dtype} values, but the model is a regression "
+            "and predicts numbers. Evaluate on numeric targets."
+        )
     return x, y
 
 
-def _prepend(first: Any, rest: Any) -> Any:
-    """A generator yielding ``first`` then the rest (Keras takes generators, not chains)."""
-    yield first
-    yield from rest
-
-
-def _first_batch(obj: Any) -> tuple[Any, Any]:
-    import keras
-
-    batch = obj[0] if isinstance(obj, keras.utils.PyDataset) else next(iter(obj))
-    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        raise NbmlError("A data stream must yield (x, y) or (x, y, sample_weight) batches.")
-    return np.asarray(batch[0]), np.asarray(batch[1])
+def check_seed(seed: Any) -> int:
+    """``--seed``: a whole number from 0 to 2**32 - 1 (what NumPy and scikit-learn take)."""
+    ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+    if not ok or not 0 <= seed < 2**32:
+        raise NbmlError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}.")
+    return int(seed)
 
 
 def _prepare_stream(raw: Raw, task: str | None) -> Dataset:
-    obj = raw.stream
-    if isinstance(obj, types.GeneratorType):
-        first = next(obj)
-        obj = _prepend(first, obj)
-        xb, yb = np.asarray(first[0]), np.asarray(first[1])
-    else:
-        xb, yb = _first_batch(obj)
-    kind = detect_task(yb, task)
-    t = _task(yb, kind, None) if kind == "regression" or is_one_hot(yb) else Task(kind)
-    if kind == "classification" and not t.classes:
-        # classes seen in the first batch only; integer labels index the model's outputs
-        t.classes = list(range(int(np.max(yb)) + 1)) if yb.dtype.kind in "iu" else []
-        t.class_names = [str(c) for c in t.classes]
-    d = Dataset(raw.spec, t, stream=obj)
+    obj, xb, yb = streams.first_batch(raw.stream, raw.spec)
+    d = Dataset(raw.spec, streams.stream_task(yb, task, raw.spec), stream=obj)
     d.x_train = xb  # one batch, for shape checks and preprocessing statistics
     return d
-
-
-def _gather_stream(raw: Raw) -> tuple[np.ndarray, np.ndarray]:
-    import keras
-
-    obj = raw.stream
-    batches = (obj[i] for i in range(len(obj))) if isinstance(obj, keras.utils.PyDataset) else obj
-    xs, ys = [], []
-    for i, b in enumerate(batches):
-        xs.append(np.asarray(b[0]))
-        ys.append(np.asarray(b[1]))
-        if i > 100_000:
-            raise NbmlError("The data stream did not end; evaluate on a finite dataset.")
-    return np.concatenate(xs), np.concatenate(ys)

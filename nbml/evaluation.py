@@ -17,6 +17,40 @@ from .errors import NbmlError
 
 AVERAGES = ("macro", "weighted", "micro")
 
+#: Keys of a classification report that are not classes.
+SUMMARY_KEYS = ("accuracy", "macro avg", "weighted avg", "micro avg")
+
+
+def report_names(
+    labels: list[Any], y_true: np.ndarray, y_pred: np.ndarray
+) -> tuple[list[str], list[int]]:
+    """The names of the report's rows (and of the matrix's rows and columns), and the class
+    indices they stand for.
+
+    Every class is listed, in order. A model with more output units than classes can predict a
+    unit that is no class: each such unit it predicted gets a column ``output i`` after the
+    classes, so that the prediction counts as wrong, as scikit-learn counts it. A class whose
+    name is a summary key (``accuracy``, ``macro avg``, ...) or repeats another is listed as
+    ``NAME (class)`` (``NAME (class 2)``, ...), so that no row of the report overwrites another.
+    """
+    names = [str(lab) for lab in labels]
+    seen = np.unique(np.concatenate([np.ravel(y_true), np.ravel(y_pred)]).astype("int64"))
+    if not names:  # no labels given: the indices are the names
+        names = [str(i) for i in range(int(seen.max()) + 1 if seen.size else 0)]
+    values = list(range(len(names)))
+    for v in seen.tolist():
+        if v >= len(names):
+            values.append(v)
+            names.append(f"output {v}")
+    out: list[str] = []
+    for name in names:
+        key, n = name, 1
+        while key in SUMMARY_KEYS or key in out:
+            n += 1
+            key = f"{name} (class)" if n == 2 else f"{name} (class {n - 1})"
+        out.append(key)
+    return out, values
+
 
 class Evaluation:
     """Metrics of a model on one dataset.
@@ -46,7 +80,10 @@ class Evaluation:
             raise NbmlError(f"--average must be one of {', '.join(AVERAGES)}, not '{average}'.")
         self.name, self.task, self.average, self.data = name, task, average, data
         self.y_true, self.y_pred = y_true, y_pred
-        self.labels = list(labels or [])
+        if task == "classification":
+            self.labels, self._values = report_names(list(labels or []), y_true, y_pred)
+        else:
+            self.labels = list(labels or [])
         if task == "classification":
             self._classification()
         else:
@@ -55,7 +92,10 @@ class Evaluation:
     def _classification(self) -> None:
         from sklearn.metrics import classification_report, confusion_matrix
 
-        idx = list(range(len(self.labels)))
+        if np.size(self.y_pred) and int(np.min(self.y_pred)) < 0:
+            raise NbmlError("Predicted class indices must be 0 or more.")
+        # every class, and every output unit the model predicted (see report_names)
+        idx = self._values
         self.confusion_matrix = confusion_matrix(self.y_true, self.y_pred, labels=idx)
         self.report: dict[str, Any] = classification_report(
             self.y_true,
@@ -95,11 +135,12 @@ class Evaluation:
         return np.flatnonzero((self.y_true == t) & (self.y_pred == p))
 
     def _index(self, label: Any) -> int:
+        """The class index of a label name, or of a row/column position of the matrix."""
         names = [str(lab) for lab in self.labels]
         if str(label) in names:
-            return names.index(str(label))
+            return self._values[names.index(str(label))]
         if isinstance(label, (int, np.integer)) and 0 <= label < len(names):
-            return int(label)
+            return self._values[int(label)]
         raise NbmlError(f"Unknown class {label!r}; the classes are {names}.")
 
     @property

@@ -116,10 +116,15 @@ def check_input(model: Any, sample_shape: tuple[int, ...]) -> None:
         w is None or w == s for w, s in zip(want, sample_shape, strict=True)
     )
     if not fits:
+        hint = ""
+        if tuple(sample_shape) == tuple(want[1:]):
+            hint = f" It looks like one sample of shape {want}: pass a batch of one, x[None]."
+        elif not sample_shape:
+            hint = " The data is 1-D: for one number per sample pass x.reshape(-1, 1)."
         raise NbmlError(
             f"The data's samples have shape {tuple(sample_shape)} but the model expects input "
             f"shape {want}. Change the model's input (keras.Input(shape={tuple(sample_shape)}) "
-            "or a Flatten/Reshape layer), or reshape the data."
+            f"or a Flatten/Reshape layer), or reshape the data.{hint}"
         )
 
 

@@ -60,6 +60,38 @@ def resolve(spec: Any, namespace: dict[str, Any] | None = None, target: str | No
     )
 
 
+def check_model_name(name: str, data: Any, ns: dict[str, Any]) -> None:
+    """Refuse a model name whose binding would replace the user's data, a module or a built-in
+    (``%%train x --data x`` would overwrite the data variable ``x`` with the model)."""
+    import builtins
+
+    import keras
+
+    current = ns.get(name)
+    if keyword.iskeyword(name):
+        raise NbmlError(
+            f"'{name}' is a Python keyword; name the model otherwise, e.g. {name}_model."
+        )
+    if isinstance(current, keras.Model):
+        return  # a model trained again, or rebound to a new one
+    spec = data.strip() if isinstance(data, str) else None
+    if name in ns and (spec == name or (spec is None and data is not None and current is data)):
+        raise NbmlError(
+            f"Naming the model '{name}' would replace the data variable {name} with the model. "
+            f"Give the model another name, e.g. %%train {name}_model --data {name}."
+        )
+    if isinstance(current, types.ModuleType):
+        raise NbmlError(
+            f"'{name}' is the module {current.__name__} in the notebook; naming the model so "
+            f"would replace it. Give the model another name, e.g. {name}_model."
+        )
+    if hasattr(builtins, name) and (name not in ns or current is getattr(builtins, name)):
+        raise NbmlError(
+            f"'{name}' is a Python built-in; naming the model so would hide it in the notebook. "
+            f"Give the model another name, e.g. {name}_model."
+        )
+
+
 def _sklearn(name: str) -> Raw:
     if name not in SKLEARN_DATASETS:
         raise NbmlError(
@@ -147,13 +179,33 @@ def _from_frame(df: Any, spec: str, target: str | None) -> Raw:
             f"Its columns are: {', '.join(cols[:20])}."
         )
     x = df.drop(columns=[target])
-    bad = [str(c) for c in x.columns if not np.issubdtype(x[c].dtype, np.number)]
+    if len(x.columns) == 0:
+        raise NbmlError(
+            f"{spec} has no columns besides the target '{target}'; a model needs feature "
+            "columns to learn from."
+        )
+    return Raw(spec, frame_values(x, spec), df[target])
+
+
+def _numeric(dtype: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(dtype, pd.CategoricalDtype):
+        return False
+    return pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)
+
+
+def frame_values(obj: Any, spec: str) -> np.ndarray:
+    """The numbers of a DataFrame (or Series) of features as float32, missing ones (``pd.NA``,
+    ``None``) as NaN; non-numeric columns (strings, categories) are refused."""
+    cols = list(obj.items()) if hasattr(obj, "columns") else [(obj.name, obj)]
+    bad = [str(c) for c, col in cols if not _numeric(col.dtype)]
     if bad:
         raise NbmlError(
             f"Feature columns {bad} of {spec} are not numeric. Encode them first, for example "
             "with pandas.get_dummies(df, columns=[...]), or drop them."
         )
-    return Raw(spec, x.to_numpy(dtype="float32"), df[target].to_numpy())
+    return obj.to_numpy(dtype="float32", na_value=np.nan)
 
 
 def _is_stream(obj: Any) -> bool:

@@ -77,3 +77,45 @@ def test_html_report_escapes_and_shows_matrix(preds):
     assert html.count("<table") == 3  # metrics, per-class, confusion matrix
     assert f">{ev.confusion_matrix[0, 0]}</td>" in html and "rgba(31,119,180" in html
     assert "confusion matrix" in ev.text()
+
+
+def test_a_predicted_unit_beyond_the_classes_counts_as_wrong():
+    # labels 0..2 and a Dense(5) softmax: a prediction of 4 is a miss, listed as "output 4"
+    y_true = np.array([0, 1, 2, 0, 1, 2, 0])
+    y_pred = np.array([0, 4, 2, 0, 1, 4, 1])
+    ev = Evaluation("m", "classification", y_true, y_pred, labels=["a", "b", "c"])
+    assert ev.labels == ["a", "b", "c", "output 4"]
+    assert ev.confusion_matrix.sum() == len(y_true)
+    assert (ev.confusion_matrix == confusion_matrix(y_true, y_pred)).all()
+    assert ev.accuracy == np.mean(y_true == y_pred) == 4 / 7
+    ref = classification_report(
+        y_true, y_pred, target_names=ev.labels, output_dict=True, zero_division=0
+    )
+    assert ev.report == ref
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+    assert (ev.precision, ev.recall, ev.f1) == (p, r, f)
+    assert list(ev.misclassified("c", "output 4")) == [5]
+    assert "output 4" in ev.text() and "output 4" in ev._repr_html_()
+
+
+def test_class_names_that_are_report_keys_keep_their_rows():
+    y_true = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    y_pred = np.array([0, 1, 2, 3, 1, 1, 2, 0])
+    names = ["accuracy", "macro avg", "weighted avg", "micro avg"]
+    ev = Evaluation("m", "classification", y_true, y_pred, labels=names)
+    keys = [f"{n} (class)" for n in names]
+    assert ev.labels == keys
+    assert ev.report == classification_report(
+        y_true, y_pred, target_names=keys, output_dict=True, zero_division=0
+    )
+    assert ev.report["accuracy"] == ev.accuracy == 0.75
+    assert ev.report["accuracy (class)"]["support"] == 2
+    assert "accuracy (cl" in ev.text()
+    # two classes whose names read the same
+    ev = Evaluation("m", "classification", y_true[:4] % 2, y_pred[:4] % 2, labels=["1", "1"])
+    assert ev.labels == ["1", "1 (class)"]
+
+
+def test_labels_default_to_the_indices():
+    ev = Evaluation("m", "classification", np.array([0, 2, 1]), np.array([0, 2, 2]))
+    assert ev.labels == ["0", "1", "2"] and ev.confusion_matrix.shape == (3, 3)
