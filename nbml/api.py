@@ -452,4 +452,4 @@ def run_table(
             if run_id not in listed:
                 listed[run_id] = _current_store("--compare").run(run_id)
             chosen.append(listed[run_id])
-    return RunTable(rs, total, chosen)
+    return RunTable(rs, total, chosen, store=st)

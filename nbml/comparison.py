@@ -52,13 +52,23 @@ class RunTable:
         runs: the rows, oldest first.
         total: how many runs match (the rows may be the last of them only).
         compare: runs whose curves to overlay.
+        store: the run store they come from: the table then says when it is behind (what is
+            not stored yet, and why), when it cannot be read, and which runs have no model.
     """
 
-    def __init__(self, runs: Sequence[Any], total: int | None = None, compare: Sequence[Any] = ()):
+    def __init__(
+        self,
+        runs: Sequence[Any],
+        total: int | None = None,
+        compare: Sequence[Any] = (),
+        store: Any = None,
+    ):
         self.runs = list(runs)
         self.total = len(self.runs) if total is None else max(total, len(self.runs))
         self.compare = list(compare)
         self.headers, self.rows = self._table()
+        #: Sentences about the store: behind, unreadable, runs kept without their model.
+        self.store_notes: list[str] = store.notes(self.runs) if store is not None else []
 
     def _table(self) -> tuple[list[str], list[list[Any]]]:
         params = list(KEY_PARAMS)
@@ -86,6 +96,10 @@ class RunTable:
 
     @property
     def note(self) -> str:
+        count = self._count_note() if self.runs or not self.store_notes else ""
+        return " ".join(n for n in (count, *self.store_notes) if n)
+
+    def _count_note(self) -> str:
         if not self.runs:
             return "No runs yet: train a model with %%train NAME --data SPEC."
         if self.total > len(self.runs):

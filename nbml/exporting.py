@@ -4,15 +4,24 @@
 ``saved_model`` writes a TensorFlow SavedModel folder for TF Serving through
 ``model.export``; ``onnx`` writes an ``.onnx`` file where the Keras backend can. Each says
 exactly what to install when a package it needs is missing.
+
+Nothing is written in place (SPEC §8): the model is serialised in memory (an export goes to a
+temporary folder beside the target), then written beside the target and renamed over it, so a
+save that fails, for any reason, leaves an earlier file as it was. ``~`` is the home folder.
+Every failure is an :class:`NbmlError` naming the problem and the fix.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from .errors import NbmlError, did_you_mean
+from .store import files
 
 FORMATS = ("keras", "saved_model", "onnx")
 
@@ -42,7 +51,7 @@ def save(model: Any, name: str, path: str | None, store_path: str, format: str =
             f"--format must be one of {', '.join(FORMATS)}, not '{format}'."
             f"{did_you_mean(format, FORMATS)}"
         )
-    path = path or default_path(name, store_path, format)
+    path = os.path.expanduser(path or default_path(name, os.path.expanduser(store_path), format))
     if format == "keras" and not path.endswith(".keras"):
         raise NbmlError(f"Keras saves models to files ending in .keras; got '{path}'.")
     if format == "onnx" and not path.endswith(".onnx"):
@@ -60,18 +69,94 @@ def save(model: Any, name: str, path: str | None, store_path: str, format: str =
         )
     if format == "onnx":
         _check_onnx()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if format == "keras":
-        model.save(path)
-        return path
+    folder = os.path.dirname(os.path.abspath(path))
     try:
-        model.export(
-            path, format="tf_saved_model" if format == "saved_model" else "onnx", verbose=False
-        )
-    except Exception as exc:
-        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise NbmlError(f"Keras could not export {name} as {format}: {detail}") from None
+        os.makedirs(folder, exist_ok=True)
+        if format == "keras":
+            files.write_atomic(path, _serialise(model, name))
+            files.clean_parts(folder, prefix=os.path.basename(path))  # a killed save's leftovers
+        else:
+            _export(model, name, path, format)
+    except OSError as exc:
+        raise NbmlError(_cannot_write(name, path, exc)) from None
     return path
+
+
+def _serialise(model: Any, name: str) -> bytes:
+    try:
+        return files.serialise(model)
+    except Exception as exc:
+        raise NbmlError(
+            f"Keras cannot save {name}: {files.reason(exc)} A subclassed model needs a "
+            "get_config() method (returning its __init__ arguments) to be saved as .keras; or "
+            f"keep its weights with {name}.save_weights('{name}.weights.h5'). Nothing was written."
+        ) from None
+
+
+def _export(model: Any, name: str, path: str, format: str) -> None:
+    """Export into a temporary folder beside ``path``, then rename the result into place."""
+    work = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(path)}.",
+        suffix=".part",
+        dir=os.path.dirname(os.path.abspath(path)),
+    )
+    try:
+        out = os.path.join(work, os.path.basename(path))
+        try:
+            model.export(
+                out, format="tf_saved_model" if format == "saved_model" else "onnx", verbose=False
+            )
+        except OSError:
+            raise
+        except Exception as exc:
+            raise NbmlError(
+                f"Keras could not export {name} as {format}: {files.reason(exc, 300)}"
+            ) from None
+        if os.path.isdir(path):  # an earlier SavedModel: moved aside until the new one is in
+            old = os.path.join(work, "previous")
+            os.replace(path, old)
+            try:
+                os.replace(out, path)
+            except OSError:
+                os.replace(old, path)
+                raise
+        else:
+            os.replace(out, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _cannot_write(name: str, path: str, exc: OSError) -> str:
+    """What went wrong writing ``path``, and what to do, in one sentence or two."""
+    blocker = _file_in_the_way(path)
+    if blocker:
+        return (
+            f"Cannot save {name} to {path}: {blocker} is a file, not a folder. Give a path in a "
+            f"folder, such as {name}.keras or models/{name}.keras."
+        )
+    if os.path.isdir(path) and not path.endswith("_saved_model"):
+        return f"Cannot save {name} to {path}: that is a folder. Give a file name ending in .keras."
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"Cannot save {name} to {path}: the folder {os.path.dirname(os.path.abspath(path))} "
+            f"is not writable ({why}). Save somewhere you can write, such as "
+            f"~/{name}.keras; an earlier file there is unchanged."
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"Cannot save {name} to {path}: the disk is full ({why}). Free some space or save "
+            "on another disk; an earlier file there is unchanged."
+        )
+    return f"Cannot save {name} to {path}: {why}. An earlier file there is unchanged."
+
+
+def _file_in_the_way(path: str) -> str:
+    """The first folder of ``path`` that is a file, or ""."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while folder and not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder if os.path.isfile(folder) else ""
 
 
 def _check_onnx() -> None:

@@ -328,20 +328,13 @@ def adopt(
     Everything is loaded and checked before the registry changes. Returns a function that
     puts back what ``name`` was before (for when planning fails afterwards).
     """
-    import os
-
     import keras
 
     if not isinstance(name, str) or not name.isidentifier():
         raise NbmlError(f"A model name must be a Python identifier such as mlp, not {name!r}.")
     REGISTRY.ensure_free(name, action="train it")
     previous = REGISTRY.get(name)
-    if not stored.model_path or not os.path.exists(stored.model_path):
-        raise NbmlError(
-            f"Run {stored.id} of {stored.name} ({stored.status}) has no saved model: nbml saves "
-            "a run's model when the run ends, so a run whose kernel died keeps its epochs but "
-            "not its weights. Pick a finished, stopped or failed run from %runs."
-        )
+    model_file = stored.model_file()  # a file in the store's models folder, else NbmlError
     p = stored.params
     load = {
         "target": target,
@@ -354,7 +347,7 @@ def adopt(
         "validation_split": check_split("--validation-split", p.get("validation_split")),
     }
     try:
-        dataset = _load(stored.data if data is None else data, ns, load, split)
+        dataset = _load(stored.data_spec() if data is None else data, ns, load, split)
     except NbmlError as exc:
         if data is not None:
             raise
@@ -363,10 +356,10 @@ def adopt(
             f"Add --data SPEC (and --target COLUMN) to continue it on data you name."
         ) from None
     try:
-        model = keras.saving.load_model(stored.model_path)
+        model = keras.saving.load_model(model_file)
     except Exception as exc:
         detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise NbmlError(f"Could not load {stored.model_path} (run {stored.id}): {detail}") from None
+        raise NbmlError(f"Could not load {model_file} (run {stored.id}): {detail}") from None
     if not dataset.is_stream:
         preprocessing.check_input(model, dataset.sample_shape)
     normalize = p.get("normalize") or "none"

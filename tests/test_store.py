@@ -246,12 +246,19 @@ def test_forward_migrations_run_once_in_order_and_keep_the_rows(tmp_path, monkey
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_tags])
     again = Store(tmp_path, registry=Registry())
-    assert [r.id for r in again.runs()] == ["old00001"]
+    assert [r.id for r in again.runs()] == ["old00001"]  # readers read, never migrate
+    assert rows(again.db_path, "PRAGMA user_version") == [(1,)]
+    fake_run(again, "new00001", epochs=1)  # the writer migrates
+    assert again.flush()
     assert again.runs()[0].history == {"loss": [1.0, 0.5], "run": ["old00001", "old00001"]}
     assert rows(again.db_path, "PRAGMA user_version") == [(2,)]
-    assert rows(again.db_path, "SELECT tags FROM runs") == [("",)]
-    Store(tmp_path, registry=Registry()).runs()
+    assert rows(again.db_path, "SELECT tags FROM runs") == [("",), ("",)]
+    third = Store(tmp_path, registry=Registry())
+    fake_run(third, "new00002", epochs=1)
+    assert third.flush() and len(third.runs()) == 3
     assert calls == [1]
+    again.close()
+    third.close()
 
 
 def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch):
@@ -288,8 +295,17 @@ def test_a_corrupted_store_warns_once_and_training_goes_on(tmp_path, capsys):
     nbml.store.current().flush()
     assert [r.status for r in (first, second)] == ["finished", "finished"]
     line = _one_warning(capsys)
-    assert "cannot be used (file is not a database)" in line and "memory only" in line
+    assert "cannot be written (file is not a database)" in line and "not stored yet" in line
     assert [r.id for r in nbml.runs()] == [first.id, second.id]
+    assert "is behind" in nbml.api.run_table().note
+    (tmp_path / ".nbml" / "runs.sqlite").unlink()  # the user moves the bad file away
+    assert nbml.store.current().flush(timeout=30)  # and everything queued is written
+    db = tmp_path / ".nbml" / "runs.sqlite"
+    assert rows(db, "SELECT id, status, epoch FROM runs ORDER BY started") == [
+        (first.id, "finished", 2),
+        (second.id, "finished", 2),
+    ]
+    assert nbml.api.run_table().note == ""
 
 
 @pytest.mark.parametrize("why", ["under-a-file", "newer-schema"])

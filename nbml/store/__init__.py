@@ -6,13 +6,17 @@ notebook); the Python API attaches one with :func:`open`. The store subscribes t
 row per finished epoch, its outcome, and the model at ``models/<run_id>.keras``; see
 :mod:`.writer`. Several kernels share one store (WAL mode, ``BEGIN IMMEDIATE``, a busy
 timeout). A run whose kernel died reads as ``interrupted`` (:mod:`.liveness`). A read-only,
-locked or corrupted store never stops training: one warning line, runs stay in memory.
+full, locked or corrupted store never stops training and drops nothing queued: writes are
+retried until they succeed (:mod:`.backlog`), one warning line says what is not stored yet,
+and ``%runs`` says the store is behind. Readers open the file read-only, so a store nobody
+may write is still listed.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 
 from ..registry import REGISTRY, Registry
 from .records import StoredRun, lower_is_better
@@ -82,5 +86,9 @@ def wait_saves(*_: object) -> None:
 @atexit.register
 def _flush_at_exit() -> None:
     store = current()
-    if store is not None:
-        store.flush(5.0)
+    if store is not None and not store.flush(5.0) and store.fault:
+        print(
+            f"nbml: {store.pending.describe()} never reached the run store {store.where()} "
+            f"({store.fault}).",
+            file=sys.stderr,
+        )

@@ -6,6 +6,7 @@ values kept there by the writer); a run's per-epoch history is read when first a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -17,7 +18,11 @@ from typing import Any
 
 from ..errors import NbmlError, did_you_mean
 from . import liveness
-from .schema import BUSY_TIMEOUT_S, COLUMNS, connect
+from .files import inside, reason
+from .schema import BUSY_TIMEOUT_S, COLUMNS, open_readonly
+
+#: How a run's message says that it is kept without its model (then why).
+MODEL_NOT_SAVED = "The model was not saved"
 
 
 @dataclass
@@ -62,6 +67,76 @@ class StoredRun:
         """Seconds from start to end (or to now while running)."""
         return (self.ended or time.time()) - self.started
 
+    @property
+    def model_note(self) -> str:
+        """Why the run is kept without its model ("" when no reason was recorded)."""
+        at = self.message.find(MODEL_NOT_SAVED)
+        return self.message[at:] if at >= 0 else ""
+
+    def model_file(self) -> str:
+        """The run's saved model, for ``--from-run``: only a file in the store's ``models``
+        folder is loaded (a shared ``runs.sqlite`` could name any file on disk).
+
+        A path naming the run's own ``<id>.keras`` elsewhere (a store folder that was moved
+        or copied) is read from this store's ``models`` folder.
+
+        Raises:
+            NbmlError: the run has no model, or names a file outside the store, or its file
+                is gone.
+        """
+        if not self.model_path or self._reader is None:
+            why = self.model_note or (
+                "nbml saves a run's model when the run ends, so a run whose kernel died keeps "
+                "its epochs but not its weights."
+            )
+            raise NbmlError(
+                f"Run {self.id} of {self.name} ({self.status}) has no saved model: {why} "
+                "Pick a finished, stopped or failed run from %runs."
+            )
+        models = os.path.join(self._reader.path, "models")
+        own = self._reader.model_path(self.id)
+        if inside(self.model_path, models):
+            path = self.model_path
+        elif os.path.basename(self.model_path) == f"{self.id}.keras" and inside(own, models):
+            path = own
+        else:
+            raise NbmlError(
+                f"Run {self.id} of {self.name} names the model file {self.model_path}, which is "
+                f"outside the store's models folder {models}; nbml loads only models kept in "
+                "the store (a shared runs.sqlite could name any file). Copy the file to "
+                f"{own} if you trust it."
+            )
+        if not os.path.isfile(path):
+            raise NbmlError(
+                f"The model file of run {self.id} of {self.name}, {path}, is gone (deleted or "
+                "moved). Pick another run from %runs."
+            )
+        return path
+
+    def data_spec(self) -> str:
+        """The run's data spec, to load again for ``--from-run``.
+
+        The store may be shared, so its ``data`` is untrusted: a variable name, ``sklearn:``
+        or ``keras:`` spec reads nothing on disk beyond what the user could name, but a
+        ``.csv``/``.npz`` path is read only inside the working folder or the folder holding
+        the store; another path needs the user's own ``--data``.
+
+        Raises:
+            NbmlError: a file outside those folders.
+        """
+        spec = self.data.strip()
+        if not spec.lower().endswith((".csv", ".npz")):
+            return spec
+        real = os.path.realpath(os.path.expanduser(spec))
+        roots = [os.getcwd()] + ([os.path.dirname(self._reader.path)] if self._reader else [])
+        if any(real.startswith(os.path.realpath(r) + os.sep) for r in roots):
+            return spec
+        raise NbmlError(
+            f"'{spec}' is a file outside this notebook's folder {os.getcwd()}; nbml does not "
+            "read a file that a run store names outside it (the store may be shared). Give "
+            f"--data {spec} yourself to read it anyway"
+        )
+
     def __repr__(self) -> str:
         last = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())
         return (
@@ -89,69 +164,100 @@ def better(key: str, new: float, old: float | None) -> bool:
 
 
 class Reader:
-    """The read side of a store folder: one connection, shared under a lock.
+    """The read side of a store folder: one read-only connection, shared under a lock.
 
-    A file that does not exist yet reads as an empty store (reading creates nothing). A
-    corrupted or unreadable file makes ``problem`` non-empty and prints one warning line.
+    Reading never writes: the file is opened read-only (no journal mode change, no
+    migration), so a store on a read-only disk, or one this user may not write, is listed.
+    A file that does not exist yet reads as an empty store (reading creates nothing). A read
+    that fails (a corrupted or unreadable file) lists nothing, says why once, and is tried
+    again next time; it never stops the writer.
     """
 
     def __init__(self, path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT_S):
-        self.path = os.path.abspath(os.fspath(path))
+        self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self.db_path = os.path.join(self.path, "runs.sqlite")
         self.busy_timeout = busy_timeout
-        #: Why the store cannot be used ("" while it works); runs then stay in memory.
-        self.problem = ""
+        #: Why the last read failed ("" when it worked).
+        self.read_fault = ""
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
-        self._pending_warning = ""
-        self._warned = False
+        self._snapshot = False
+        self._say_lock = threading.Lock()
+        self._messages: dict[str, str] = {}  # warnings not printed yet, by kind
+        self._warned: set[str] = set()  # kinds said in their current episode
+
+    @property
+    def problem(self) -> str:
+        """Why the store cannot be used right now ("" while it works)."""
+        return self.read_fault
 
     def model_path(self, run_id: str) -> str:
         """Where the model of run ``run_id`` is saved when it ends."""
         return os.path.join(self.path, "models", f"{run_id}.keras")
 
+    def where(self) -> str:
+        """The store file, relative to the working folder when inside it."""
+        if self.db_path.startswith(os.getcwd() + os.sep):
+            return os.path.relpath(self.db_path)
+        return self.db_path
+
     def warn(self) -> None:
-        """Print the pending warning, once per store, on the calling thread."""
-        message, self._pending_warning = self._pending_warning, ""
-        if message and not self._warned:
-            self._warned = True
+        """Print the pending warnings (each kind once per episode), on the calling thread."""
+        with self._say_lock:
+            messages, self._messages = list(self._messages.values()), {}
+        for message in messages:
             print(f"nbml: {message}", file=sys.stderr)
 
-    def _trouble(self, problem: str, permanent: bool) -> None:
-        where = self.db_path
-        if where.startswith(os.getcwd() + os.sep):
-            where = os.path.relpath(where)
-        if permanent:
-            self.problem = problem
-            self._pending_warning = (
-                f"the run store {where} cannot be used ({problem}); training goes on and runs "
-                "are kept in this kernel's memory only."
-            )
-        elif not self._warned:
-            self._pending_warning = (
-                f"the run store {where} is locked by another process ({problem}); training "
-                "goes on and nbml keeps retrying the writes."
-            )
+    def _say(self, kind: str, message: str) -> None:
+        """Queue a warning of ``kind`` unless one was said since the last :meth:`_unsay`."""
+        with self._say_lock:
+            if kind not in self._warned:
+                self._warned.add(kind)
+                self._messages[kind] = message
+
+    def _unsay(self, kind: str, then: str = "") -> None:
+        """The trouble of ``kind`` is over: a warning not printed yet is dropped; one that
+        was printed is followed by ``then``."""
+        with self._say_lock:
+            if kind in self._warned:
+                self._warned.discard(kind)
+                if self._messages.pop(kind, None) is None and then:
+                    self._messages[f"{kind}-over"] = then
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if self.problem or not os.path.exists(self.db_path):
+        if not os.path.exists(self.db_path):
             return []
+        rows: list[tuple[Any, ...]] = []
         with self._read_lock:
             try:
                 if self._reader is None:
-                    self._reader = connect(self.db_path, self.busy_timeout)
-                return self._reader.execute(sql, args).fetchall()
+                    self._reader, self._snapshot = open_readonly(self.db_path, self.busy_timeout)
+                rows = self._reader.execute(sql, args).fetchall()
+                self.read_fault = ""
+                self._unsay("read")
+                if self._snapshot:  # read as an unchanging file: not kept past this read
+                    self._drop_reader()
             except (sqlite3.Error, OSError) as exc:
-                locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-                self._trouble(str(exc) or type(exc).__name__, permanent=not locked)
+                self._drop_reader()  # opened afresh next time: the fault may be gone
+                if "no such table" not in str(exc):  # else a file without runs yet: empty
+                    self.read_fault = reason(exc)
+                    self._say(
+                        "read",
+                        f"the run store {self.where()} cannot be read ({self.read_fault}); "
+                        "%runs lists this kernel's runs only until it can.",
+                    )
         self.warn()
-        return []
+        return rows
+
+    def _drop_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._reader.close()
+            self._reader = None
 
     def _close_reader(self) -> None:
         with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+            self._drop_reader()
 
     def runs(self, name: str | None = None, limit: int | None = None) -> list[StoredRun]:
         """Stored runs, oldest first: all of them, or the last ``limit`` (of ``name``)."""

@@ -8,7 +8,9 @@ store at once migrate it exactly once, and a failed migration changes nothing.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable
 
 #: Seconds a connection waits for another process's lock before giving up.
@@ -82,7 +84,8 @@ def migrate(db: sqlite3.Connection) -> int:
 
 
 def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """A connection to the store file ``path``: WAL mode, autocommit, current schema."""
+    """The writer's connection to the store file ``path``: WAL mode, autocommit, current
+    schema (it migrates; readers use :func:`open_readonly`)."""
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -97,3 +100,36 @@ def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connecti
         db.close()
         raise
     return db
+
+
+def _open(uri: str, busy_timeout: float) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens it now
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def open_readonly(
+    path: str, busy_timeout: float = BUSY_TIMEOUT_S
+) -> tuple[sqlite3.Connection, bool]:
+    """A read-only connection to the store file ``path``, and whether it is a snapshot.
+
+    It never changes the journal mode and never migrates, so a store on a read-only disk, or
+    one this user may not write, can be listed. A WAL store whose ``-wal`` file is absent
+    (closed cleanly) in a folder where SQLite cannot make its ``-shm`` file is opened as an
+    immutable snapshot: use it for one read and open it again.
+    """
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    try:
+        return _open(uri, busy_timeout), False
+    except sqlite3.OperationalError:
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise  # committed rows in the -wal file: an immutable read would miss them
+    return _open(uri + "&immutable=1", busy_timeout), True

@@ -12,33 +12,30 @@ Inside :func:`deferred_saves` (the cell magic), the model is serialised by a sho
 instead, while the cell finishes; the next cell, and any nbml training, first waits for it
 (:meth:`Store.wait_saves`, an IPython ``pre_run_cell`` hook), so no code of the user's ever runs
 next to it. The cell returns that much sooner.
+
+The writer thread itself, and how it retries a store it cannot write without losing what is
+queued, is :mod:`.backlog`; the rows it commits, :mod:`.writes`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import io
-import json
 import logging
 import os
 import queue
 import sqlite3
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..registry import REGISTRY, Event, Registry
-from . import liveness
-from .records import Reader, better
+from . import backlog, files, writes
+from .records import Reader
 from .schema import BUSY_TIMEOUT_S, connect
 
 log = logging.getLogger("nbml")
-
-_DATA_OPS = ("begin", "epoch", "end")
 
 _DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("nbml_deferred", default=False)
 
@@ -55,14 +52,6 @@ def deferred_saves() -> Iterator[None]:
         yield
     finally:
         _DEFERRED.reset(token)
-
-
-def _dumps(value: Any) -> str:
-    def plain(v: Any) -> Any:
-        item = getattr(v, "item", None)  # numpy scalars
-        return item() if callable(item) else str(v)
-
-    return json.dumps(value, default=plain)
 
 
 class Store(Reader):
@@ -84,18 +73,62 @@ class Store(Reader):
     ) -> None:
         super().__init__(path, busy_timeout)
         self.registry = registry
+        #: Why the last write failed ("" while writes work); what waits is :attr:`pending`.
+        self.fault = ""
+        #: What is queued and not stored yet.
+        self.pending = backlog.Pending()
+        #: Runs kept without their model, by id: why.
+        self.unsaved: dict[str, str] = {}
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._wake = threading.Event()  # a flush: retry a failing write now
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._active: dict[str, Any] = {}  # the runs whose begin this store took, by id
         self._closing = False
         self._stopped = False
+        self._cleaned = False
         self._unsubscribe: Callable[[], None] | None = None
         self._saves: list[threading.Event] = []  # deferred model saves not yet queued
 
+    @property
+    def problem(self) -> str:
+        """Why the store cannot be written or read right now ("" while it works)."""
+        return self.fault or self.read_fault
+
     def __repr__(self) -> str:
-        trouble = f" (unusable: {self.problem})" if self.problem else ""
-        return f"<nbml.store.Store {self.db_path}{trouble}>"
+        behind = self.behind()
+        return f"<nbml.store.Store {self.db_path}{f' ({behind})' if behind else ''}>"
+
+    def behind(self) -> str:
+        """A sentence saying what is not stored yet and why ("" when nothing waits on a fault)."""
+        fault, dropped = self.fault, self.pending.dropped_epochs
+        if not fault and not dropped:
+            return ""
+        out = ""
+        if fault:
+            out = (
+                f"The run store {self.where()} is behind: {self.pending.describe()} not stored "
+                f"yet ({fault}); nbml keeps retrying and writes them once it can."
+            )
+        if dropped:
+            out += f" {dropped:,} epoch row(s) waited past nbml's memory bound and were not stored."
+        return out.strip()
+
+    def notes(self, runs: list[Any]) -> list[str]:
+        """What ``%runs`` should say about the store and about ``runs``: a store behind or
+        unreadable, and listed runs kept without their model."""
+        out = [self.behind()]
+        if self.read_fault:
+            out.append(
+                f"The run store {self.where()} cannot be read ({self.read_fault}); these are "
+                "this kernel's runs only."
+            )
+        for r in runs:
+            why = self.unsaved.get(r.id) or getattr(r, "model_note", "")
+            if why:
+                why = why.removeprefix(f"{writes.MODEL_NOT_SAVED}: ")
+                out.append(f"Run {r.id} ({r.name}) has no saved model: {why}")
+        return [n for n in out if n]
 
     # ----------------------------------------------------- events (training thread)
 
@@ -109,13 +142,16 @@ class Store(Reader):
         epoch a user sees done is already on its way to disk."""
         run = event.run
         if event.kind == "begin":
-            if not self._closing and not self.problem:
+            if not self._closing:
                 self._active[run.id] = run
                 params = dict(event.data.get("params") or run.params)
-                self._put(("begin", run.id, run.name, params, run.data, run.epochs, run.started))
+                op = ("begin", run.id, run.name, params, run.data, run.epochs, run.started)
+                self._put(op, run.name)
         elif run.id in self._active and event.kind == "epoch":
             logs = dict(event.data.get("logs") or run.metrics)
-            self._put(("epoch", run.id, run.epoch - 1, logs, event.time, event.data.get("seconds")))
+            op = ("epoch", run.id, run.epoch - 1, logs, event.time, event.data.get("seconds"))
+            self._put(op, run.name)
+        self.warn()
 
     def finish(self, event: Event) -> None:
         """Queue a run's outcome and saved model; heard after every view (serialising is slow)."""
@@ -123,25 +159,36 @@ class Store(Reader):
         if run.id in self._active and event.kind == "end":
             self._active.pop(run.id, None)
             final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
-            model = None if self.problem else self._model_of(run)
+            model = self._model_of(run)
             if model is not None and _DEFERRED.get():
-                self._save_later(run.id, final, model)
+                self._save_later(run, final, model)
             else:
-                self._put(("end", run.id, final, None if model is None else _serialise(model)))
+                self._put_end(run, final, model)
             if self._closing and not self._active:
                 self._stop()
         self.warn()
+
+    def _put_end(self, run: Any, final: tuple[Any, ...], model: Any) -> None:
+        blob, why = (None, "") if model is None else _serialise(model)
+        if why:
+            self.unsaved[run.id] = why
+            self._say(
+                f"model:{run.name}",
+                f"the run store {self.where()} keeps run {run.id} of {run.name} without its "
+                f"model: {why} %runs and --from-run say so.",
+            )
+        self._put(("end", run.id, final, blob, why), run.name)
 
     def _model_of(self, run: Any) -> Any:
         record = self.registry.get(run.name)
         return record.model if record is not None and run in record.runs else None
 
-    def _save_later(self, run_id: str, final: tuple[Any, ...], model: Any) -> None:
+    def _save_later(self, run: Any, final: tuple[Any, ...], model: Any) -> None:
         done = threading.Event()
 
         def save() -> None:
             try:
-                self._put(("end", run_id, final, _serialise(model)))
+                self._put_end(run, final, model)
             finally:
                 done.set()
 
@@ -164,162 +211,57 @@ class Store(Reader):
                 return False
         return True
 
-    def _put(self, op: tuple[Any, ...]) -> None:
-        if self.problem and op[0] in _DATA_OPS:
-            return
+    def _put(self, op: tuple[Any, ...], name: str = "") -> None:
+        self.pending.add(op, name)
         with self._start_lock:
             if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(target=self._loop, name="nbml-store", daemon=True)
+                self._writer = threading.Thread(
+                    target=backlog.run, args=(self,), name="nbml-store", daemon=True
+                )
                 self._writer.start()
         self._queue.put(op)
 
     # ----------------------------------------------------------------- writer thread
 
-    def _loop(self) -> None:
-        db: sqlite3.Connection | None = None
-        backlog: list[tuple[Any, ...]] = []
-        live: dict[str, dict[str, float]] = {}  # this process's running runs: best values
-        delay = 0.2
-        while True:
-            if not backlog:  # (a non-empty backlog is being retried after a lock)
-                try:
-                    backlog.append(self._queue.get(timeout=liveness.HEARTBEAT_S))
-                except queue.Empty:
-                    backlog.append(("heartbeat",))
-            while True:
-                try:
-                    backlog.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            writes = any(op[0] in _DATA_OPS for op in backlog)
-            if not self.problem and (writes or (db is not None and live)):
-                try:
-                    if db is None:
-                        os.makedirs(os.path.join(self.path, "models"), exist_ok=True)
-                        db = connect(self.db_path, self.busy_timeout)
-                        self._settle(db)
-                    self._write(db, backlog, live)
-                    delay = 0.2
-                except (sqlite3.Error, OSError) as exc:
-                    text = str(exc) or type(exc).__name__
-                    transient = isinstance(exc, sqlite3.OperationalError) and (
-                        "locked" in text or "busy" in text
-                    )
-                    if transient and len(backlog) < 100_000:
-                        self._trouble(text, permanent=False)
-                        time.sleep(delay)
-                        delay = min(delay * 2, 5.0)
-                        continue
-                    self._trouble(text, permanent=True)
-            for op in backlog:
-                if op[0] == "flush":
-                    op[1].set()
-            if any(op[0] == "stop" for op in backlog):
-                if db is not None:
-                    db.close()
-                return
-            backlog = []
-
-    def _write(self, db: sqlite3.Connection, ops: list[tuple[Any, ...]], live: dict) -> None:
-        for i, op in enumerate(ops):  # model files first, outside the transaction
-            if op[0] == "end" and isinstance(op[3], bytes):
-                ops[i] = (*op[:3], self._save_model(op[1], op[3]))
-        now = time.time()
-        staged = {k: dict(v) for k, v in live.items()}
-        db.execute("BEGIN IMMEDIATE")
+    def _open_writer(self) -> sqlite3.Connection:
+        """The writer's connection (it makes the folder, migrates, settles dead runs)."""
+        models = os.path.join(self.path, "models")
+        os.makedirs(models, exist_ok=True)
+        db = connect(self.db_path, self.busy_timeout)
         try:
-            for op in ops:
-                self._apply(db, op, staged, now)
-            db.execute("COMMIT")
+            writes.settle(db)
         except BaseException:
-            db.execute("ROLLBACK")
+            db.close()
             raise
-        live.clear()
-        live.update(staged)
+        if not self._cleaned:
+            files.clean_parts(models)
+            self._cleaned = True
+        return db
 
-    def _save_model(self, run_id: str, blob: bytes) -> str | None:
+    def _save_model(self, run_id: str, blob: bytes) -> str:
+        """Write a run's model file (fsynced, renamed into place); raises on any error, and
+        the write is retried with the rest of the backlog."""
         target = self.model_path(run_id)
-        try:
-            with open(target + ".part", "wb") as f:
-                f.write(blob)
-            os.replace(target + ".part", target)
-        except OSError as exc:  # the run is still recorded, without its model
-            self._pending_warning = f"could not save the model of run {run_id}: {exc}"
-            return None
+        files.write_atomic(target, blob)
         return target
 
-    def _apply(self, db: sqlite3.Connection, op: tuple[Any, ...], live: dict, now: float) -> None:
-        kind = op[0]
-        if kind == "heartbeat":
-            if live:
-                marks = ",".join("?" * len(live))
-                db.execute(f"UPDATE runs SET heartbeat = ? WHERE id IN ({marks})", (now, *live))
-            return
-        run_id = op[1] if len(op) > 1 else None
-        if kind == "begin":
-            _, _, name, params, data, epochs, started = op
-            keras = sys.modules.get("keras")
-            cursor = db.execute(
-                "INSERT INTO runs (id, name, status, epochs, params, data, started, backend, "
-                "devices, nbml_version, keras_version, host, pid, pid_start, heartbeat) "
-                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING",
-                (run_id, name, epochs, _dumps(params), str(data), started,
-                 keras.backend.backend() if keras else None, _devices(), _nbml_version(),
-                 getattr(keras, "__version__", None),
-                 liveness.HOST, liveness.PID, liveness.PID_START, now),
-            )  # fmt: skip
-            if cursor.rowcount:
-                live[run_id] = {}
-            else:
-                log.warning("nbml: run id %s is already in the store; not recording it", run_id)
-        elif run_id not in live:
-            return  # a run this store did not begin (or an id collision): not ours to write
-        elif kind == "epoch":
-            _, _, index, logs, when, seconds = op
-            best = live[run_id]
-            for key, value in logs.items():
-                if better(key, value, best.get(key)):
-                    best[key] = value
-            db.execute(
-                "INSERT OR REPLACE INTO epochs (run_id, epoch, logs, time, seconds) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (run_id, index, _dumps(logs), when, seconds),
-            )
-            db.execute(
-                "UPDATE runs SET epoch = ?, metrics = ?, best = ?, heartbeat = ? WHERE id = ?",
-                (index + 1, _dumps(logs), _dumps(best), now, run_id),
-            )
-        elif kind == "end":
-            status, epoch, ended, metrics, message = op[2]
-            model = op[3] if isinstance(op[3], str) else None
-            # epochs past the last good one (a NaN loss) are not part of the run's history
-            db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch >= ?", (run_id, epoch))
-            db.execute(
-                "UPDATE runs SET status = ?, epoch = ?, ended = ?, metrics = ?, message = ?, "
-                "model = ?, heartbeat = ? WHERE id = ?",
-                (status, epoch, ended or now, _dumps(metrics), message, model, now, run_id),
-            )
-            del live[run_id]
+    def _failed(self, why: str) -> None:
+        self.fault = why
+        locked = "locked" in why or "busy" in why
+        self._say(
+            "write",
+            f"the run store {self.where()} "
+            f"{'is locked by another process' if locked else 'cannot be written'} ({why}): "
+            f"{self.pending.describe()} not stored yet. Training goes on; nbml keeps them in "
+            "memory and retries, and %runs says what is behind.",
+        )
 
-    def _settle(self, db: sqlite3.Connection) -> None:
-        """Mark the ``running`` rows of dead kernels on this host ``interrupted``."""
-        rows = db.execute(
-            "SELECT id, pid, pid_start, heartbeat, started, epoch FROM runs "
-            "WHERE status = 'running' AND host = ?",
-            (liveness.HOST,),
-        ).fetchall()
-        dead = [r for r in rows if not liveness.alive(r[1], r[2])]
-        if not dead:
-            return
-        db.execute("BEGIN IMMEDIATE")
-        for run_id, _, _, heartbeat, started, epoch in dead:
-            db.execute(
-                "UPDATE runs SET status = 'interrupted', ended = ?, message = ? "
-                "WHERE id = ? AND status = 'running'",
-                (heartbeat or started, liveness.interrupted_message(epoch), run_id),
+    def _recovered(self) -> None:
+        if self.fault:
+            self.fault = ""
+            self._unsay(
+                "write", f"the run store {self.where()} works again; what waited is stored."
             )
-        db.execute("COMMIT")
 
     # ----------------------------------------------------------------------- control
 
@@ -327,7 +269,8 @@ class Store(Reader):
         """Wait until everything queued so far is committed; False on timeout.
 
         A run that has ended in memory (its status is no longer ``running``) but whose end has
-        not reached this store yet (the views hear it first) is waited for too.
+        not reached this store yet (the views hear it first) is waited for too. A store that
+        cannot be written is retried at once.
         """
         deadline = time.monotonic() + timeout
         while any(r.status != "running" for r in list(self._active.values())):
@@ -339,11 +282,13 @@ class Store(Reader):
         if self._writer is None:
             return True
         if self._stopped:  # closed: the writer finishes what it has, then ends
-            self._writer.join(timeout)
+            self._wake.set()
+            self._writer.join(max(deadline - time.monotonic(), 0))
             return not self._writer.is_alive()
         done = threading.Event()
         self._put(("flush", done))
-        return done.wait(timeout)
+        self._wake.set()
+        return done.wait(max(deadline - time.monotonic(), 0))
 
     def _stop(self) -> None:
         self.wait_saves()  # their end rows are queued next
@@ -355,48 +300,22 @@ class Store(Reader):
             self._queue.put(("stop",))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Take no new runs; finish writing the active ones, then let go of the file."""
+        """Take no new runs; finish writing the active ones, then let go of the file.
+
+        A store that cannot be written is not waited for: its writer keeps retrying what it
+        holds in the background, and ends once that is stored.
+        """
         self._closing = True
         if not self._active:
-            self.flush(timeout)
+            self.flush(min(timeout, 0.5) if self.fault else timeout)
             self._stop()
         self._close_reader()
 
 
-def _serialise(model: Any) -> bytes | None:
-    """The ``.keras`` file of ``model``, in memory (None when Keras cannot save it)."""
+def _serialise(model: Any) -> tuple[bytes | None, str]:
+    """The ``.keras`` file of ``model`` in memory, or None and why Keras cannot save it."""
     try:
-        try:
-            from keras.src.saving import saving_lib
-        except ImportError:  # a Keras that moved it: go through a file, here
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "model.keras")
-                model.save(path)
-                with open(path, "rb") as f:
-                    return f.read()
-        buffer = io.BytesIO()
-        saving_lib.save_model(model, buffer)
-        return buffer.getvalue()
+        return files.serialise(model), ""
     except Exception as exc:  # a model Keras cannot save still has its run recorded
         log.debug("nbml could not serialise %s: %s", getattr(model, "name", "?"), exc)
-        return None
-
-
-def _nbml_version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-_DEVICES: list[str] = []
-
-
-def _devices() -> str | None:
-    if not _DEVICES:
-        try:
-            from ..hardware import describe
-
-            _DEVICES.append(describe())
-        except Exception:  # no backend yet, or it cannot list its devices
-            return None
-    return _DEVICES[0]
+        return None, f"Keras cannot save it ({files.reason(exc)})."
