@@ -6,12 +6,15 @@ The magics parse their line, resolve names and call these functions. User mistak
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any
 
 import numpy as np
 
 from . import data as _data
 from . import exporting, pipeline, preprocessing, training, views
+from . import options as _options
 from . import store as _store
 from .comparison import RunTable
 from .display import Table, seconds
@@ -75,31 +78,11 @@ def train(
     model: Any = None,
     data: Any = None,
     *,
-    target: str | None = None,
-    task: str | None = None,
-    epochs: int = 10,
-    batch_size: int = 32,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    loss: str | None = None,
-    metrics: str | list[str] | None = None,
-    validation_split: float | None = None,
-    test_split: float | None = None,
-    seed: int = 0,
-    normalize: str | None = None,
-    clean: bool = False,
-    augment: str | list[str] | None = None,
-    early_stopping: int | None = None,
-    reset: bool = False,
-    background: bool = False,
     display: bool | str = "auto",
     update_interval: float = 0.1,
     namespace: dict[str, Any] | None = None,
     cell: int | None = None,
-    from_run: str | None = None,
-    distribute: str | None = None,
-    devices: str | list[str] | None = None,
-    wait: bool = False,
+    **options: Any,
 ) -> Run:
     """Train ``model`` as ``name`` on ``data`` and record the run.
 
@@ -111,21 +94,13 @@ def train(
         name: the model's name in this kernel.
         model: a Keras model (compiled or not), or None to continue training ``name``.
         data: a data spec string (SPEC §2) or the data itself.
-        epochs, batch_size, optimizer, lr, loss, metrics: as in ``Model.compile``/``fit``;
-            ``None``/``"auto"`` chooses by task (loss) or keeps the compiled state.
-        validation_split, test_split, seed: seeded, stratified splits made by nbml (0.2 each
-            by default).
-        normalize, augment: preprocessing layers placed inside the model.
-        early_stopping: patience in epochs (restores the best weights), or None.
-        background: train in a kernel thread and return at once.
         display: ``"auto"`` (the live widget where widgets work, else text), ``"widget"``,
             ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
-        from_run: the id of a stored run whose saved model ``name`` continues from (with
-            ``model=None``), on that run's data and split unless ``data`` is given.
-        distribute: ``"data"`` trains with ``keras.distribution.DataParallel`` over all the
-            devices the backend sees (or ``devices``, e.g. ``"cpu:0,cpu:1"``); JAX only.
-        wait: when ``name`` (or ``model``) is training in the background, wait for that run
-            to end instead of refusing.
+        update_interval: seconds between two live updates of the display.
+        **options: the training options of :class:`nbml.options.TrainOptions` (``%%train``'s
+            flags with underscores: ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
+            ``validation_split``, ``early_stopping``, ``background``, ``from_run``,
+            ``wait``, ...), each checked once; an unknown one is an error naming close matches.
 
     Returns:
         The :class:`Run`; ``status`` is ``finished``, ``stopped`` or ``failed`` when it
@@ -134,54 +109,23 @@ def train(
     Example:
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
+    opts = _options.from_kwargs(data=data, **options).checked()
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
-    REGISTRY.ensure_free(name, model, action="train it", wait=wait)
+    REGISTRY.ensure_free(name, model, action="train it", wait=opts.wait)
     ns = _namespace(namespace)
     undo = None
-    if from_run is not None:
-        if model is not None:
-            raise NbmlError(
-                f"--from-run continues the saved model of a stored run; a cell that builds a "
-                f"model does not mix with it. Use the line form: %train {name} --from-run "
-                f"{from_run}."
-            )
-        stored = _current_store("--from-run").run(from_run)
-        loaded = {"target": target, "task": task, "clean": clean}
-        undo = pipeline.adopt(name, stored, data, ns, **loaded)
-        data = target = task = test_split = validation_split = None
-        clean = False
+    if opts.from_run is not None:
+        opts, undo = _adopt(name, model, opts, ns)
     try:
-        p = pipeline.plan(
-            name,
-            model,
-            data,
-            ns,
-            epochs=epochs,
-            batch_size=batch_size,
-            target=target,
-            task=task,
-            optimizer=optimizer,
-            lr=lr,
-            loss=loss,
-            metrics=metrics,
-            validation_split=validation_split,
-            test_split=test_split,
-            seed=seed,
-            normalize=normalize,
-            clean=clean,
-            augment=augment,
-            early_stopping=early_stopping,
-            reset=reset,
-            distribute=distribute,
-            devices=devices,
-        )
+        p = pipeline.plan(name, model, ns, opts)
     except BaseException:
         if undo is not None:
             undo()
         raise
-    if from_run is not None:
-        p.params["from_run"] = from_run
+    if undo is not None:
+        p.params["from_run"] = options["from_run"]
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
+    background = opts.background
     # Registering the run, showing it, training and publishing its end are one piece: an
     # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it hanging.
     with training.deferred_interrupts() as launch:
@@ -195,6 +139,42 @@ def train(
             raise
         training.execute(p, run, background=background, interval=update_interval, launch=launch)
     return run
+
+
+def _train_signature() -> inspect.Signature:
+    """``train``'s signature as ``help()`` and editors show it: every option by name."""
+    base = inspect.signature(train)
+    params = [p for p in base.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    params += [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        for f in _options.fields(api=True)
+        if f.name != "data"
+    ]
+    return base.replace(parameters=params)
+
+
+train.__signature__ = _train_signature()  # type: ignore[attr-defined]
+
+
+def _adopt(
+    name: str, model: Any, opts: _options.TrainOptions, ns: dict[str, Any]
+) -> tuple[_options.TrainOptions, Any]:
+    """``--from-run``: make the stored run's saved model ``name``; the options that then go on
+    to the plan (the run's own data and split, unless ``data`` is given), and the undo."""
+    if model is not None:
+        raise NbmlError(
+            f"--from-run continues the saved model of a stored run; a cell that builds a "
+            f"model does not mix with it. Use the line form: %train {name} --from-run "
+            f"{opts.from_run}."
+        )
+    stored = _current_store("--from-run").run(opts.from_run)
+    loaded = {"target": opts.target, "task": opts.task, "clean": opts.clean}
+    undo = pipeline.adopt(name, stored, opts.data, ns, **loaded)
+    rest = dataclasses.replace(
+        opts, data=None, target=None, task=None, test_split=None, validation_split=None,
+        clean=False, from_run=None,
+    )  # fmt: skip
+    return rest, undo
 
 
 def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:

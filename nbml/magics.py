@@ -73,42 +73,19 @@ class NbmlMagics(Magics, Configurable):
 
     # ------------------------------------------------------------------ train
 
-    @magic_arguments()
-    @argument("name", help="name the trained Keras model is bound to")
-    @_data_options
-    @argument("--task", help="classification or regression (default: detected from labels)")
-    @argument("--epochs", type=int, help="epochs (default: NbmlMagics.default_epochs, 10)")
-    @argument("--batch-size", type=int, help="batch size (default 32)")
-    @argument("--optimizer", help="Keras optimizer name: adam, sgd, rmsprop, adamw, ...")
-    @argument("--lr", type=float, help="learning rate")
-    @argument("--loss", help="Keras loss name, or auto (default)")
-    @argument("--metrics", help="comma-separated Keras metric names, or auto (default)")
-    @argument("--validation-split", type=float, help="taken from the training part; default 0.2")
-    @argument("--test-split", type=float, help="held out for %%evaluate; default 0.2")
-    @argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
-    @argument("--normalize", help="none, minmax or standard (default: minmax for images)")
-    @argument("--clean", action="store_true", help="drop rows with NaN or inf")
-    @argument("--augment", help="comma-separated: flip, rotate, zoom, shift (images)")
-    @argument(
-        "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs"
-    )
-    @argument("--reset", action="store_true", help="line form: start again from fresh weights")
-    @argument("--from-run", metavar="ID", help="line form: continue the saved model of run ID")
-    @argument("--background", action="store_true", help="train in a kernel thread; return at once")
-    @argument("--distribute", help="none (default) or data: keras.distribution.DataParallel")
-    @argument("--devices", help="with --distribute data: e.g. cpu:0,cpu:1 (default: all)")
-    @argument("--no-widget", action="store_true", help="text progress instead of the widget")
-    @argument("--wait", action="store_true", help="if NAME is training, wait for it to end first")
     @line_cell_magic
     def train(self, line: str, cell: str | None = None) -> Any:
         """Train a Keras model. The cell body builds it: its last expression, else `model`.
 
         %%train NAME --data SPEC [options] trains the model the cell builds and binds it to NAME.
         %train NAME [options] trains the model NAME again (same data unless --data is given).
+        `%train --help` lists the options (nbml.options.TrainOptions).
         """
-        if self._help(self.train, line):
+        parser = train_parser()
+        if _HELP.search(line):
+            print(parser.format_help())
             return None
-        args = parse_argstring(self.train, line)
+        args = parser.parse_argstring(line)
         if cell is not None and args.from_run:
             raise UsageError(
                 f"--from-run continues a stored run's saved model; use the line form without a "
@@ -117,6 +94,11 @@ class NbmlMagics(Magics, Configurable):
         model = self._model_from_cell(cell) if cell is not None else None
         from . import api, store
 
+        given = {k: v for k, v in vars(args).items() if v is not None and v is not False}
+        given.pop("name")
+        no_widget = given.pop("no_widget", False)
+        given.setdefault("epochs", self.default_epochs)
+        given.setdefault("batch_size", self.default_batch_size)
         # a %%train cell ends with the training: its model is saved while the cell returns
         # (the next cell waits for it); a line magic's caller may use the model at once
         later = cell is not None and not args.background
@@ -124,32 +106,11 @@ class NbmlMagics(Magics, Configurable):
             run = api.train(
                 args.name,
                 model,
-                args.data,
-                target=args.target,
-                task=args.task,
-                epochs=self.default_epochs if args.epochs is None else args.epochs,
-                batch_size=self.default_batch_size if args.batch_size is None else args.batch_size,
-                optimizer=args.optimizer,
-                lr=args.lr,
-                loss=args.loss,
-                metrics=args.metrics,
-                validation_split=args.validation_split,
-                test_split=args.test_split,
-                seed=args.seed,
-                normalize=args.normalize,
-                clean=args.clean,
-                augment=args.augment,
-                early_stopping=args.early_stopping,
-                reset=args.reset,
-                background=args.background,
-                distribute=args.distribute,
-                devices=args.devices,
-                display="text" if args.no_widget or not self.widgets else "auto",
+                display="text" if no_widget or not self.widgets else "auto",
                 update_interval=self.update_interval,
                 namespace=self.shell.user_ns,
                 cell=self._cell_number(),
-                from_run=args.from_run,
-                wait=args.wait,
+                **given,
             )
         return None if cell is not None else run
 
@@ -169,22 +130,27 @@ class NbmlMagics(Magics, Configurable):
             last = ast.Expression(tree.body.pop().value)
         filename = self.shell.compile.cache(code, self.shell.execution_count)
         ns = self.shell.user_ns
+        stale = ns.get("model")
         exec(compile(tree, filename, "exec"), ns)
         value = eval(compile(last, filename, "eval"), ns) if last is not None else None
         import keras
 
         if isinstance(value, keras.Model):
             return value
-        if isinstance(ns.get("model"), keras.Model):
+        # `model` only when this body assigned it: never a stale one from an earlier cell
+        fresh = ns.get("model") is not stale or _assigns_model(tree)
+        if isinstance(ns.get("model"), keras.Model) and fresh:
             return ns["model"]
         what = (
             f"its last expression is a {type(value).__name__}"
             if last
             else "it has no expression at the end"
         )
+        earlier = " (the `model` from an earlier cell is not taken)" if stale is not None else ""
         raise UsageError(
-            f"The %%train cell yields no Keras model: {what} and there is no variable `model`. "
-            "End the cell with the model (e.g. a last line `model`) or assign it to `model`."
+            f"The %%train cell yields no Keras model: {what} and it does not assign the variable "
+            f"`model`{earlier}. End the cell with the model (e.g. a last line `model`) or assign "
+            "it to `model` in this cell."
         )
 
     # --------------------------------------------------------------- evaluate
@@ -320,6 +286,26 @@ class NbmlMagics(Magics, Configurable):
             compare = [i.strip() for i in args.compare.split(",") if i.strip()]
         with user_errors():
             return api.run_table(args.name, limit=None if args.all else 50, compare=compare)
+
+
+def _assigns_model(tree: ast.AST) -> bool:
+    """Whether a cell body binds the name `model` at its top level (not inside a def/class)."""
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Name) and node.id == "model" and isinstance(node.ctx, ast.Store):
+            return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def train_parser() -> Any:
+    """``%train``'s argument parser, made from :class:`nbml.options.TrainOptions`."""
+    from .options import parser
+
+    return parser("%train", NbmlMagics.train.__doc__.split("\n")[0])
 
 
 def attach_store(path: str) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from . import compiling, distribution, preprocessing
 from . import data as _data
 from .errors import NbmlError, did_you_mean
+from .options import TrainOptions, check_split, flag
 from .registry import REGISTRY, ModelRecord, Run
 
 REGRESSION_LOSSES = {"mse", "mae", "mean_squared_error", "mean_absolute_error", "huber", "log_cosh"}
@@ -76,19 +77,6 @@ def _loss_name(loss: Any) -> str | None:
     return getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)
 
 
-def positive_int(option: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NbmlError(f"{option} must be a whole number of at least 1, not {value!r}.")
-    return int(value)
-
-
-def check_split(option: str, value: float | None) -> float:
-    value = 0.2 if value is None else value
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise NbmlError(f"{option} must be at least 0 and below 1 (0 for none), not {value!r}.")
-    return float(value)
-
-
 def unknown_model(name: str) -> NbmlError:
     known = REGISTRY.names()
     listing = f" Known models: {', '.join(known)}." if known else ""
@@ -98,68 +86,65 @@ def unknown_model(name: str) -> NbmlError:
     )
 
 
-def plan(
-    name: str,
-    model: Any,
-    data: Any,
-    ns: dict[str, Any],
-    *,
-    epochs: int,
-    batch_size: int,
-    target: str | None,
-    task: str | None,
-    optimizer: str | None,
-    lr: float | None,
-    loss: str | None,
-    metrics: Any,
-    validation_split: float | None,
-    test_split: float | None,
-    seed: int,
-    normalize: str | None,
-    clean: bool,
-    augment: Any,
-    early_stopping: int | None,
-    reset: bool,
-    distribute: str | None = None,
-    devices: str | list[str] | None = None,
-) -> Plan:
-    """Check every option and build (without applying) the training of ``name``."""
-    import keras
+#: The options that change how a model is compiled.
+COMPILE_OPTIONS = ("optimizer", "lr", "loss", "metrics")
+#: The options that only apply when data is loaded.
+DATA_OPTIONS = ("target", "task", "test_split", "validation_split")
 
+
+def plan(name: str, model: Any, ns: dict[str, Any], opts: TrainOptions) -> Plan:
+    """Check every option and build (without applying) the training of ``name``.
+
+    ``model`` is a new Keras model to train as ``name``, or None to train ``name`` again;
+    ``opts`` are checked options (:meth:`TrainOptions.checked`).
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise NbmlError(f"A model name must be a Python identifier such as mlp, not {name!r}.")
-    epochs = positive_int("--epochs", epochs)
-    batch_size = positive_int("--batch-size", batch_size)
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
-        raise NbmlError(f"--lr must be a positive number such as 0.001, not {lr!r}.")
-    if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 0):
-        raise NbmlError(
-            f"--early-stopping takes a patience of 0 or more epochs, not {early_stopping!r}."
-        )
-    vsplit = check_split("--validation-split", validation_split)
-    tsplit = check_split("--test-split", test_split)
-    if normalize is not None and normalize not in preprocessing.NORMALIZE:
-        raise NbmlError(
-            f"--normalize must be one of {', '.join(preprocessing.NORMALIZE)}, not "
-            f"'{normalize}'.{did_you_mean(normalize, preprocessing.NORMALIZE)}"
-        )
-    if task is not None and task not in _data.TASKS:
-        raise NbmlError(
-            f"--task must be classification or regression, not '{task}'."
-            f"{did_you_mean(task, _data.TASKS)}"
-        )
-    augment_list = preprocessing.parse_augment(augment)
-    dist = distribution.plan(distribute, devices, batch_size)
-    if loss not in (None, "auto"):
-        compiling.resolve_loss(loss)
-    if metrics not in (None, "auto"):
-        items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    _data.check_model_name(name, opts.data, ns)
+    augment = preprocessing.parse_augment(opts.augment)
+    dist = distribution.plan(opts.distribute, opts.devices, opts.batch_size)
+    _check_compile_options(opts)
+    previous = REGISTRY.get(name)
+    model = _resolve_model(name, model, previous, ns)
+    step = _Step(name, ns, opts, augment)
+    if model is not None:  # a new model: build the pipeline around it
+        step.new_model(model, previous)
+    else:  # train `name` again
+        step.again(previous)
+    dataset = step.dataset
+    compiling.check_head(step.full, dataset.task, None if dataset.is_stream else dataset.y_train)
+    _check_loss_fits(opts.loss, dataset.task)
+    return Plan(
+        name,
+        step.record,
+        step.full,
+        dataset,
+        opts.epochs,
+        opts.batch_size,
+        _params(opts, step, dist),
+        _callbacks(opts, dataset),
+        step.compile_args(),
+        step.copy_from,
+        dist,
+    )
+
+
+def _check_compile_options(opts: TrainOptions) -> None:
+    """Names Keras must know: the loss, each metric, the optimizer (with the rate)."""
+    if opts.loss not in (None, "auto"):
+        compiling.resolve_loss(opts.loss)
+    if opts.metrics not in (None, "auto"):
+        items = opts.metrics.split(",") if isinstance(opts.metrics, str) else list(opts.metrics)
         for m in items:
             compiling.resolve_metric(m.strip())
-    if optimizer is not None:
-        compiling.make_optimizer(optimizer, lr)
+    if opts.optimizer is not None:
+        compiling.make_optimizer(opts.optimizer, opts.lr)
 
-    previous = REGISTRY.get(name)
+
+def _resolve_model(name: str, model: Any, previous: ModelRecord | None, ns: dict) -> Any:
+    """The new model to train as ``name`` (None: train the known ``name`` again)."""
+    import keras
+
     if model is None and previous is None:
         if not isinstance(ns.get(name), keras.Model):
             raise unknown_model(name)
@@ -170,98 +155,111 @@ def plan(
             f"The model for {name} is a {type(model).__name__}, not a Keras model. End the cell "
             "with the model (or assign it to `model`)."
         )
-    load = {"target": target, "task": task, "clean": clean, "seed": seed}
-    split = {"test_split": tsplit, "validation_split": vsplit}
-    recompile = any(v is not None for v in (optimizer, lr, loss, metrics))
-    compile_args = {"optimizer": optimizer, "lr": lr, "loss": loss, "metrics": metrics}
-    copy_from = None
-    if model is not None:  # a new model: build the pipeline around it
-        if data is None:
+    return model
+
+
+class _Step:
+    """The model side of a plan: the record, the model that trains, its data and compile."""
+
+    def __init__(self, name: str, ns: dict, opts: TrainOptions, augment: list[str]) -> None:
+        self.name, self.ns, self.opts, self.augment = name, ns, opts, augment
+        self.recompile = any(getattr(opts, k) is not None for k in COMPILE_OPTIONS)
+        self.copy_from: Any = None
+        self.record: ModelRecord
+        self.full: Any = None
+        self.dataset: _data.Dataset
+
+    def load(self, data: Any) -> _data.Dataset:
+        o = self.opts
+        raw = _data.resolve(data, self.ns, o.target)
+        split = {"test_split": o.test_split, "validation_split": o.validation_split}
+        split = {k: check_split(flag(k), v) for k, v in split.items()}
+        return _data.prepare(raw, task=o.task, seed=o.seed, clean=o.clean, **split)
+
+    def new_model(self, model: Any, previous: ModelRecord | None) -> None:
+        o, name = self.opts, self.name
+        if o.data is None:
             raise NbmlError(
                 f"Say what to train {name} on: --data sklearn:digits, --data NAME (a variable), "
                 "--data keras:mnist or --data file.csv --target COLUMN."
             )
-        dataset = _load(data, ns, load, split)
-        record = ModelRecord(name, model, dataset, dataset.task)
+        self.dataset = dataset = self.load(o.data)
+        self.record = ModelRecord(name, model, dataset, dataset.task)
         if previous is not None:
-            record.runs = previous.runs
-        full, record.normalize = _attach(name, model, dataset, normalize, augment_list, seed)
-        if full is not model and model.compiled:
-            copy_from = model
+            self.record.runs = previous.runs
+        self.full, self.record.normalize = _attach(
+            name, model, dataset, o.normalize, self.augment, o.seed
+        )
+        if self.full is not model and model.compiled:
+            self.copy_from = model
         if not model.compiled:
-            recompile = True
-    else:  # train `name` again
-        record = previous
-        full = record.model
-        given = [
-            opt
-            for opt, v in (
-                ("--target", target),
-                ("--task", task),
-                ("--test-split", test_split),
-                ("--validation-split", validation_split),
-            )
-            if v is not None
-        ] + (["--clean"] if clean else [])
-        if data is None and given:
+            self.recompile = True
+
+    def again(self, record: ModelRecord) -> None:
+        o, name = self.opts, self.name
+        self.record, self.full = record, record.model
+        given = [flag(k) for k in DATA_OPTIONS if getattr(o, k) is not None]
+        given += ["--clean"] if o.clean else []
+        if o.data is None and given:
             raise NbmlError(
                 f"{', '.join(given)} apply when data is loaded; %train {name} without --data "
                 f"reuses {name}'s data and split. Add --data SPEC to load new data."
             )
-        if normalize is not None or augment_list:
+        if o.normalize is not None or self.augment:
             raise NbmlError(
                 f"The preprocessing of {name} (normalize {record.normalize}) was fixed when it was "
                 f"first trained and travels inside the model. Build a new model with %%train "
                 f"{name} ... --normalize/--augment to change it."
             )
-        dataset = record.dataset
-        if data is not None:
-            dataset = _load(data, ns, load, split)
-            _same_classes(record, dataset)
-            if not dataset.is_stream:
-                preprocessing.check_input(full, dataset.sample_shape)
-        if reset:
-            src = full
-            full = keras.models.clone_model(full)
-            if not recompile:
-                copy_from = src
-    compiling.check_head(full, dataset.task, None if dataset.is_stream else dataset.y_train)
-    _check_loss_fits(loss, dataset.task)
-    params = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "task": dataset.task.kind,
-        "validation_split": vsplit,
-        "test_split": tsplit,
-        "seed": seed,
-        "normalize": record.normalize,
-        "augment": ",".join(augment_list) or None,
-        "early_stopping": early_stopping,
-        "reset": reset,
+        self.dataset = record.dataset
+        if o.data is not None:
+            self.dataset = self.load(o.data)
+            _same_classes(record, self.dataset)
+            if not self.dataset.is_stream:
+                preprocessing.check_input(self.full, self.dataset.sample_shape)
+        if o.reset:
+            import keras
+
+            src = self.full
+            self.full = keras.models.clone_model(src)
+            if not self.recompile:
+                self.copy_from = src
+
+    def compile_args(self) -> dict[str, Any] | None:
+        if not self.recompile:
+            return None
+        return {k: getattr(self.opts, k) for k in COMPILE_OPTIONS}
+
+
+def _params(opts: TrainOptions, step: _Step, dist: Any) -> dict[str, Any]:
+    """The run's hyperparameters as the store and ``%runs`` show them."""
+    return {
+        "epochs": opts.epochs,
+        "batch_size": opts.batch_size,
+        "task": step.dataset.task.kind,
+        "validation_split": check_split("--validation-split", opts.validation_split),
+        "test_split": check_split("--test-split", opts.test_split),
+        "seed": opts.seed,
+        "normalize": step.record.normalize,
+        "augment": ",".join(step.augment) or None,
+        "early_stopping": opts.early_stopping,
+        "reset": opts.reset,
         "distribute": distribution.describe(dist) or None,
     }
-    callbacks = []
-    if early_stopping is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss" if dataset.x_val is not None else "loss",
-                patience=early_stopping,
-                restore_best_weights=True,
-            )
+
+
+def _callbacks(opts: TrainOptions, dataset: _data.Dataset) -> list[Any]:
+    if opts.early_stopping is None:
+        return []
+    import keras
+
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss" if dataset.x_val is not None else "loss",
+            patience=opts.early_stopping,
+            restore_best_weights=True,
         )
-    return Plan(
-        name,
-        record,
-        full,
-        dataset,
-        epochs,
-        batch_size,
-        params,
-        callbacks,
-        compile_args if recompile else None,
-        copy_from,
-        dist,
-    )
+    ]
 
 
 def _load(data: Any, ns: dict[str, Any], load: dict[str, Any], split: dict[str, Any]) -> Any:
