@@ -6,6 +6,12 @@ answers a ``snapshot`` request on a comm the sidebar opens later. Changes are pu
 open comm, throttled, also from inside a foreground training (comm messages go out on iopub,
 which a busy shell does not block). Incoming messages are validated here: anything malformed
 gets an ``error`` reply and changes nothing, and no message can make the kernel run code.
+
+Every message sent is strict JSON: a value that is not finite (a NaN loss) travels as ``null``
+(:func:`nbml.jsonsafe.json_safe`). A sidebar names itself with a ``client`` key in its
+``snapshot`` request; a newer comm with the same key (the same tab after a page reload) replaces
+the older one, which the kernel closes, so no push goes out twice to one sidebar. The
+announcement comm is closed once a sidebar has opened its own.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import json
 import logging
 import threading
 import time
+from numbers import Real
 from typing import Any
 
+from .jsonsafe import finite_or_none, json_safe
 from .registry import REGISTRY, Event, ModelRecord
 
 TARGET = "nbml"
@@ -28,6 +36,8 @@ REQUESTS: dict[str, set[str]] = {
     "stop": {"model"},
     "summary": {"model"},
 }
+#: Optional fields, by request type.
+OPTIONAL: dict[str, set[str]] = {"snapshot": {"client"}}
 log = logging.getLogger("nbml")
 
 
@@ -40,7 +50,7 @@ def validate(msg: Any) -> dict[str, Any]:
     if not isinstance(msg, dict):
         raise InvalidMessage(f"a message must be a JSON object, not {type(msg).__name__}")
     try:
-        size = len(json.dumps(msg))
+        size = len(json.dumps(msg, allow_nan=False))
     except (TypeError, ValueError) as e:
         raise InvalidMessage(f"a message must be plain JSON: {e}") from None
     if size > MAX_BYTES:
@@ -50,7 +60,7 @@ def validate(msg: Any) -> dict[str, Any]:
         raise InvalidMessage(f"unknown message type {str(kind)[:40]!r}; known: {sorted(REQUESTS)}")
     if msg.get("version") != VERSION or isinstance(msg.get("version"), bool):
         raise InvalidMessage(f"unsupported protocol version {str(msg.get('version'))[:20]!r}")
-    allowed = REQUESTS[kind] | {"type", "version"}
+    allowed = REQUESTS[kind] | OPTIONAL.get(kind, set()) | {"type", "version"}
     extra = sorted(str(k)[:40] for k in msg if k not in allowed)
     if extra:
         raise InvalidMessage(f"unexpected fields {extra} in a {kind!r} message")
@@ -61,6 +71,10 @@ def validate(msg: Any) -> dict[str, Any]:
         name = msg["model"]
         if not isinstance(name, str) or not 0 < len(name) <= 200:
             raise InvalidMessage("'model' must be a model name (a string of 1-200 characters)")
+    if "client" in msg:
+        client = msg["client"]
+        if not isinstance(client, str) or not 0 < len(client) <= 200:
+            raise InvalidMessage("'client' must be a string of 1-200 characters")
     return msg
 
 
@@ -73,7 +87,7 @@ def model_info(rec: ModelRecord) -> dict[str, Any]:
         progress = run.epoch / max(run.epochs, 1)
         if run.status == "running" and run.last_batch:
             epoch, batch, logs = run.last_batch
-            metrics = {**metrics, **{k: float(v) for k, v in logs.items()}}
+            metrics = {**metrics, **{k: finite_or_none(v) for k, v in logs.items()}}
             steps = run.steps
             if steps:
                 progress = min((epoch + (batch + 1) / steps) / max(run.epochs, 1), 1.0)
@@ -82,9 +96,12 @@ def model_info(rec: ModelRecord) -> dict[str, Any]:
         "status": rec.status,
         "epoch": rec.epoch,
         "epochs": rec.epochs,
-        "progress": progress,
-        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-        "elapsed": round(rec.duration, 3),
+        "progress": finite_or_none(progress),
+        # a NaN or infinite metric travels as null (the sidebar shows "nan")
+        "metrics": {
+            k: finite_or_none(v) for k, v in metrics.items() if v is None or isinstance(v, Real)
+        },
+        "elapsed": finite_or_none(round(rec.duration, 3)),
         "params": rec.params,
         "device": rec.device,
         "cell": rec.cell,
@@ -106,6 +123,9 @@ class SidebarChannel:
         self._lock = threading.RLock()
         self._unsubscribe: Any = None
         self._manager: Any = None
+        #: The newest comm of each sidebar that named itself (``client`` in its snapshot).
+        self.clients: dict[str, str] = {}
+        self._announce: str | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -117,9 +137,10 @@ class SidebarChannel:
         self._manager.register_target(TARGET, self._on_open)
         self._unsubscribe = REGISTRY.subscribe(self._on_event)
         try:
-            announce = create_comm(target_name=TARGET, data=self.hello())
+            announce = create_comm(target_name=TARGET, data=json_safe(self.hello()))
         except Exception:  # no frontend to announce to (terminal IPython)
             return
+        self._announce = announce.comm_id
         self._adopt(announce)
 
     def stop(self) -> None:
@@ -127,19 +148,53 @@ class SidebarChannel:
             self._unsubscribe()
         if self._manager is not None:
             self._manager.unregister_target(TARGET, self._on_open)
-        for c in list(self.comms.values()):
+        with self._lock:
+            comms = list(self.comms.values())
+            self.comms.clear()
+            self.clients.clear()
+        for c in comms:
             with contextlib.suppress(Exception):  # already closed by the frontend
                 c.close()
-        self.comms.clear()
 
-    def _adopt(self, c: Any) -> None:
-        self.comms[c.comm_id] = c
+    def _adopt(self, c: Any, client: str | None = None) -> None:
+        """Keep ``c`` open; a ``client`` key replaces (closes) that client's older comm."""
+        with self._lock:
+            old = self.comms.get(self.clients.get(client, "")) if client else None
+            self.comms[c.comm_id] = c
+            if client:
+                self.clients[client] = c.comm_id
         c.on_msg(lambda msg, c=c: self.receive(c, msg["content"]["data"]))
-        c.on_close(lambda msg, c=c: self.comms.pop(c.comm_id, None))
+        c.on_close(lambda msg, c=c: self._forget(c.comm_id))
+        if old is not None and old is not c:
+            self._close(old, "replaced", "a newer comm of the same client replaced this one")
+
+    def _forget(self, comm_id: str) -> None:
+        with self._lock:
+            self.comms.pop(comm_id, None)
+            for key in [k for k, v in self.clients.items() if v == comm_id]:
+                del self.clients[key]
+            if self._announce == comm_id:
+                self._announce = None
+
+    def _close(self, c: Any, reason: str, message: str) -> None:
+        """Close ``c`` from the kernel's side, saying why (the frontend hears a comm_close)."""
+        self._forget(c.comm_id)
+        data = {"type": "closed", "version": VERSION, "reason": reason, "message": message}
+        with contextlib.suppress(Exception):  # the frontend is gone already
+            c.close(data=data)
 
     def _on_open(self, c: Any, open_msg: dict[str, Any]) -> None:
-        self._adopt(c)
-        self.receive(c, open_msg["content"].get("data"))
+        data = open_msg["content"].get("data")
+        try:
+            client = validate(data).get("client")
+        except InvalidMessage:
+            client = None  # receive() answers with the error
+        self._adopt(c, client)
+        # a sidebar has its own comm now: the announcement (sent to every frontend) is done
+        announce = self.comms.get(self._announce or "")
+        if announce is not None and announce is not c:
+            self._close(announce, "announced", "a sidebar opened its own comm")
+        self.receive(c, data)
 
     # ------------------------------------------------------------ messages
 
@@ -172,9 +227,9 @@ class SidebarChannel:
         try:
             msg = validate(data)
         except InvalidMessage as e:
-            c.send({"type": "error", "version": VERSION, "error": str(e)})
+            c.send(json_safe({"type": "error", "version": VERSION, "error": str(e)}))
             return
-        c.send(self.answer(msg))
+        c.send(json_safe(self.answer(msg)))
 
     def answer(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The reply to a valid request."""
@@ -235,6 +290,7 @@ class SidebarChannel:
             }
             if with_devices:
                 msg.update(_backend())
+            msg = json_safe(msg)
             for c in list(self.comms.values()):
                 try:
                     c.send(msg)

@@ -1,7 +1,10 @@
-"""Widget traits and messages in plain Python (SPEC §6): bounded, deltas only, throttled."""
+"""Widget traits and messages in plain Python (SPEC §6): bounded, deltas only, throttled,
+strict JSON (a NaN or an infinity travels as null), and the view's messages validated."""
 
 from __future__ import annotations
 
+import json
+import math
 import time
 
 import keras
@@ -26,6 +29,7 @@ def capture(widget):
     original = widget.comm.send
 
     def send(data=None, metadata=None, buffers=None):
+        json.dumps(data, allow_nan=False)  # what jupyter_client accepts without a warning
         sent.append(data)
         return original(data=data, metadata=metadata, buffers=buffers)
 
@@ -134,7 +138,7 @@ def test_background_run_stop_keeps_weights_and_history_and_refuses_a_second_run(
         "bg", mlp(), (x, y), epochs=500, batch_size=8, background=True, namespace=ns, display="none"
     )
     assert time.perf_counter() - t0 < 10 and run.status == "running"
-    with pytest.raises(nbml.NbmlError, match="already training"):
+    with pytest.raises(nbml.NbmlError, match="already training|busy training"):
         nbml.train("bg", epochs=1, namespace=ns, display="none")
     while run.epoch < 1:
         time.sleep(0.05)
@@ -159,7 +163,7 @@ def test_retrain_from_the_monitor_starts_a_second_background_run():
     assert len(mon.runs[1]["curves"]["loss"]["epoch"]) == 2
     assert any(t.get("run") == second.id for t in customs(sent, "tick"))
     bad = mon.retrain({"epochs": 0, "lr": 0.001, "batch_size": 32, "optimizer": "adam"})
-    assert bad is None and "--epochs" in customs(sent, "error")[-1]["message"]
+    assert bad is None and "epochs must be a whole number from 1" in mon.notice
     # a monitor whose runs have ended no longer hears events (old monitors cost nothing)
     assert not listening(mon)
 
@@ -249,3 +253,149 @@ def test_text_progress_line_redraws_at_most_four_times_a_second_between_epochs(c
     view(Event("epoch", run, {"epoch": 0, "logs": {"loss": 0.5}}, time=1002.01))
     view(Event("end", run, {}, time=1002.02))  # epochs and the end always redraw
     assert capsys.readouterr().out.count("\r") == 2
+
+
+# ---------------------------------------------------------------- NaN and inf reach no channel
+
+
+def exploding(mon):
+    """A run whose loss explodes to inf and NaN: batch and epoch logs, header and end."""
+    run = Run("boom", "m", {"lr": math.inf, "batch_size": 32}, "spec", 3)
+    mon.track(run, foreground=False)
+    REGISTRY.publish(Event("begin", run))
+    for batch, loss in enumerate([1.0, 1e30, math.inf, math.nan]):
+        data = {"epoch": 0, "batch": batch, "steps": 4, "logs": {"loss": loss, "mae": -math.inf}}
+        REGISTRY.publish(Event("batch", run, {**data, "samples_per_s": math.inf, "eta": math.nan}))
+    run.epoch = 1
+    REGISTRY.publish(Event("epoch", run, {"epoch": 0, "logs": {"loss": math.nan, "val_loss": 2.0}}))
+    run.status, run.message = "failed", "Loss became nan at epoch 1, batch 4"
+    REGISTRY.publish(Event("end", run))
+    return run
+
+
+def test_nan_and_inf_travel_as_null_in_ticks_snapshot_and_traits():
+    mon = TrainingMonitor("m", update_interval=0.0)
+    sent = capture(mon)  # fails on any NaN/inf: strict JSON
+    exploding(mon)
+    ys = [p[1] for t in customs(sent, "tick") for p in t.get("batch", {}).get("loss", [])]
+    assert ys == [1.0, 1e30, None, None]
+    assert all(
+        p[1] is None for t in customs(sent, "tick") for p in t.get("batch", {}).get("mae", [])
+    )
+    headers = [t["header"] for t in customs(sent, "tick") if "header" in t]
+    assert any(h.get("samples_per_s", 0) is None for h in headers)
+    mon._on_msg(mon, {"type": "sync"}, [])
+    snap = customs(sent, "snapshot")[-1]
+    assert snap["runs"][0]["curves"]["loss"]["epoch"] == [[1, None]]
+    json.dumps(mon.history, allow_nan=False)
+    assert mon.history["runs"][0]["curves"]["loss"]["batch"][2] == [0.75, None]
+    assert mon.defaults["lr"] is None  # a trait too
+    # the curves kept in the kernel are untouched, and the static HTML skips what is not finite
+    assert math.isnan(mon.runs[0]["curves"]["loss"]["epoch"][0][1])
+    assert "<svg" in mon.static_html() and "nan" not in mon.static_html().lower().split("loss")[0]
+
+
+def test_confusion_and_runs_widgets_send_null_for_nan():
+    from nbml.comparison import RunTable
+    from nbml.widgets.runs import RunsWidget, _cell
+
+    run = Run("r9", "w", {"lr": 0.1}, "spec", 2, status="failed", epoch=2)
+    run.history = {"loss": [1.0, math.nan], "val_loss": [math.inf, 2.0]}
+    run.metrics = {"loss": math.nan}
+    widget = RunsWidget(RunTable([run]))
+    sent = capture(widget)
+    widget.selected = ["r9"]  # the trait update goes through the strict capture
+    assert widget.curves["r9"]["history"]["loss"] == [[1, 1.0], [2, None]]
+    assert [_cell(v) for v in (math.nan, math.inf, None, 2, "x")] == [None, None, "", 2, "x"]
+    json.dumps(widget.rows, allow_nan=False)
+    assert sent
+
+
+class FakeEvaluation:
+    labels = ["a", "b"]
+    report = {
+        "a": {"precision": math.nan, "recall": 1.0, "f1-score": math.nan, "support": 1},
+        "b": {"precision": 0.5, "recall": math.inf, "f1-score": 0.5, "support": 1},
+    }
+    confusion_matrix = np.array([[1, 0], [1, 0]])
+    accuracy = math.nan
+    x = np.array([[math.nan, 1.0], [math.inf, 2.0]])
+
+    def misclassified(self, true, pred):
+        return np.array([1]) if (true, pred) == (1, 0) else np.array([], dtype=int)
+
+
+def test_confusion_widget_nulls_and_validated_clicks():
+    w = confusion.ConfusionMatrix(FakeEvaluation())
+    sent = capture(w)
+    assert w.accuracy is None and w.per_class[0]["precision"] is None
+    w._on_msg(w, {"type": "cell", "true": 1, "pred": 0, "page": 0}, [])
+    assert customs(sent, "samples")[-1]["items"][0]["values"] == [None, 2.0]
+    for bad in (
+        {"type": "cell", "true": math.inf, "pred": 0, "page": 0},  # int(inf): OverflowError
+        {"type": "cell", "true": 2, "pred": 0},
+        {"type": "cell", "true": 0.5, "pred": 0},
+        {"type": "cell", "true": 0, "pred": 0, "code": "x"},
+        {"type": "eval"},
+        "cell",
+    ):
+        before = len(sent)
+        w._on_msg(w, bad, [])
+        assert w.notice.startswith("Refused: "), bad
+        assert not customs(sent[before:], "samples")
+    w._on_msg(w, {"type": "cell", "true": 0, "pred": 0}, [])
+    assert w.notice == ""
+
+
+# ---------------------------------------------------------------- the monitor's own messages
+
+RETRAIN = {"type": "retrain", "epochs": 2, "lr": 0.001, "batch_size": 32, "optimizer": "adam"}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"epochs": 0}, "epochs must be a whole number from 1 to 100,000"),
+        ({"epochs": 100_001}, "epochs must be"),
+        ({"epochs": 2.5}, "epochs must be"),
+        ({"epochs": math.inf}, "plain JSON"),  # int(inf) raised OverflowError before
+        ({"epochs": True}, "epochs must be"),
+        ({"epochs": "5"}, "epochs must be"),
+        ({"batch_size": 2**20 + 1}, "batch_size must be a whole number from 1 to 1,048,576"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"batch_size": 1e9}, "batch_size must be"),
+        ({"lr": -1}, "learning rate must be a positive number"),
+        ({"lr": 0}, "learning rate"),
+        ({"lr": math.nan}, "plain JSON"),
+        ({"lr": "abc"}, "learning rate"),
+        ({"lr": True}, "learning rate"),
+        ({"optimizer": "sgdd"}, "unknown optimizer 'sgdd'"),
+        ({"optimizer": 3}, "unknown optimizer"),
+        ({"code": "import os"}, "unexpected fields ['code']"),
+        ({"type": "exec"}, "unknown message type 'exec'"),
+        ({"epochs": None}, "epochs must be"),
+    ],
+)
+def test_a_bad_retrain_message_changes_nothing_and_says_why(change, words):
+    mon = TrainingMonitor("m", update_interval=0.0)
+    synthetic(mon, epochs=1, steps=14)
+    sent = capture(mon)
+    runs_before = [r["id"] for r in mon.runs]
+    mon._on_msg(mon, {**RETRAIN, **change}, [])  # must not raise
+    assert mon.notice.startswith("Refused: ") and words in mon.notice, mon.notice
+    assert [r["id"] for r in mon.runs] == runs_before and not mon._adopt
+    assert not listening(mon) and REGISTRY.get("m") is None  # no training was started
+    assert any(m.get("method") == "update" and "notice" in m["state"] for m in sent)
+
+
+def test_other_bad_messages_are_refused_too():
+    mon = TrainingMonitor("m", update_interval=0.0)
+    for bad in ([], "stop", {"type": "stop", "model": "x"}, {"type": "sync", "x": 1}, {"a": 1}):
+        mon.notice = ""
+        mon._on_msg(mon, bad, [])
+        assert mon.notice.startswith("Refused: "), bad
+    from nbml.widgets.messages import monitor_request
+
+    ok = monitor_request({**RETRAIN, "optimizer": "SGD", "lr": 10})
+    assert ok == {**RETRAIN, "optimizer": "sgd", "lr": 10.0}
+    assert monitor_request({"type": "retrain", "epochs": 1, "batch_size": 1})["lr"] is None

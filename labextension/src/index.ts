@@ -1,4 +1,7 @@
 // Wires the "Models" sidebar into JupyterLab: one KernelLink per open notebook or console.
+// Each link names its comm with a slot (the document's path and an ordinal among this page's
+// links to the same path), so that after a page reload the kernel replaces the old page's comm;
+// the links close their comms when the page goes away (pagehide) or their document closes.
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ConsolePanel, IConsoleTracker } from "@jupyterlab/console";
 import { INotebookTracker, NotebookPanel } from "@jupyterlab/notebook";
@@ -23,6 +26,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const model = new SidebarModel();
     const links = new Map<string, KernelLink>();
     const widgets = new Map<string, NotebookPanel | ConsolePanel>();
+    const slots = new Map<string, string>(); // widget id -> slot
 
     const reveal = (docId: string, info: ModelInfo): void => {
       const widget = widgets.get(docId);
@@ -53,12 +57,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (links.has(widget.id)) return;
       model.add(widget.id, widget.title.label || kind, kind);
       widgets.set(widget.id, widget);
-      links.set(widget.id, new KernelLink(model, widget.id, widget.sessionContext));
+      const base = `${kind}:${widget.sessionContext.path || widget.title.label}`;
+      const taken = new Set(slots.values());
+      let n = 0;
+      while (taken.has(`${base}#${n}`)) n++;
+      slots.set(widget.id, `${base}#${n}`);
+      links.set(widget.id, new KernelLink(model, widget.id, widget.sessionContext, `${base}#${n}`));
       widget.title.changed.connect(() => model.rename(widget.id, widget.title.label));
       widget.disposed.connect(() => {
         links.get(widget.id)?.dispose();
         links.delete(widget.id);
         widgets.delete(widget.id);
+        slots.delete(widget.id);
         model.remove(widget.id);
       });
     };
@@ -66,6 +76,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     notebooks?.forEach((w) => track(w, "notebook"));
     consoles?.widgetAdded.connect((_, w) => track(w, "console"));
     consoles?.forEach((w) => track(w, "console"));
+    // a reload or a closed tab: close every comm of this page (the kernel would otherwise keep
+    // pushing to them); a page restored from the back/forward cache opens new ones
+    window.addEventListener("pagehide", () => links.forEach((link) => link.close()));
+    window.addEventListener("pageshow", (e) => {
+      if (e.persisted) links.forEach((link) => link.reopen());
+    });
   },
 };
 

@@ -1,20 +1,22 @@
 // nbml confusion matrix: heatmap with counts and labels, normalisation, hover details,
 // click a cell to page through its samples, and the per-class precision/recall/F1 table.
+// A number that was NaN or infinite in the kernel arrives as null and shows as "nan"; an error
+// while drawing shows as text in the widget; a click the kernel refuses shows its `notice`.
 import "./confusion.css";
-import { Model, el } from "./shared";
+import { Model, el, finite, formatNumber, guarded, safeRender } from "./shared";
 
 interface Row {
   label: string;
-  precision: number;
-  recall: number;
-  f1: number;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
   support: number;
 }
 
 interface Item {
   index: number;
   image?: string;
-  values?: number[];
+  values?: (number | null)[];
 }
 
 interface Samples {
@@ -27,7 +29,14 @@ interface Samples {
   items: Item[];
 }
 
-const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
+const pct = (v: unknown): string => {
+  const n = finite(v);
+  return n === null ? "nan" : `${(n * 100).toFixed(1)}%`;
+};
+const fixed3 = (v: unknown): string => {
+  const n = finite(v);
+  return n === null ? "nan" : n.toFixed(3);
+};
 
 function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
   const box = el("div", "nbml-confusion");
@@ -48,18 +57,21 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   layout.append(matrixBox, tableBox);
   const samples = el("div", "nbml-cm-samples");
   samples.dataset.testid = "nbml-samples";
-  box.append(controls, layout, samples);
+  const notice = el("div", "nbml-cm-notice");
+  notice.dataset.testid = "nbml-notice";
+  box.append(controls, notice, layout, samples);
   root.append(box);
 
   let selected: [number, number] | null = null;
 
-  const draw = (): void => {
+  const draw = guarded(root, "draw the confusion matrix", (): void => {
     const labels = (model.get("labels") ?? []) as string[];
     const matrix = (model.get("matrix") ?? []) as number[][];
     const mode = String(model.get("normalize") ?? "none");
     select.value = mode;
-    const acc = Number(model.get("accuracy") ?? 0);
-    accuracy.textContent = `accuracy ${pct(acc)}`;
+    accuracy.textContent = `accuracy ${pct(model.get("accuracy"))}`;
+    notice.textContent = String(model.get("notice") ?? "");
+    notice.hidden = !notice.textContent;
     const rowSums = matrix.map((r) => r.reduce((a, b) => a + b, 0));
     const colSums = labels.map((_, j) => matrix.reduce((a, r) => a + (r[j] ?? 0), 0));
     const total = rowSums.reduce((a, b) => a + b, 0) || 1;
@@ -113,12 +125,12 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     for (const r of rows) {
       const tr = el("tr");
       tr.append(el("th", "", r.label));
-      for (const v of [r.precision, r.recall, r.f1]) tr.append(el("td", "", v.toFixed(3)));
+      for (const v of [r.precision, r.recall, r.f1]) tr.append(el("td", "", fixed3(v)));
       tr.append(el("td", "", String(r.support)));
       pc.append(tr);
     }
     tableBox.replaceChildren(pc);
-  };
+  });
 
   const showSamples = (msg: Samples): void => {
     const labels = (model.get("labels") ?? []) as string[];
@@ -150,8 +162,7 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
         const tr = el("tr");
         tr.dataset.testid = "nbml-sample";
         tr.append(el("td", "", String(it.index)));
-        for (const v of it.values ?? [])
-          tr.append(el("td", "", Number(v.toPrecision(4)).toString()));
+        for (const v of it.values ?? []) tr.append(el("td", "", formatNumber(v)));
         t.append(tr);
       }
       grid.append(t);
@@ -175,10 +186,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     samples.dataset.shown = String(msg.items.length);
   };
 
-  const onMessage = (...args: unknown[]): void => {
+  const onMessage = guarded(root, "show the samples", (...args: unknown[]): void => {
     const msg = args[0] as Samples;
     if (msg.type === "samples") showSamples(msg);
-  };
+  });
   select.addEventListener("change", () => {
     model.set("normalize", select.value);
     model.save_changes();
@@ -186,12 +197,14 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   model.on("msg:custom", onMessage);
   model.on("change:normalize", draw);
   model.on("change:matrix", draw);
+  model.on("change:notice", draw);
   draw();
   return () => {
     model.off("msg:custom", onMessage);
     model.off("change:normalize", draw);
     model.off("change:matrix", draw);
+    model.off("change:notice", draw);
   };
 }
 
-export default { render };
+export default { render: safeRender("confusion matrix", render) };

@@ -1,10 +1,13 @@
 // nbml training monitor: live loss/metric curves (uPlot), progress, Stop and Retrain.
 // The kernel sends only new points ("tick" messages); a view asks for the whole bounded
-// history once ("sync") when it is created.
+// history once ("sync") when it is created. A NaN or infinite value arrives as null: the charts
+// leave it out and say so (./charts); a request the kernel refuses shows in `notice`; an error
+// while drawing or applying a message shows as text in the widget instead of blanking it.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./monitor.css";
 
+import { Line, chartOptions, plot, setNote } from "./charts";
 import {
   Curves,
   MAX_POINTS,
@@ -12,8 +15,11 @@ import {
   Point,
   addPoints,
   el,
+  finite,
   formatNumber,
   formatSeconds,
+  guarded,
+  safeRender,
 } from "./shared";
 
 interface Header {
@@ -21,9 +27,9 @@ interface Header {
   status?: string;
   epoch?: number;
   epochs?: number;
-  progress?: number;
-  samples_per_s?: number;
-  eta?: number;
+  progress?: number | null;
+  samples_per_s?: number | null;
+  eta?: number | null;
   message?: string;
 }
 
@@ -74,6 +80,8 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   const fill = el("div", "nbml-fill");
   bar.append(fill);
   const message = el("div", "nbml-message");
+  const notice = el("div", "nbml-message nbml-notice");
+  notice.dataset.testid = "nbml-notice";
 
   const actions = el("div", "nbml-actions");
   const stop = el("button", "nbml-button", "Stop");
@@ -115,16 +123,16 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   const summary = el("pre", "nbml-summary");
   summary.hidden = true;
   const chartBox = el("div", "nbml-charts");
-  box.append(head, bar, message, actions, retrain, summary, chartBox);
+  box.append(head, bar, message, notice, actions, retrain, summary, chartBox);
   root.append(box);
 
-  const setDefaults = (): void => {
+  const setDefaults = guarded(root, "show the Retrain defaults", (): void => {
     const d = (model.get("defaults") ?? {}) as Record<string, unknown>;
     epochsIn.value = String(d.epochs ?? 5);
     lrIn.value = d.lr == null ? "" : String(d.lr);
     batchIn.value = String(d.batch_size ?? 32);
     optIn.value = String(d.optimizer ?? "adam");
-  };
+  });
   setDefaults();
 
   const drawHeader = (): void => {
@@ -140,8 +148,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     if (st === "running" && header.eta != null && header.eta >= 0)
       parts.push(`ETA ${formatSeconds(header.eta)}`);
     info.textContent = parts.join(" · ");
-    fill.style.width = `${Math.round((header.progress ?? 0) * 1000) / 10}%`;
+    fill.style.width = `${Math.round(Math.min(Math.max(finite(header.progress) ?? 0, 0), 1) * 1000) / 10}%`;
     message.textContent = header.message ?? "";
+    notice.textContent = String(model.get("notice") ?? "");
+    notice.hidden = !notice.textContent;
     const running = st === "running";
     const foreground = Boolean(model.get("foreground"));
     stop.hidden = !running || foreground;
@@ -150,87 +160,91 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     summary.textContent = String(model.get("summary") ?? "");
   };
 
+  const chartScale = new Map<string, boolean>(); // metric -> drawn on a log scale
+
+  /** The lines of one chart: each run's batch and epoch curves of ``metric`` and its val_ twin. */
+  const linesOf = (metric: string): Line[] => {
+    const lines: Line[] = [];
+    runs.forEach((run, i) => {
+      const alpha = i === runs.length - 1 ? 1 : 0.25;
+      const variants: [string, "batch" | "epoch", number][] = [
+        [metric, "batch", 0],
+        [metric, "epoch", 0],
+        [`val_${metric}`, "epoch", 1],
+      ];
+      for (const [name, kind, v] of variants) {
+        const curve = run.curves[name]?.[kind] ?? [];
+        if (!curve.length) continue;
+        const color = fade(COLORS[v], kind === "batch" ? alpha * 0.45 : alpha);
+        lines.push({
+          points: curve,
+          series: {
+            label: `${name}${kind === "batch" ? " (batch)" : ""}${runs.length > 1 ? ` · ${run.label}` : ""}`,
+            stroke: color,
+            width: kind === "batch" ? 1 : 2,
+            dash: v === 1 ? [5, 4] : undefined,
+            spanGaps: true,
+            points: { show: kind === "epoch", size: 5, fill: color },
+          },
+        });
+      }
+    });
+    return lines;
+  };
+
+  const drawChart = (metric: string, width: number): number => {
+    const lines = linesOf(metric);
+    const p = plot(lines);
+    let chart = charts.get(metric);
+    if (chart && (chart.series.length !== p.series.length || chartScale.get(metric) !== p.log)) {
+      chart.root.parentElement?.remove();
+      chart.destroy();
+      charts.delete(metric);
+      chart = undefined;
+    }
+    if (!chart) {
+      const holder = el("div", "nbml-chart");
+      holder.dataset.testid = "nbml-chart";
+      holder.dataset.metric = metric;
+      chartBox.append(holder);
+      chart = new uPlot(chartOptions(metric, width, 220, p), p.data, holder);
+      charts.set(metric, chart);
+      chartScale.set(metric, p.log);
+    } else {
+      chart.setData(p.data);
+    }
+    if (chart.root.parentElement) setNote(chart.root.parentElement, p);
+    return lines.reduce((n, l) => n + l.points.length, 0);
+  };
+
   const drawCharts = (): void => {
     const names = groups((model.get("metrics") ?? []) as string[]);
     for (const [key, chart] of charts) {
       if (!names.includes(key)) {
+        chart.root.parentElement?.remove();
         chart.destroy();
         charts.delete(key);
       }
     }
-    let points = 0;
     const width = Math.max(
       240,
       Math.floor((chartBox.clientWidth || 640) / Math.min(names.length, 2)) - 12,
     );
-    names.forEach((metric) => {
-      const tables: uPlot.AlignedData[] = [];
-      const series: uPlot.Series[] = [{}];
-      runs.forEach((run, i) => {
-        const latest = i === runs.length - 1;
-        const alpha = latest ? 1 : 0.25;
-        const variants: [string, string, boolean][] = [
-          [metric, "batch", false],
-          [metric, "epoch", true],
-          [`val_${metric}`, "epoch", true],
-        ];
-        variants.forEach(([name, kind, pts], v) => {
-          const curve = run.curves[name]?.[kind as "batch" | "epoch"] ?? [];
-          if (!curve.length) return;
-          points += curve.length;
-          tables.push([curve.map((p) => p[0]), curve.map((p) => p[1])]);
-          const color = fade(COLORS[v === 2 ? 1 : 0], kind === "batch" ? alpha * 0.45 : alpha);
-          series.push({
-            label: `${name}${kind === "batch" ? " (batch)" : ""}${runs.length > 1 ? ` · ${run.label}` : ""}`,
-            stroke: color,
-            width: kind === "batch" ? 1 : 2,
-            dash: v === 2 ? [5, 4] : undefined,
-            spanGaps: true,
-            points: { show: pts, size: 5, fill: color },
-          });
-        });
-      });
-      const data = tables.length ? uPlot.join(tables) : ([[]] as unknown as uPlot.AlignedData);
-      let chart = charts.get(metric);
-      if (chart && chart.series.length !== series.length) {
-        chart.destroy();
-        charts.delete(metric);
-        chart = undefined;
-      }
-      if (!chart) {
-        const holder = el("div", "nbml-chart");
-        holder.dataset.testid = "nbml-chart";
-        holder.dataset.metric = metric;
-        chartBox.append(holder);
-        chart = new uPlot(
-          {
-            title: metric,
-            width,
-            height: 220,
-            series,
-            scales: { x: { time: false } },
-            axes: [{ label: "epoch" }, {}],
-            legend: { live: false },
-          },
-          data,
-          holder,
-        );
-        charts.set(metric, chart);
-      } else {
-        chart.setData(data);
-      }
-    });
+    let points = 0;
+    for (const metric of names) points += drawChart(metric, width);
     box.dataset.points = String(points);
     box.dataset.runs = String(runs.length);
   };
 
+  const drawHeaderSafe = guarded(root, "draw the monitor's header", drawHeader);
+  const drawChartsSafe = guarded(root, "draw the monitor's charts", drawCharts);
   let pending = 0;
   const schedule = (): void => {
     if (pending) return;
     pending = requestAnimationFrame(() => {
       pending = 0;
-      drawHeader();
-      drawCharts();
+      drawHeaderSafe();
+      drawChartsSafe();
     });
   };
 
@@ -246,17 +260,17 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   // The state at the end of the latest run, synced as a trait: a view created then (the output is
   // re-rendered at the end of every run) draws it at once, before its sync request is answered.
   // A copy, since ticks extend the curves in place.
-  const restore = (): void => {
+  const restore = guarded(root, "restore the monitor's curves", (): void => {
     const saved = model.get("history") as { header?: Header; runs?: RunState[] } | null;
     if (!saved?.runs?.length) return;
     runs.length = 0;
     for (const r of saved.runs)
       runs.push({ id: r.id, label: r.label, curves: structuredClone(r.curves) });
     header = { ...(saved.header ?? {}) };
-  };
+  });
   restore();
 
-  const onMessage = (...args: unknown[]): void => {
+  const onMessage = guarded(root, "apply a message from the kernel", (...args: unknown[]): void => {
     const msg = args[0] as Msg;
     if (msg.type === "snapshot") {
       runs.length = 0;
@@ -277,19 +291,24 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
       header = { ...header, message: msg.message ?? "" };
     }
     schedule();
-  };
+  });
 
   stop.addEventListener("click", () => model.send({ type: "stop" }));
   summaryToggle.addEventListener("click", () => {
     summary.hidden = !summary.hidden;
   });
   go.addEventListener("click", () => {
-    const lr = lrIn.value.trim();
+    // what was typed, as a number when it is one: the kernel checks it and says what is wrong
+    const value = (input: HTMLInputElement): number | string | null => {
+      const text = input.value.trim();
+      const n = Number(text);
+      return text === "" ? null : Number.isFinite(n) ? n : text;
+    };
     model.send({
       type: "retrain",
-      epochs: Number(epochsIn.value),
-      lr: lr === "" ? null : Number(lr),
-      batch_size: Number(batchIn.value),
+      epochs: value(epochsIn),
+      lr: value(lrIn),
+      batch_size: value(batchIn),
       optimizer: optIn.value,
     });
     go.disabled = true;
@@ -300,6 +319,7 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   model.on("change:metrics", onChange);
   model.on("change:summary", onChange);
   model.on("change:foreground", onChange);
+  model.on("change:notice", onChange);
   model.on("change:defaults", setDefaults);
   model.send({ type: "sync" });
   schedule();
@@ -310,10 +330,11 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     model.off("change:metrics", onChange);
     model.off("change:summary", onChange);
     model.off("change:foreground", onChange);
+    model.off("change:notice", onChange);
     model.off("change:defaults", setDefaults);
     if (pending) cancelAnimationFrame(pending);
     charts.forEach((c) => c.destroy());
   };
 }
 
-export default { render };
+export default { render: safeRender("training monitor", render) };

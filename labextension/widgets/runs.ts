@@ -1,13 +1,30 @@
 // nbml runs table: click a header to sort, tick runs to overlay their curves (uPlot).
+// A value that was NaN or infinite in the kernel arrives as null and shows as "nan" (sorted
+// last); the chart leaves such points out and says so (./charts); an error while drawing shows
+// as text in the widget.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./runs.css";
-import { Model, el } from "./shared";
+import { RawPoint, chartOptions, plot, setNote } from "./charts";
+import { Model, el, guarded, safeRender } from "./shared";
 
-type Cell = string | number;
+type Cell = string | number | null;
 
 interface Curves {
-  [run: string]: { label: string; history: Record<string, [number, number][]> };
+  [run: string]: { label: string; history: Record<string, RawPoint[]> };
+}
+
+/** Numbers before text before nan (null), each in its own order. */
+function compare(x: Cell, y: Cell): number {
+  const rank = (v: Cell): number => (v === null ? 2 : typeof v === "number" ? 0 : 1);
+  if (rank(x) !== rank(y)) return rank(x) - rank(y);
+  if (typeof x === "number" && typeof y === "number") return x - y;
+  return String(x ?? "").localeCompare(String(y ?? ""));
+}
+
+function cellText(v: Cell): string {
+  if (v === null || (typeof v === "number" && !Number.isFinite(v))) return "nan";
+  return typeof v === "number" ? String(Number(v.toPrecision(5))) : String(v);
 }
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
@@ -27,18 +44,13 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   let ascending = true;
   let chart: uPlot | null = null;
 
-  const drawTable = (): void => {
+  const drawTable = guarded(root, "draw the runs table", (): void => {
     const headers = (model.get("headers") ?? []) as string[];
     const rows = [...((model.get("rows") ?? []) as Cell[][])];
     const selected = new Set((model.get("selected") ?? []) as string[]);
     if (sortColumn >= 0) {
       rows.sort((a, b) => {
-        const x = a[sortColumn];
-        const y = b[sortColumn];
-        const cmp =
-          typeof x === "number" && typeof y === "number"
-            ? x - y
-            : String(x).localeCompare(String(y));
+        const cmp = compare(a[sortColumn], b[sortColumn]);
         return ascending ? cmp : -cmp;
       });
     }
@@ -72,15 +84,14 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
       const first = el("td");
       first.append(tick);
       tr.append(first);
-      for (const v of row)
-        tr.append(el("td", "", typeof v === "number" ? String(Number(v.toPrecision(5))) : v));
+      for (const v of row) tr.append(el("td", "", cellText(v)));
       table.append(tr);
     }
     tableBox.replaceChildren(table);
     note.textContent = String(model.get("note") ?? "");
-  };
+  });
 
-  const drawChart = (): void => {
+  const drawChart = guarded(root, "draw the runs' curves", (): void => {
     const curves = (model.get("curves") ?? {}) as Curves;
     const ids = Object.keys(curves);
     const metrics = [...new Set(ids.flatMap((id) => Object.keys(curves[id].history)))].sort();
@@ -96,34 +107,23 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     chart?.destroy();
     chart = null;
     chartBox.replaceChildren();
-    const tables: uPlot.AlignedData[] = [];
-    const series: uPlot.Series[] = [{}];
-    ids.forEach((id, i) => {
-      const pts = curves[id].history[metric] ?? [];
-      if (!pts.length) return;
-      tables.push([pts.map((p) => p[0]), pts.map((p) => p[1])]);
-      series.push({
-        label: curves[id].label,
-        stroke: COLORS[i % COLORS.length],
-        width: 2,
-        spanGaps: true,
-      });
-    });
-    box.dataset.curves = String(tables.length);
-    if (!tables.length) return;
-    chart = new uPlot(
-      {
-        title: metric,
-        width: Math.max(320, Math.min(chartBox.clientWidth || 640, 720)),
-        height: 240,
-        series,
-        scales: { x: { time: false } },
-        axes: [{ label: "epoch" }, {}],
-      },
-      uPlot.join(tables),
-      chartBox,
+    const p = plot(
+      ids.map((id, i) => ({
+        points: curves[id].history[metric] ?? [],
+        series: {
+          label: curves[id].label,
+          stroke: COLORS[i % COLORS.length],
+          width: 2,
+          spanGaps: true,
+        },
+      })),
     );
-  };
+    box.dataset.curves = String(p.series.length - 1);
+    if (p.series.length < 2) return;
+    const width = Math.max(320, Math.min(chartBox.clientWidth || 640, 720));
+    chart = new uPlot(chartOptions(metric, width, 240, p, true), p.data, chartBox);
+    setNote(chartBox, p);
+  });
 
   metricSelect.addEventListener("change", drawChart);
   model.on("change:rows", drawTable);
@@ -139,4 +139,4 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   };
 }
 
-export default { render };
+export default { render: safeRender("runs table", render) };

@@ -1,7 +1,7 @@
 // Helpers shared by nbml's widgets.
 
 /** An (x, y) point: x in epochs (fractional for batch points). */
-export type Point = [number, number];
+export type Point = [number, number | null];
 
 export type Curves = Record<string, { batch: Point[]; epoch: Point[] }>;
 
@@ -18,13 +18,21 @@ export function addPoints(curve: Point[], pts: Point[], max: number): void {
   }
 }
 
-export function formatNumber(v: number): string {
-  if (!isFinite(v)) return String(v);
+/** ``v`` if it is a finite number, else null (a NaN or an infinity arrives as null). */
+export function finite(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** A number for display; null (NaN or infinite in the kernel) and non-numbers show as "nan". */
+export function formatNumber(v: unknown): string {
+  if (typeof v !== "number" || !Number.isFinite(v)) return "nan";
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString("en-US");
   return Number(v.toPrecision(4)).toString();
 }
 
-export function formatSeconds(s: number): string {
+export function formatSeconds(v: unknown): string {
+  const s = finite(v);
+  if (s === null) return "?";
   if (s < 60) return `${s.toFixed(1)}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
@@ -51,4 +59,60 @@ export interface Model {
   send(msg: unknown): void;
   on(event: string, cb: (...args: unknown[]) => void): void;
   off(event: string, cb: (...args: unknown[]) => void): void;
+}
+
+/** What a view shows: anywidget's render function. */
+export type Render = (props: { model: Model; el: HTMLElement }) => (() => void) | void;
+
+const errors = new WeakMap<HTMLElement, Map<string, string>>();
+
+/** Show (or, with ``error`` undefined, clear) what failed, as short text at the top of ``root``. */
+export function showError(root: HTMLElement, what: string, error?: unknown): void {
+  const list = errors.get(root) ?? new Map<string, string>();
+  errors.set(root, list);
+  if (error === undefined) {
+    if (!list.delete(what)) return;
+  } else {
+    const text = error instanceof Error ? error.message : String(error);
+    list.set(what, `nbml: could not ${what}: ${text}`.slice(0, 300));
+    console.error(`nbml widget: could not ${what}`, error);
+  }
+  let box = root.querySelector<HTMLElement>(":scope > .nbml-widget-error");
+  if (!box) {
+    box = el("div", "nbml-widget-error");
+    box.dataset.testid = "nbml-widget-error";
+    box.setAttribute("role", "alert");
+    box.style.cssText = "color:#d62728;font:12px sans-serif;white-space:pre-wrap;margin:2px 0";
+    root.prepend(box);
+  }
+  box.textContent = [...list.values()].join("\n");
+  box.hidden = list.size === 0;
+}
+
+/** ``fn``, but an exception shows in the widget (``could not <what>``) instead of breaking it. */
+export function guarded<A extends unknown[]>(
+  root: HTMLElement,
+  what: string,
+  fn: (...args: A) => void,
+): (...args: A) => void {
+  return (...args: A): void => {
+    try {
+      fn(...args);
+      showError(root, what);
+    } catch (e) {
+      showError(root, what, e);
+    }
+  };
+}
+
+/** A render function whose failure shows in the widget as text instead of a blank output. */
+export function safeRender(name: string, render: Render): Render {
+  return (props) => {
+    try {
+      return render(props);
+    } catch (e) {
+      showError(props.el, `show the ${name}`, e);
+      return undefined;
+    }
+  };
 }

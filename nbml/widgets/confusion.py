@@ -1,4 +1,9 @@
-"""The interactive confusion matrix: click a cell to see that cell's samples."""
+"""The interactive confusion matrix: click a cell to see that cell's samples.
+
+Floats that are not finite (an undefined precision, a NaN feature) travel as ``null`` and show
+as "nan"; a click message is validated (:mod:`nbml.widgets.messages`), and a refused one says why
+in ``notice``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ..comm import InvalidMessage
+from ..jsonsafe import finite_or_none
 from . import STATIC
 from .images import is_image_batch, png_data_url
+from .messages import confusion_request
 
 if TYPE_CHECKING:
     from ..evaluation import Evaluation
@@ -30,8 +38,9 @@ class ConfusionMatrix(anywidget.AnyWidget):
     matrix = t.List().tag(sync=True)
     per_class = t.List().tag(sync=True)
     normalize = t.Unicode("none").tag(sync=True)
-    accuracy = t.Float(0.0).tag(sync=True)
+    accuracy = t.Float(0.0, allow_none=True).tag(sync=True)
     feature_names = t.List(t.Unicode()).tag(sync=True)
+    notice = t.Unicode("").tag(sync=True)
 
     page_size = 24
 
@@ -40,9 +49,9 @@ class ConfusionMatrix(anywidget.AnyWidget):
         per_class = [
             {
                 "label": lab,
-                "precision": float(evaluation.report[lab]["precision"]),
-                "recall": float(evaluation.report[lab]["recall"]),
-                "f1": float(evaluation.report[lab]["f1-score"]),
+                "precision": finite_or_none(evaluation.report[lab]["precision"]),
+                "recall": finite_or_none(evaluation.report[lab]["recall"]),
+                "f1": finite_or_none(evaluation.report[lab]["f1-score"]),
                 "support": int(evaluation.report[lab]["support"]),
             }
             for lab in labels
@@ -51,7 +60,7 @@ class ConfusionMatrix(anywidget.AnyWidget):
             labels=labels,
             matrix=evaluation.confusion_matrix.astype(int).tolist(),
             per_class=per_class,
-            accuracy=float(evaluation.accuracy),
+            accuracy=finite_or_none(evaluation.accuracy),
             feature_names=[str(f) for f in getattr(evaluation, "feature_names", []) or []],
             **kwargs,
         )
@@ -73,7 +82,7 @@ class ConfusionMatrix(anywidget.AnyWidget):
                 if is_image_batch(np.asarray(x[:1])):
                     item["image"] = png_data_url(sample)
                 else:
-                    item["values"] = [float(v) for v in sample.ravel()[:64]]
+                    item["values"] = [finite_or_none(v) for v in sample.ravel()[:64]]
             items.append(item)
         return {
             "type": "samples",
@@ -85,16 +94,14 @@ class ConfusionMatrix(anywidget.AnyWidget):
             "items": items,
         }
 
-    def _on_msg(self, widget: Any, content: dict[str, Any], buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "cell":
-            return
-        n = len(self.labels)
+    def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
         try:
-            true, pred, page = int(content["true"]), int(content["pred"]), int(content["page"])
-        except (KeyError, TypeError, ValueError):
+            msg = confusion_request(content, len(self.labels))
+        except InvalidMessage as e:
+            self.notice = f"Refused: {e}"
             return
-        if 0 <= true < n and 0 <= pred < n:
-            self.send(self.samples(true, pred, page))
+        self.notice = ""
+        self.send(self.samples(msg["true"], msg["pred"], msg["page"]))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
         bundle = super()._repr_mimebundle_(**kwargs)

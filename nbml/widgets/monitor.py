@@ -4,12 +4,13 @@ The widget is a view of the registry: it subscribes to the events of the runs it
 goes to the browser as ``tick`` messages holding only new points, at most one per
 ``update_interval``; a view that appears later asks for a ``snapshot`` of the bounded history.
 Batch points are thinned to at most ``points_per_epoch`` per epoch and every curve is halved when
-it grows past ``max_points``, so the bytes sent grow with epochs, not batches.
+it grows past ``max_points``, so the bytes sent grow with epochs, not batches. A NaN or infinite
+value travels as ``null`` (:mod:`nbml.jsonsafe`). Messages from the view are validated
+(:mod:`nbml.widgets.messages`); a refused one changes nothing and says why in ``notice``.
 """
 
 from __future__ import annotations
 
-import copy
 import html
 import threading
 import time
@@ -19,10 +20,13 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..comm import InvalidMessage
 from ..display import STATUS_COLORS, curves_svg, ordered, progress_text
 from ..errors import NbmlError
+from ..jsonsafe import json_safe
 from ..registry import REGISTRY, Event, ModelRecord, Run
 from . import STATIC
+from .messages import monitor_request
 
 Point = list[float]
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
@@ -57,6 +61,8 @@ class TrainingMonitor(anywidget.AnyWidget):
     # waiting for the answer to its ``sync`` message, which a busy kernel gives only after the
     # cells queued behind (a blank monitor until then).
     history = t.Dict().tag(sync=True)
+    #: Why the view's last request was refused (a bad Retrain option, a run already going).
+    notice = t.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -121,12 +127,14 @@ class TrainingMonitor(anywidget.AnyWidget):
             "status": "running",
             "epochs": run.epochs,
             "foreground": foreground,
-            "defaults": {
-                "epochs": run.epochs,
-                "lr": p.get("lr"),
-                "batch_size": p.get("batch_size"),
-                "optimizer": p.get("optimizer") or "adam",
-            },
+            "defaults": json_safe(
+                {
+                    "epochs": run.epochs,
+                    "lr": p.get("lr"),
+                    "batch_size": p.get("batch_size"),
+                    "optimizer": p.get("optimizer") or "adam",
+                }
+            ),
         }
         if record is not None:
             state["summary"] = _summary(record.model)
@@ -311,17 +319,19 @@ class TrainingMonitor(anywidget.AnyWidget):
             if not ticks:
                 ticks = [{"type": "tick"}]
             ticks[-1]["header"] = dict(self.header)
+            ticks = json_safe(ticks)  # a NaN loss travels as null
         for tick in ticks:
             self.send(tick)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"type": "snapshot", "header": dict(self.header), "runs": self.runs}
+            return json_safe({"type": "snapshot", "header": self.header, "runs": self.runs})
 
     def _history(self) -> dict[str, Any]:
-        # a copy: the curves keep growing in place, and an equal dict would not be synced again
+        # a copy (json_safe copies): the curves keep growing in place, and an equal dict would
+        # not be synced again
         with self._lock:
-            return copy.deepcopy({"header": self.header, "runs": self.runs})
+            return json_safe({"header": self.header, "runs": self.runs})
 
     def refresh(self) -> None:
         """Re-render the output so its static HTML fallback shows the latest state."""
@@ -330,44 +340,52 @@ class TrainingMonitor(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ messages from the view
 
-    def _on_msg(self, widget: Any, content: dict[str, Any], buffers: Any) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "sync":
+    def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        try:
+            msg = monitor_request(content)
+        except InvalidMessage as e:
+            self.notice = f"Refused: {e}"
+            return
+        if msg["type"] == "sync":
             self.send(self.snapshot())
-        elif kind == "stop":
+        elif msg["type"] == "stop":
             from .. import api
 
+            self.notice = ""
             self.send({"type": "info", "message": api.stop(self.name)})
-        elif kind == "retrain":
-            self.retrain(content)
+        else:
+            self.retrain(msg)
 
     def retrain(self, options: dict[str, Any]) -> Run | None:
-        """Start a background run of the same model with the panel's options."""
+        """Start a background run of the same model with the panel's options (``epochs``,
+        ``batch_size``, ``lr``, ``optimizer``); if they are not valid, say why in ``notice``."""
         from .. import api
 
         try:
-            epochs = int(options.get("epochs") or 0)
-            batch_size = int(options.get("batch_size") or 0)
-            lr = options.get("lr")
-            lr = float(lr) if lr not in (None, "") else None
-            optimizer = str(options.get("optimizer") or "") or None
+            opts = monitor_request({"type": "retrain", **options})
+        except InvalidMessage as e:
+            self.notice = f"Refused: {e}"
+            return None
+        try:
             self._adopt = True
             self._listen()  # to adopt the new run when it begins
-            return api.train(
+            run = api.train(
                 self.name,
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                optimizer=optimizer,
+                epochs=opts["epochs"],
+                batch_size=opts["batch_size"],
+                lr=opts["lr"],
+                optimizer=opts["optimizer"],
                 background=True,
                 display="none",
             )
-        except (NbmlError, ValueError, TypeError) as e:
+        except (NbmlError, ValueError, TypeError, OverflowError) as e:
             self._adopt = False
             if self._idle():
                 self._release()
-            self.send({"type": "error", "message": str(e)})
+            self.notice = str(e)
             return None
+        self.notice = ""
+        return run
 
     def close(self) -> None:
         self._release()

@@ -1,13 +1,16 @@
-"""The runs table as a widget: sortable columns, and the curves of the runs you tick."""
+"""The runs table as a widget: sortable columns, and the curves of the runs you tick.
+
+A value that is not finite (a NaN loss) travels as ``null`` and shows as "nan".
+"""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets as t
 
+from ..jsonsafe import finite_or_none
 from . import STATIC
 
 if TYPE_CHECKING:
@@ -18,7 +21,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else str(value)
+        return finite_or_none(value)  # null for NaN and inf
     return str(value)
 
 
@@ -56,7 +59,7 @@ class RunsWidget(anywidget.AnyWidget):
             if run is None:
                 continue
             history = {
-                key: [[i + 1, float(v)] for i, v in enumerate(values)]
+                key: [[i + 1, finite_or_none(v)] for i, v in enumerate(values)]
                 for key, values in run.history.items()
             }
             curves[rid] = {"label": f"{run.id} {run.name}", "history": history}

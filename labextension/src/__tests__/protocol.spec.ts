@@ -2,7 +2,7 @@ import type { ISessionContext } from "@jupyterlab/apputils";
 import { Signal } from "@lumino/signaling";
 
 import { SidebarModel } from "../model";
-import { KernelLink } from "../protocol";
+import { KernelLink, tabId } from "../protocol";
 
 // Just enough of a kernel connection and session context for KernelLink.
 class FakeComm {
@@ -21,9 +21,9 @@ class FakeComm {
     this.isDisposed = true;
   }
   /** The kernel closes the comm (what it does for a target it does not know). */
-  closeFromKernel(): void {
+  closeFromKernel(data: unknown = {}): void {
     this.isDisposed = true;
-    this.onClose?.({});
+    this.onClose?.({ content: { comm_id: "x", data } });
   }
 }
 
@@ -81,7 +81,9 @@ describe("KernelLink", () => {
   it("asks a kernel without nbml once per kernel life, not at every idle", () => {
     const { model, kernel, ctx } = setUp();
     expect(kernel.comms).toHaveLength(1);
-    expect(kernel.comms[0].opened).toEqual([{ type: "snapshot", version: 1 }]);
+    expect(kernel.comms[0].opened).toEqual([
+      { type: "snapshot", version: 1, client: expect.stringMatching(/\/a$/) },
+    ]);
     kernel.comms[0].closeFromKernel(); // no nbml target there
     expect(model.get("a")!.nbml).toBe("absent");
     for (let i = 0; i < 5; i++) {
@@ -137,5 +139,64 @@ describe("KernelLink", () => {
     expect(kernel.comms[0].sent).toEqual([]);
     link.stop({ ...base, foreground: false });
     expect(kernel.comms[0].sent).toEqual([{ type: "stop", version: 1, model: "m" }]);
+  });
+
+  it("listens to the announcement only until its own comm says hello", () => {
+    const { model, kernel, ctx } = setUp();
+    kernel.comms[0].closeFromKernel(); // nbml not loaded yet
+    ctx.status("idle");
+    const announced = new FakeComm();
+    kernel.announce!(announced, { content: { data: hello } });
+    expect(model.get("a")!.nbml).toBe("loaded");
+    expect(kernel.comms).toHaveLength(2); // its own comm, keyed by client
+    const own = kernel.comms[1];
+    expect(own.opened).toEqual([{ type: "snapshot", version: 1, client: expect.any(String) }]);
+    const push = (name: string) => ({
+      content: { data: { type: "models", version: 1, time: 2, models: [{ name }] } },
+    });
+    announced.onMsg!(push("early")); // while the kernel is busy, pushes come this way
+    expect(model.get("a")!.models.map((m) => m.name)).toEqual(["early"]);
+    own.onMsg!({ content: { data: hello } });
+    announced.onMsg!(push("twice")); // heard on its own comm from now on
+    expect(model.get("a")!.models).toEqual([]);
+    own.onMsg!(push("late"));
+    expect(model.get("a")!.models.map((m) => m.name)).toEqual(["late"]);
+    // requests go on its own comm, never on the shared announcement
+    own.onMsg!({ content: { data: hello } });
+    ctx.status("busy");
+    ctx.status("idle");
+    expect(kernel.comms).toHaveLength(2);
+    expect(announced.sent).toEqual([]);
+  });
+
+  it("closes its own comm on pagehide, reopens, and takes a new key when replaced", () => {
+    const { kernel, link } = setUp();
+    const first = kernel.comms[0];
+    first.onMsg!({ content: { data: hello } });
+    const key = link.client;
+    link.close();
+    expect(first.isDisposed).toBe(true);
+    link.reopen();
+    expect(kernel.comms).toHaveLength(2);
+    expect((kernel.comms[1].opened[0] as { client: string }).client).toBe(key);
+    // another live page with the same key (a duplicated tab) replaced this comm
+    kernel.comms[1].closeFromKernel({ type: "closed", version: 1, reason: "replaced" });
+    expect(kernel.comms).toHaveLength(3);
+    const renewed = (kernel.comms[2].opened[0] as { client: string }).client;
+    expect(renewed).not.toBe(key);
+    expect(renewed.endsWith("/a")).toBe(true);
+  });
+
+  it("keeps a tab id over reloads in sessionStorage", () => {
+    const data = new Map<string, string>();
+    const store = {
+      getItem: (k: string) => data.get(k) ?? null,
+      setItem: (k: string, v: string) => void data.set(k, v),
+    };
+    const id = tabId(store);
+    expect(tabId(store)).toBe(id);
+    const renewed = tabId(store, true);
+    expect(renewed).not.toBe(id);
+    expect(tabId(store)).toBe(renewed);
   });
 });

@@ -1,0 +1,110 @@
+// The sidebar's rendering of what a kernel sends: null (a NaN or an infinity travels as null)
+// shows as "nan", and garbage neither throws nor blanks the panel.
+import React from "react";
+import { renderToStaticMarkup } from "react-dom/server";
+
+import { SidebarModel } from "../model";
+import type { KernelMsg, ModelInfo } from "../protocol";
+import { Actions, Boundary, SidebarView, bytes, metricText, num, seconds } from "../view";
+
+const actions: Actions = {
+  stop: () => undefined,
+  summary: () => undefined,
+  reveal: () => undefined,
+};
+
+function info(name: string, extra: Record<string, unknown> = {}): ModelInfo {
+  return {
+    name,
+    status: "failed",
+    epoch: 1,
+    epochs: 5,
+    progress: 0.2,
+    metrics: { loss: null, mae: null, val_loss: 0.5 },
+    elapsed: 1.5,
+    params: 17,
+    device: "cpu:0",
+    cell: 3,
+    foreground: false,
+    run: "r1",
+    message: "Loss became inf at epoch 2",
+    ...extra,
+  } as ModelInfo;
+}
+
+function render(msg: unknown): string {
+  const model = new SidebarModel();
+  model.add("a", "a.ipynb", "notebook");
+  model.apply("a", msg as KernelMsg);
+  return renderToStaticMarkup(React.createElement(SidebarView, { model, actions }));
+}
+
+describe("the sidebar's view", () => {
+  it("shows null metrics as nan", () => {
+    expect(metricText({ loss: null, val_loss: null, accuracy: 0.91234 })).toBe(
+      "loss nan · accuracy 0.9123 · val_loss nan",
+    );
+    const html = render({
+      type: "hello",
+      version: 1,
+      nbml: "0.1.0",
+      host: { cpus: 2, memory: null },
+      models: [info("boom"), info("nanrun", { metrics: { loss: null }, progress: null })],
+      time: 1,
+    });
+    expect(html).toContain("loss nan · mae nan · val_loss 0.5");
+    expect(html).toContain('data-model="boom"');
+    expect(html).toContain('data-model="nanrun"');
+    expect(html).toContain("Loss became inf at epoch 2");
+    expect(html).toContain("width:0%"); // a null progress is an empty bar
+  });
+
+  it("renders garbage from a kernel as text without throwing", () => {
+    expect(num("nan")).toBe("nan");
+    expect(num(Infinity)).toBe("nan");
+    expect(num({})).toBe("nan");
+    expect(seconds(null)).toBe("?");
+    expect(bytes("x")).toBe("?");
+    expect(metricText("garbage")).toBe("");
+    const garbage = info("g", {
+      metrics: { loss: "nan", acc: { x: 1 }, top: [1], inf: "Infinity" },
+      progress: "half",
+      elapsed: null,
+      params: null,
+      epoch: null,
+      status: 42,
+    });
+    const html = render({
+      type: "hello",
+      version: 1,
+      nbml: "0.1.0",
+      host: { cpus: "two", memory: -1 },
+      devices: [null, { kind: "cpu", id: 0, memory: "lots" }],
+      models: [garbage, info("ok")],
+      time: 1,
+    });
+    expect(html).toContain("loss nan");
+    expect(html).toContain('data-model="g"');
+    expect(html).toContain('data-model="ok"');
+    expect(html).toContain("? params");
+    expect(html).toContain("cpu:0 (?)");
+    const pushed = render({
+      type: "models",
+      version: 1,
+      models: [info("m", { metrics: null, elapsed: "soon" })],
+      time: 1,
+    });
+    expect(pushed).toContain('data-model="m"');
+  });
+
+  it("shows what failed instead of a blank panel", () => {
+    const state = Boundary.getDerivedStateFromError(new Error("m.metrics is undefined"));
+    const boundary = new Boundary({ what: "model m", data: 1 });
+    boundary.state = state;
+    expect(renderToStaticMarkup(boundary.render() as React.ReactElement)).toContain(
+      "Could not show model m: m.metrics is undefined",
+    );
+    const healthy = new Boundary({ what: "model m", data: 1, children: "fine" });
+    expect(healthy.render()).toBe("fine");
+  });
+});

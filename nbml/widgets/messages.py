@@ -1,0 +1,105 @@
+"""Validation of the messages a widget's view sends to the kernel (Retrain, Stop, a cell click).
+
+The same rules as the sidebar's protocol (:mod:`nbml.comm`): a JSON object of bounded size, a
+known ``type``, exactly the fields that type takes, each of the right kind and range. Anything
+else raises :class:`~nbml.comm.InvalidMessage` (with a message the widget shows) and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from numbers import Real
+from typing import Any
+
+from ..comm import InvalidMessage
+
+MAX_BYTES = 4096
+MAX_EPOCHS = 100_000
+MAX_BATCH = 2**20
+MAX_PAGE = 10**6
+
+#: Monitor messages: type -> (required fields, optional fields).
+MONITOR: dict[str, tuple[set[str], set[str]]] = {
+    "sync": (set(), set()),
+    "stop": (set(), set()),
+    "retrain": ({"epochs", "batch_size"}, {"lr", "optimizer"}),
+}
+CONFUSION: dict[str, tuple[set[str], set[str]]] = {"cell": ({"true", "pred"}, {"page"})}
+
+
+def check_shape(msg: Any, kinds: dict[str, tuple[set[str], set[str]]]) -> dict[str, Any]:
+    """``msg`` if it is a small JSON object of a known type with exactly its fields."""
+    if not isinstance(msg, dict):
+        raise InvalidMessage(f"a message must be a JSON object, not {type(msg).__name__}")
+    try:
+        size = len(json.dumps(msg, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise InvalidMessage(f"a message must be plain JSON: {e}") from None
+    if size > MAX_BYTES:
+        raise InvalidMessage(f"a message must be at most {MAX_BYTES} bytes, not {size}")
+    kind = msg.get("type")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise InvalidMessage(f"unknown message type {str(kind)[:40]!r}; known: {sorted(kinds)}")
+    required, optional = kinds[kind]
+    extra = sorted(str(k)[:40] for k in msg if k not in required | optional | {"type"})
+    if extra:
+        raise InvalidMessage(f"unexpected fields {extra} in a {kind!r} message")
+    missing = sorted(required - set(msg))
+    if missing:
+        raise InvalidMessage(f"a {kind!r} message needs {missing}")
+    return msg
+
+
+def whole(msg: dict[str, Any], key: str, low: int, high: int) -> int:
+    """``msg[key]`` as an int in ``low..high``; a float, a bool or a string is refused."""
+    value = msg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidMessage(f"{key} must be a whole number from {low} to {high:,}, not {value!r}")
+    return value
+
+
+def monitor_request(msg: Any, optimizers: Any = None) -> dict[str, Any]:
+    """A valid monitor message, with Retrain's options checked and normalised.
+
+    ``optimizers`` is the collection of known optimizer names (Keras's, by default).
+    """
+    msg = check_shape(msg, MONITOR)
+    if msg["type"] != "retrain":
+        return msg
+    out: dict[str, Any] = {
+        "type": "retrain",
+        "epochs": whole(msg, "epochs", 1, MAX_EPOCHS),
+        "batch_size": whole(msg, "batch_size", 1, MAX_BATCH),
+        "lr": None,
+        "optimizer": None,
+    }
+    lr = msg.get("lr")
+    if lr is not None:
+        if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
+            raise InvalidMessage(f"the learning rate must be a positive number, not {lr!r}")
+        out["lr"] = float(lr)
+    name = msg.get("optimizer")
+    if name is not None:
+        if optimizers is None:
+            from ..compiling import optimizer_names
+
+            optimizers = optimizer_names()
+        if not isinstance(name, str) or name.lower() not in optimizers:
+            raise InvalidMessage(
+                f"unknown optimizer {str(name)[:40]!r}; known: {', '.join(sorted(optimizers))}"
+            )
+        out["optimizer"] = name.lower()
+    return out
+
+
+def confusion_request(msg: Any, classes: int) -> dict[str, Any]:
+    """A valid cell click: ``true`` and ``pred`` class indices, a ``page`` number."""
+    msg = check_shape(msg, CONFUSION)
+    return {
+        "type": "cell",
+        "true": whole(msg, "true", 0, classes - 1),
+        "pred": whole(msg, "pred", 0, classes - 1),
+        "page": whole(msg, "page", 0, MAX_PAGE) if "page" in msg else 0,
+    }
