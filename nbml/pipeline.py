@@ -37,6 +37,8 @@ class Plan:
     copy_compile_from: Any = None
     #: A ``keras.distribution.DataParallel`` for ``--distribute data``, else None.
     distribution: Any = None
+    #: Batches per compiled call: ``"auto"``, a number, or None to keep the model's own.
+    steps: Any = "auto"
 
     def commit(self, namespace: dict[str, Any], cell: int | None) -> Run:
         """Apply the plan: compile, register the run, bind the name in the notebook."""
@@ -53,6 +55,8 @@ class Plan:
             if self.compile_args is not None:
                 compiling.compile_model(self.model, self.dataset.task, **self.compile_args)
         rec = self.record
+        if self.compile_args is not None:
+            rec.user_compiled = False  # compiled by nbml from now on
         rec.device = distribution.describe(self.distribution)
         rec.model, rec.dataset, rec.task = self.model, self.dataset, self.dataset.task
         rec.from_logits = compiling.from_logits(self.model)
@@ -126,6 +130,7 @@ def plan(name: str, model: Any, ns: dict[str, Any], opts: TrainOptions) -> Plan:
         step.compile_args(),
         step.copy_from,
         dist,
+        step.steps(),
     )
 
 
@@ -165,6 +170,7 @@ class _Step:
         self.name, self.ns, self.opts, self.augment = name, ns, opts, augment
         self.recompile = any(getattr(opts, k) is not None for k in COMPILE_OPTIONS)
         self.copy_from: Any = None
+        self.user_compiled = False
         self.record: ModelRecord
         self.full: Any = None
         self.dataset: _data.Dataset
@@ -194,10 +200,12 @@ class _Step:
             self.copy_from = model
         if not model.compiled:
             self.recompile = True
+        self.user_compiled = self.record.user_compiled = not self.recompile
 
     def again(self, record: ModelRecord) -> None:
         o, name = self.opts, self.name
         self.record, self.full = record, record.model
+        self.user_compiled = record.user_compiled and not self.recompile
         given = [flag(k) for k in DATA_OPTIONS if getattr(o, k) is not None]
         given += ["--clean"] if o.clean else []
         if o.data is None and given:
@@ -224,6 +232,13 @@ class _Step:
             self.full = keras.models.clone_model(src)
             if not self.recompile:
                 self.copy_from = src
+
+    def steps(self) -> Any:
+        """``--steps-per-execution``: as given; by default auto, unless the user compiled."""
+        given = self.opts.steps_per_execution
+        if given is not None:
+            return given
+        return None if self.user_compiled else "auto"
 
     def compile_args(self) -> dict[str, Any] | None:
         if not self.recompile:

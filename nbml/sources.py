@@ -151,19 +151,42 @@ def _file(path: str, target: str | None) -> Raw:
         raise NbmlError(
             f"No file '{path}' (looked in {os.getcwd()}). Check the path, relative to the notebook."
         )
+    if os.path.isdir(path):
+        raise NbmlError(f"'{path}' is a folder, not a file. Name the .csv or .npz file itself.")
     if path.lower().endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
+        return _npz(path)
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        # EmptyDataError is a ValueError
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise NbmlError(
+            f"Could not read {path} as a CSV table ({detail}). Check that it is a text table "
+            "with a header row of column names, separated by commas."
+        ) from None
+    return _from_frame(df, path, target)
+
+
+def _npz(path: str) -> Raw:
+    try:
+        f = np.load(path, allow_pickle=False)
+        with f:
             keys = set(f.files)
             if not {"x", "y"} <= keys:
                 raise NbmlError(
                     f"{path} has arrays {sorted(keys)}; an npz for nbml needs arrays named "
                     "'x' and 'y' (and optionally 'x_test', 'y_test')."
                 )
-            get = lambda k: f[k] if k in keys else None  # noqa: E731
-            return Raw(path, f["x"], f["y"], get("x_test"), get("y_test"))
-    import pandas as pd
-
-    return _from_frame(pd.read_csv(path), path, target)
+            arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test") if k in keys}
+    except (ValueError, OSError, EOFError) as e:
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise NbmlError(
+            f"Could not read {path} as an npz file of arrays ({detail}). Write it with "
+            "np.savez(path, x=x, y=y) from numeric or string arrays (no Python objects)."
+        ) from None
+    return Raw(path, arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"))
 
 
 def _from_frame(df: Any, spec: str, target: str | None) -> Raw:

@@ -59,6 +59,7 @@ class Task:
             ok, idx = np.zeros(len(y), dtype=bool), None
         if not np.all(ok):
             bad = y[np.flatnonzero(~ok)[0]]
+            bad = bad.item() if isinstance(bad, np.generic) else bad
             raise NbmlError(
                 f"The labels contain {bad!r}, a class the model was not trained on (its classes "
                 f"are {self.class_names}). Evaluate on data with the same classes."

@@ -1,14 +1,21 @@
-"""A catalogue of user mistakes, each run in one real kernel (SPEC §5, last paragraph).
+"""A catalogue of user mistakes and hostile inputs, each run in one real kernel (SPEC §5, last
+paragraph).
 
 Every mistake must show as IPython's one-line ``UsageError`` (no traceback, no iopub ``error``
-message) whose words name the fix, and must leave the kernel able to train: the model ``tiny``
-is still bound, idle, and ``%train tiny --epochs 1`` finishes afterwards.
+message) whose words name the fix, and must change nothing: the model ``tiny`` is still bound,
+idle, on its data, with its runs and their histories, no model appeared or vanished, and
+``%train tiny --epochs 1`` finishes afterwards. Legitimate edge inputs (``LEGIT``) end in a
+correct result instead, and leave the kernel just as healthy.
+
+``CASES`` is the concatenation of lists by theme; more lists can be appended to it.
 
 The kernel runs with no network (its proxies point at a closed port) and a fresh, empty
 ``KERAS_HOME``, so ``keras:mnist`` cannot be found in a cache nor downloaded.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from kernel import Kernel
@@ -47,9 +54,26 @@ x = 1
 """
 
 
+FIVE_UNIT_MODEL = """
+keras.Sequential([
+    keras.Input((4,)),
+    keras.layers.Dense(
+        5,
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([0.0, 0.0, 0.0, 0.0, 50.0]),
+    ),
+])
+"""
+
+REGRESSION_MODEL = """
+keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+"""
+
 SETUP = """
 import os, nbml, numpy as np, pandas as pd
 from sklearn.datasets import load_iris
+from sklearn.metrics import accuracy_score
 
 x_iris, y_iris = load_iris(return_X_y=True)
 x_iris = x_iris.astype("float32")
@@ -61,6 +85,69 @@ iris_df["species"] = y_iris
 xy_bad = (np.zeros((10, 4), "float32"), np.zeros(9, "int64"))
 xy_nan = (x_iris.copy(), y_iris)
 xy_nan[0][5, 2] = np.nan
+names = np.array(["setosa", "versicolor", "virginica"])
+
+# pandas extension dtypes
+iris_str = iris_df.assign(species=pd.Series(names[y_iris], dtype="string"))
+iris_cat = iris_df.assign(species=pd.Series(names[y_iris], dtype="category"))
+iris_na = iris_df.assign(species=pd.array(y_iris, dtype="Int64"))
+iris_na.loc[7, "species"] = pd.NA
+iris_color = iris_df.assign(color=pd.Series(["red", "blue"] * 75, dtype="category"))
+only_target = pd.DataFrame({"y": y_iris})
+
+# labels
+xy_none = (x_iris, [None if i == 7 else str(v) for i, v in enumerate(y_iris)])
+xy_mixed_labels = (x_iris, [v if i % 2 else str(v) for i, v in enumerate(y_iris.tolist())])
+xy_one_class = (x_iris, np.zeros(150, "int64"))
+many_ints = (np.random.default_rng(0).random((600, 4), dtype="float32"), np.arange(600) % 500)
+xy_dates = (x_iris, pd.date_range("2020-01-01", periods=150).to_numpy())
+xy_fractions = (x_iris, x_iris[:, 0])
+xy_2d_labels = (x_iris, np.stack([y_iris, y_iris], axis=1))
+xy_unknown_class = (x_iris, np.full(150, 5))
+keyed = (x_iris, np.array(["accuracy", "macro avg", "weighted avg"])[y_iris])
+
+# shapes and types
+imgs_mixed = ([np.zeros((8, 8, 1)), np.zeros((9, 9, 1))] * 10, [0, 1] * 10)
+xy_text = (np.array(["a b c"] * 150), y_iris)
+xy_empty = (np.zeros((0, 4), "float32"), np.zeros(0, "int64"))
+xy_scalars = (1, 2)
+xy_three = (x_iris, y_iris, y_iris)
+d_no_y = {"x": x_iris}
+d_x_test_only = {"x": x_iris, "y": y_iris, "x_test": x_iris[:10]}
+some_int = 3
+greeting = "hello"
+
+# files, in the kernel's folder
+iris_df.to_csv("iris.csv", index=False)
+iris_df.assign(color=["red", "blue"] * 75).to_csv("iris_color.csv", index=False)
+open("empty.csv", "w").close()
+with open("garbage.csv", "wb") as f:
+    f.write(bytes([0xFF, 0xFE, 0x00, 0x81]) + b"garbage")
+os.makedirs("folder.csv", exist_ok=True)
+with open("text.npz", "w") as f:
+    f.write("not a zip archive")
+np.savez("no_xy.npz", a=np.zeros(3))
+np.savez("objects.npz", x=np.array([object(), 1], dtype=object), y=np.zeros(2))
+np.savez("iris.npz", x=x_iris, y=y_iris)
+
+# streams
+def batches(n=3):
+    return ((x_iris[i::n], y_iris[i::n]) for i in range(n))
+
+class NoBatches(keras.utils.PyDataset):
+    def __len__(self):
+        return 0
+
+    def __getitem__(self, i):
+        raise IndexError(i)
+
+gen_empty = (b for b in [])
+gen_empty_eval = (b for b in [])
+gen_scalars = (i for i in range(3))
+gen_x_only = (x_iris[i::3] for i in range(3))
+gen_short_y = ((x_iris[:10], y_iris[:9]) for _ in range(3))
+gen_str_labels = ((x_iris[i::3], names[y_iris[i::3]]) for i in range(3))
+no_batches = NoBatches()
 
 def _tiny_state():
     recs = [m for m in nbml.models() if m.name == "tiny"]
@@ -70,6 +157,16 @@ def _tiny_state():
         rec is not None and rec.model is tiny,
         rec.status if rec else None,
         rec.dataset.spec if rec else None,
+    )
+
+def _kernel_state():
+    # tiny's state, the length of each of its runs' histories, and every model's name
+    recs = [m for m in nbml.models() if m.name == "tiny"]
+    runs = recs[0].runs if recs else []
+    return (
+        _tiny_state(),
+        [len(r.history.get("loss", [])) for r in runs],
+        sorted(m.name for m in nbml.models()),
     )
 """
 
@@ -115,14 +212,15 @@ def cell(line: str, body: str = IRIS_MODEL) -> str:
     return f"%%train {line}{body}"
 
 
-def case(id: str, code: str, words: list[str]) -> object:
-    """One user mistake: the magic to run and the key words its message must contain."""
-    return pytest.param(code, words, id=id)
+def case(id: str, code: str, words: list[str], before: str = "") -> object:
+    """One user mistake: the magic to run (after ``before``, run as a cell of its own) and the
+    key words its message must contain."""
+    return pytest.param(before, code, words, id=id)
 
 
 NAME_HINT = ["No model named 'tinny'", "Did you mean 'tiny'"]
 
-CASES = [
+BASIC_CASES = [
     # ---- bad or out-of-range options
     case("epochs-0", "%train tiny --epochs 0", ["--epochs", "at least 1", "not 0"]),
     case("epochs-abc", "%train tiny --epochs abc", ["--epochs", "invalid int value: 'abc'"]),
@@ -285,12 +383,471 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("code", "words"), CASES)
-def test_mistake_is_a_usage_error_and_the_kernel_still_trains(tiny, code, words):
-    kernel = tiny
-    res = kernel.execute(code, timeout=120)
+STALE_MODEL = f"model = {IRIS_MODEL.strip()}"
+SPLIT = "%%train other --data sklearn:iris"
+
+OPTION_CASES = [
+    case("epochs-negative", "%train tiny --epochs -5", ["--epochs", "at least 1", "not -5"]),
+    case("epochs-float", "%train tiny --epochs 1.5", ["--epochs", "invalid int value: '1.5'"]),
+    case("batch-size-0", "%train tiny --batch-size 0", ["--batch-size", "at least 1", "not 0"]),
+    case("batch-size-abc", "%train tiny --batch-size abc", ["invalid int value: 'abc'"]),
+    case("lr-abc", "%train tiny --lr abc", ["--lr", "invalid float value: 'abc'"]),
+    case("lr-inf", "%train tiny --lr inf", ["--lr must be a positive number", "0.001"]),
+    case(
+        "validation-split-1",
+        cell("other --data sklearn:iris --validation-split 1"),
+        ["--validation-split", "below 1", "not 1.0"],
+    ),
+    case("validation-split-abc", "%train tiny --validation-split abc", ["invalid float value"]),
+    case(
+        "test-split-nan",
+        cell("other --data sklearn:iris --test-split nan"),
+        ["--test-split", "below 1", "nan"],
+    ),
+    case(
+        "seed-negative",
+        cell("other --data sklearn:iris --seed -1"),
+        ["--seed must be a whole number from 0 to 4294967295, not -1."],
+    ),
+    case(
+        "seed-huge-line",
+        "%train tiny --seed 99999999999999999999",
+        ["--seed must be a whole number from 0 to 4294967295", "not 99999999999999999999"],
+    ),
+    case("seed-abc", "%train tiny --seed abc", ["--seed", "invalid int value: 'abc'"]),
+    case("early-stopping-abc", "%train tiny --early-stopping x", ["--early-stopping", "'x'"]),
+    case("optimizer-empty", "%train tiny --optimizer ''", ["Unknown optimizer ''", "adam"]),
+    case("loss-empty", "%train tiny --loss ''", ["Unknown loss ''", "auto"]),
+    case("task-empty", cell("other --data sklearn:iris --task ''"), ["--task", "regression"]),
+    case("normalize-empty", "%train tiny --normalize ''", ["--normalize", "minmax, standard"]),
+    case(
+        "augment-empty-item",
+        cell("other --data sklearn:digits --augment flip,,rotate", IMAGE_MODEL),
+        ["Unknown augmentation ''", "flip, rotate, zoom, shift"],
+    ),
+    case(
+        "from-run-with-a-cell",
+        cell("other --data sklearn:iris --from-run abc"),
+        ["--from-run", "line form", "%train other --from-run abc"],
+    ),
+    case(
+        "target-without-data-line",
+        "%train tiny --target species",
+        ["--target", "reuses tiny's data", "--data SPEC"],
+    ),
+    case("clean-without-data-line", "%train tiny --clean", ["--clean", "apply when data is"]),
+    case(
+        "normalize-after-training-line",
+        "%train tiny --normalize standard",
+        ["preprocessing of tiny", "travels inside the model"],
+    ),
+    case(
+        "line-data-with-other-classes",
+        "%train tiny --data sklearn:breast_cancer",
+        ["differ from what tiny was trained on", "%%train"],
+    ),
+    case("train-without-name", "%train --epochs 1", ["required: name"]),
+]
+
+NAME_CASES = [
+    case("name-keyword", cell("for --data sklearn:iris"), ["'for' is a Python keyword"]),
+    case("name-emoji", cell("\N{ROBOT FACE} --data sklearn:iris"), ["Python identifier"]),
+    case(
+        "name-is-a-module",
+        cell("np --data sklearn:iris"),
+        ["'np' is the module numpy", "e.g. np_model"],
+    ),
+    case(
+        "name-is-a-builtin",
+        cell("print --data sklearn:iris"),
+        ["'print' is a Python built-in", "print_model"],
+    ),
+    case(
+        "name-is-the-data-variable",
+        cell("iris_xy --data iris_xy"),
+        ["would replace the data variable iris_xy", "%%train iris_xy_model --data iris_xy"],
+    ),
+    case(
+        "name-is-the-data-frame-line",
+        "%train iris_df --data iris_df --target species",
+        ["would replace the data variable iris_df"],
+    ),
+    case(
+        "stale-model-not-taken",
+        cell("other --data sklearn:iris", "\nx_unused = 1\n"),
+        ["no Keras model", "does not assign the variable `model`", "earlier cell is not taken"],
+        before=STALE_MODEL,
+    ),
+    case(
+        "stale-model-compiled-by-body",
+        cell("other --data sklearn:iris", "\nmodel.compile('adam', 'mse')\n"),
+        ["its last expression is a NoneType", "earlier cell is not taken"],
+        before=STALE_MODEL,
+    ),
+    case(
+        "body-yields-a-layer",
+        cell("other --data sklearn:iris", "\nkeras.layers.Dense(3)\n"),
+        ["its last expression is a Dense"],
+    ),
+    case(
+        "body-yields-the-model-class",
+        cell("other --data sklearn:iris", "\nkeras.Sequential\n"),
+        ["its last expression is a type"],
+    ),
+    case(
+        "body-empty",
+        cell("other --data sklearn:iris", "\n"),
+        ["the cell body is empty", "line magic %train"],
+    ),
+    case(
+        "body-without-final-expression",
+        cell("other --data sklearn:iris", "\nx_unused = 2\n"),
+        ["it has no expression at the end", "does not assign the variable `model`"],
+    ),
+]
+
+DATA_CASES = [
+    case("data-empty-string", cell("other --data ''"), ["Cannot read the data spec ''"]),
+    case("data-sklearn-empty", cell("other --data sklearn:"), ["scikit-learn dataset ''"]),
+    case("data-keras-empty", cell("other --data keras:"), ["Unknown Keras dataset ''", "mnist"]),
+    case("data-prefix-uppercase", cell("other --data SKLEARN:iris"), ["sklearn:NAME"]),
+    case(
+        "data-unicode-variable",
+        cell("other --data donn\u00e9es"),
+        ["No variable named 'donn\u00e9es'"],
+    ),
+    case("data-keyword", cell("other --data lambda"), ["Cannot read the data spec 'lambda'"]),
+    case(
+        "data-single-array",
+        cell("other --data x_iris"),
+        ["'x_iris' is a ndarray (a single array has no labels)", "(x, y)"],
+    ),
+    case("data-an-int", cell("other --data some_int"), ["'some_int' is a int", "(x, y)"]),
+    case("data-a-string", cell("other --data greeting"), ["'greeting' is a str"]),
+    case("data-three-items", cell("other --data xy_three"), ["'xy_three' is a tuple"]),
+    case("data-dict-without-y", cell("other --data d_no_y"), ["keys ['x']", "'x' and 'y'"]),
+    case(
+        "data-dict-x-test-only",
+        cell("other --data d_x_test_only"),
+        ["has x_test without y_test", "give both, or neither"],
+    ),
+    case("data-scalars", cell("other --data xy_scalars"), ["is a scalar", "one row per sample"]),
+    case("data-no-rows", cell("other --data xy_empty"), ["'xy_empty' has no samples"]),
+    case(
+        "images-of-mixed-shapes",
+        cell("other --data imgs_mixed", IMAGE_MODEL),
+        ["different shapes ((8, 8, 1) and (9, 9, 1))", "Resize images to one size"],
+    ),
+    case("text-features", cell("other --data xy_text"), ["holds strings", "TextVectorization"]),
+    case(
+        "feature-column-category",
+        cell("other --data iris_color --target species"),
+        ["Feature columns ['color']", "pandas.get_dummies"],
+    ),
+    case(
+        "frame-of-the-target-only",
+        cell("other --data only_target --target y"),
+        ["no columns besides the target 'y'"],
+    ),
+    case("csv-without-target", cell("other --data iris.csv"), ["--target", "species"]),
+    case(
+        "csv-string-feature",
+        cell("other --data iris_color.csv --target species"),
+        ["Feature columns ['color']"],
+    ),
+    case(
+        "csv-empty",
+        cell("other --data empty.csv --target y"),
+        ["Could not read empty.csv as a CSV table", "header row"],
+    ),
+    case(
+        "csv-not-text",
+        cell("other --data garbage.csv --target y"),
+        ["Could not read garbage.csv as a CSV table", "utf-8"],
+    ),
+    case("csv-is-a-folder", cell("other --data folder.csv --target y"), ["is a folder"]),
+    case("npz-missing", cell("other --data nope.npz"), ["No file 'nope.npz'", "Check the path"]),
+    case(
+        "npz-not-an-archive",
+        cell("other --data text.npz"),
+        ["Could not read text.npz as an npz file", "np.savez"],
+    ),
+    case("npz-without-x-y", cell("other --data no_xy.npz"), ["arrays ['a']", "'x' and 'y'"]),
+    case(
+        "npz-of-objects",
+        cell("other --data objects.npz"),
+        ["Could not read objects.npz", "no Python objects"],
+    ),
+]
+
+LABEL_CASES = [
+    case(
+        "labels-missing-none",
+        cell("other --data xy_none"),
+        ["1 labels of 'xy_none' are missing", "--clean"],
+    ),
+    case(
+        "labels-missing-pd-na",
+        cell("other --data iris_na --target species"),
+        ["1 labels of 'iris_na' are missing (None, NaN or pd.NA)", "--clean"],
+    ),
+    case(
+        "labels-mixed-types",
+        cell("other --data xy_mixed_labels"),
+        ["mixes label types (int, str)", "astype"],
+    ),
+    case(
+        "labels-one-class",
+        cell("other --data xy_one_class"),
+        ["a single class (0)", "at least two"],
+    ),
+    case(
+        "labels-many-integers",
+        cell("other --data many_ints"),
+        ["500 different whole numbers over 600 rows", "--task regression"],
+    ),
+    case(
+        "labels-datetimes",
+        cell("other --data xy_dates"),
+        ["datetime64", "neither numbers nor classes"],
+    ),
+    case(
+        "labels-two-columns",
+        cell("other --data xy_2d_labels"),
+        ["one per sample or one-hot rows", "--task regression"],
+    ),
+    case(
+        "regression-on-strings",
+        cell("other --data iris_str --target species --task regression"),
+        ["--task regression needs numeric labels"],
+    ),
+    case(
+        "classification-of-fractions",
+        cell("other --data xy_fractions --task classification"),
+        ["fractions", "--task regression"],
+    ),
+]
+
+STREAM_CASES = [
+    case("stream-empty", cell("other --data gen_empty"), ["yields no batches", "used up"]),
+    case(
+        "stream-used-up",
+        cell("other --data used"),
+        ["'used' yields no batches", "a generator runs once"],
+        before="used = batches()\n_ = list(used)",
+    ),
+    case("stream-of-ints", cell("other --data gen_scalars"), ["yields a int", "(x, y)"]),
+    case("stream-of-x-only", cell("other --data gen_x_only"), ["yields a ndarray", "(x, y)"]),
+    case(
+        "stream-short-labels",
+        cell("other --data gen_short_y"),
+        ["x shaped (10, 4) with y shaped (9,)", "one label per sample"],
+    ),
+    case(
+        "stream-string-labels",
+        cell("other --data gen_str_labels"),
+        ["class indices (0, 1, ...)", "Encode them in the stream"],
+    ),
+    case("pydataset-without-batches", cell("other --data no_batches"), ["yields no batches"]),
+    case(
+        "stream-with-normalize",
+        cell("other --data fresh --normalize minmax"),
+        ["--normalize and --augment need array data"],
+        before="fresh = batches()",
+    ),
+]
+
+JUDGE_CASES = [
+    case("evaluate-without-name", "%evaluate", ["required: name"]),
+    case("evaluate-frame-without-target", "%evaluate tiny --data iris_df", ["--target", "species"]),
+    case("evaluate-lengths-differ", "%evaluate tiny --data xy_bad", ["10 samples but 9 labels"]),
+    case(
+        "evaluate-unknown-class",
+        "%evaluate tiny --data xy_unknown_class",
+        ["The labels contain 5, a class the model was not trained on"],
+    ),
+    case(
+        "evaluate-nan-features",
+        "%evaluate tiny --data xy_nan",
+        ["1 rows of 'xy_nan' contain NaN", "Drop or fill in those rows first"],
+    ),
+    case(
+        "evaluate-missing-labels",
+        "%evaluate tiny --data xy_none",
+        ["1 labels of 'xy_none' are missing", "Drop or fill in"],
+    ),
+    case("evaluate-empty-stream", "%evaluate tiny --data gen_empty_eval", ["yields no batches"]),
+    case("evaluate-bogus-option", "%evaluate tiny --proba", ["unrecognized arguments: --proba"]),
+    case(
+        "predict-one-sample",
+        "%predict tiny x_iris[0]",
+        ["shape ()", "(4,)", "pass a batch of one, x[None]"],
+    ),
+    case("predict-frame-with-target", "%predict tiny iris_df", ["(5,)", "(4,)"]),
+    case("predict-3d", "%predict tiny np.zeros((2, 2, 2))", ["(2, 2)", "(4,)"]),
+    case("predict-proba-without-expr", "%predict tiny --proba", ["%predict NAME EXPR"]),
+    case(
+        "predict-unicode-variable",
+        "%predict tiny donn\u00e9es",
+        ["No variable named 'donn\u00e9es'"],
+    ),
+    case("save-without-name", "%save", ["required: name"]),
+    case("stop-without-name", "%stop", ["required: name"]),
+    case("stop-two-names", "%stop tiny other", ["unrecognized arguments: other"]),
+    case("runs-bogus-option", "%runs --bogus", ["unrecognized arguments: --bogus"]),
+]
+
+#: Every list of mistakes; append more lists here.
+CASES = [
+    *BASIC_CASES,
+    *OPTION_CASES,
+    *NAME_CASES,
+    *DATA_CASES,
+    *LABEL_CASES,
+    *STREAM_CASES,
+    *JUDGE_CASES,
+]
+
+
+def legit(id: str, code: str, expr: str, expected: object, before: str = "") -> object:
+    """A legitimate edge input: ``code`` runs without error, then ``expr`` equals ``expected``."""
+    return pytest.param(before, code, expr, expected, id=id)
+
+
+def _one(name: str, what: str) -> str:
+    return f"[m for m in nbml.models() if m.name == {name!r}][0].{what}"
+
+
+FIVE_EVAL = (
+    "(lambda ev: (ev.labels[-1], int(ev.confusion_matrix[:, -1].sum()), ev.accuracy, "
+    "ev.accuracy == accuracy_score(ev.y_true, ev.y_pred), "
+    "nbml.predict('five', x_iris[:2]).tolist()))(nbml.evaluate('five'))"
+)
+
+LEGIT = [
+    legit("stop-an-idle-model", "_ = %stop tiny", "1", 1),
+    legit(
+        "more-units-than-classes",
+        cell("five --data iris_xy --test-split 0.2 --epochs 1 --lr 1e-9", FIVE_UNIT_MODEL),
+        FIVE_EVAL,
+        ("output 4", 30, 0.0, True, [4, 4]),
+    ),
+    legit(
+        "class-names-that-are-report-keys",
+        cell("keyed_m --data keyed --epochs 1"),
+        "(lambda ev: (ev.labels, ev.report['accuracy'] == ev.accuracy))(nbml.evaluate('keyed_m'))",
+        (["accuracy (class)", "macro avg (class)", "weighted avg (class)"], True),
+    ),
+    legit(
+        "string-dtype-target",
+        cell("str_m --data iris_str --target species --epochs 1"),
+        "sorted(set(nbml.predict('str_m', x_iris).tolist()) | set(names.tolist()))",
+        ["setosa", "versicolor", "virginica"],
+    ),
+    legit(
+        "category-target",
+        cell("cat_m --data iris_cat --target species --epochs 1"),
+        "nbml.evaluate('cat_m').labels",
+        ["setosa", "versicolor", "virginica"],
+    ),
+    legit(
+        "nullable-int-target-with-na-cleaned",
+        cell("na_m --data iris_na --target species --clean --epochs 1"),
+        f"({_one('na_m', 'dataset.dropped')}, {_one('na_m', 'task.classes')})",
+        (1, [0, 1, 2]),
+    ),
+    legit(
+        "missing-labels-cleaned",
+        cell("none_m --data xy_none --clean --epochs 1"),
+        f"({_one('none_m', 'dataset.dropped')}, {_one('none_m', 'task.classes')})",
+        (1, ["0", "1", "2"]),
+    ),
+    legit(
+        "many-integers-as-regression",
+        cell("many_m --data many_ints --task regression --epochs 1", REGRESSION_MODEL),
+        _one("many_m", "task.kind"),
+        "regression",
+    ),
+    legit(
+        "largest-seed",
+        cell("seed_m --data sklearn:iris --seed 4294967295 --epochs 1"),
+        _one("seed_m", "run.params['seed']"),
+        4294967295,
+    ),
+    legit(
+        "unicode-model-name",
+        cell("mod\u00e8le --data sklearn:iris --epochs 1"),
+        "(type(mod\u00e8le).__name__, nbml.evaluate('mod\u00e8le').labels[0])",
+        ("Sequential", "setosa"),
+    ),
+    legit(
+        "generator",
+        cell("gen_m --data fresh --epochs 1"),
+        f"({_one('gen_m', 'status')}, {_one('gen_m', 'task.classes')})",
+        ("idle", [0, 1, 2]),
+        before="fresh = batches()",
+    ),
+    legit(
+        "body-rebinds-model-to-itself",
+        cell("self_m --data sklearn:iris --epochs 1", "\nmodel = model\n"),
+        "self_m is model",
+        True,
+        before=STALE_MODEL,
+    ),
+    legit(
+        "body-assigns-model-and-ends-with-compile",
+        cell(
+            "fresh_m --data sklearn:iris --epochs 1",
+            f"\nmodel = {IRIS_MODEL.strip()}\nmodel.compile('adam', 'sparse_categorical_crossentropy')\n",
+        ),
+        "fresh_m is model and fresh_m is not _stale",
+        True,
+        before=f"{STALE_MODEL}\n_stale = model",
+    ),
+    legit("csv-file", cell("csv_m --data iris.csv --target species --epochs 1"), "1", 1),
+    legit("npz-file", cell("npz_m --data iris.npz --epochs 1"), _one("npz_m", "status"), "idle"),
+    legit(
+        "predict-a-frame-of-features",
+        "_p = %predict tiny iris_df.drop(columns='species')",
+        "(len(_p), set(_p.tolist()) <= {0, 1, 2})",
+        (150, True),
+    ),
+    legit(
+        "evaluate-a-frame",
+        "_e = %evaluate tiny --data iris_df --target species --average weighted",
+        "(int(_e.confusion_matrix.sum()), _e.average)",
+        (150, "weighted"),
+    ),
+    legit("predict-proba", "_p = %predict tiny x_iris[:3] --proba", "_p.shape", (3, 3)),
+    legit(
+        "huge-batch-size",
+        "_r = %train tiny --epochs 1 --batch-size 1000000",
+        "(_r.status, _r.epoch)",
+        ("finished", 1),
+    ),
+]
+
+
+def _clean(res: Any) -> None:
     assert res.error is None, f"{res.error['ename']}: {res.error['evalue']}"
     assert "Traceback" not in res.text, res.text
+
+
+def _still_trains(kernel: Kernel) -> None:
+    res = kernel.ok("_run = %train tiny --epochs 1")
+    assert "finished" in res.last_display_text, res.text
+    assert kernel.value("(_run.status, _run.epoch)") == ("finished", 1)
+    assert tuple(kernel.value("_tiny_state()")) == HEALTHY
+
+
+@pytest.mark.parametrize(("before", "code", "words"), CASES)
+def test_mistake_is_a_usage_error_and_the_kernel_still_trains(tiny, before, code, words):
+    kernel = tiny
+    if before:
+        kernel.ok(before)
+    state = kernel.value("_kernel_state()")
+    res = kernel.execute(code, timeout=120)
+    _clean(res)
     assert res.stderr.startswith("UsageError: "), res.text
     message = res.stderr[len("UsageError: ") :].strip()
     assert "\n" not in message, message
@@ -299,14 +856,26 @@ def test_mistake_is_a_usage_error_and_the_kernel_still_trains(tiny, code, words)
     if "keras:mnist" in code:
         assert kernel.keras_home in message, message
 
-    # the mistake changed nothing: tiny is still bound, idle, on its data
+    # the mistake changed nothing: tiny is still bound, idle, on its data, with its runs'
+    # histories; no model appeared or vanished
+    assert kernel.value("_kernel_state()") == state
+    assert tuple(state[0]) == HEALTHY
+    _still_trains(kernel)
+
+
+@pytest.mark.parametrize(("before", "code", "expr", "expected"), LEGIT)
+def test_legitimate_edge_input_gives_the_right_result(tiny, before, code, expr, expected):
+    kernel = tiny
+    if before:
+        kernel.ok(before)
+    res = kernel.execute(code, timeout=120)
+    _clean(res)
+    assert "UsageError" not in res.stderr, res.text
+    assert kernel.value(expr) == expected
     assert tuple(kernel.value("_tiny_state()")) == HEALTHY
-    # and the kernel still trains
-    res = kernel.ok("_run = %train tiny --epochs 1")
-    assert "finished" in res.last_display_text, res.text
-    assert kernel.value("(_run.status, _run.epoch)") == ("finished", 1)
-    assert tuple(kernel.value("_tiny_state()")) == HEALTHY
+    _still_trains(kernel)
 
 
 def test_catalogue_is_large_enough():
-    assert len(CASES) >= 24
+    assert len(CASES) >= 100
+    assert len(CASES) + len(LEGIT) >= 120
