@@ -118,7 +118,7 @@ def check_input(model: Any, sample_shape: tuple[int, ...]) -> None:
     if not fits:
         hint = ""
         if tuple(sample_shape) == tuple(want[1:]):
-            hint = f" It looks like one sample of shape {want}: pass a batch of one, x[None]."
+            hint = f" If it is one sample of shape {want}, pass a batch of one: x[None]."
         elif not sample_shape:
             hint = " The data is 1-D: for one number per sample pass x.reshape(-1, 1)."
         raise NbmlError(

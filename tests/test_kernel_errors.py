@@ -447,6 +447,14 @@ OPTION_CASES = [
         ["differ from what tiny was trained on", "%%train"],
     ),
     case("train-without-name", "%train --epochs 1", ["required: name"]),
+    case("metrics-only-commas", "%train tiny --metrics ,", ["Unknown metric ''", "--metrics"]),
+    case("distribute-bogus", "%train tiny --distribute bogus", ["--distribute", "none, data"]),
+    case(
+        "devices-without-distribute",
+        "%train tiny --devices cpu:0",
+        ["--devices", "--distribute data"],
+    ),
+    case("from-run-unknown", "%train tiny --from-run nosuch", ["No run 'nosuch'", "%runs"]),
 ]
 
 NAME_CASES = [
@@ -681,7 +689,7 @@ JUDGE_CASES = [
     case(
         "predict-one-sample",
         "%predict tiny x_iris[0]",
-        ["shape ()", "(4,)", "pass a batch of one, x[None]"],
+        ["shape ()", "(4,)", "If it is one sample of shape (4,), pass a batch of one: x[None]"],
     ),
     case("predict-frame-with-target", "%predict tiny iris_df", ["(5,)", "(4,)"]),
     case("predict-3d", "%predict tiny np.zeros((2, 2, 2))", ["(2, 2)", "(4,)"]),
@@ -692,6 +700,13 @@ JUDGE_CASES = [
         ["No variable named 'donn\u00e9es'"],
     ),
     case("save-without-name", "%save", ["required: name"]),
+    case("save-format-bogus", "%save tiny --format bogus", ["--format", "keras, saved_model"]),
+    case("runs-compare-unknown", "%runs tiny --compare nosuch", ["No run 'nosuch'", "%runs"]),
+    case(
+        "evaluate-regression-targets-on-a-classifier",
+        "%evaluate tiny --data sklearn:diabetes",
+        ["The labels contain 151.0, a class the model was not trained on"],
+    ),
     case("stop-without-name", "%stop", ["required: name"]),
     case("stop-two-names", "%stop tiny other", ["unrecognized arguments: other"]),
     case("runs-bogus-option", "%runs --bogus", ["unrecognized arguments: --bogus"]),
