@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
@@ -173,3 +174,118 @@ def test_documented_examples_are_what_the_kernel_does(bare):
     assert kinds == {"hello", "models", "summary", "ack", "error"}
     for b in documented:
         assert json.loads(b)["version"] == 1
+
+
+# ---------------------------------------------------------------- one comm per sidebar client
+
+
+def comm_ids(kernel):
+    return kernel.value("sorted(__import__('nbml').comm.CHANNEL.comms)")
+
+
+def test_a_reloaded_page_replaces_its_comm_and_pushes_go_out_once(tmp_path):
+    k = Kernel(str(tmp_path))
+    try:
+        res = k.ok("%load_ext nbml")
+        (announce,) = [
+            m["content"]["comm_id"] for m in res.messages if m["msg_type"] == "comm_open"
+        ]
+        assert comm_ids(k) == [announce]
+        snap = {"type": "snapshot", "version": 1, "client": "tab-1/notebook:a.ipynb#0"}
+        first = open_comm(k, snap)
+        collect(k, first, lambda ms: len(ms) >= 1)
+        # the announcement (shared by every frontend) is closed once a sidebar has its own comm
+        assert comm_ids(k) == [first]
+        # five page reloads: each new page opens a comm with the same client key
+        reloads = []
+        for _ in range(5):
+            reloads.append(open_comm(k, snap))
+            collect(k, reloads[-1], lambda ms: len(ms) >= 1)
+        other = open_comm(k, {**snap, "client": "tab-2/notebook:a.ipynb#0"})
+        collect(k, other, lambda ms: len(ms) >= 1)
+        assert comm_ids(k) == sorted([reloads[-1], other])
+        # a push goes out once per live sidebar: not to the replaced comms
+        k.ok("import keras")
+        res = k.execute(f"%%train once --data sklearn:iris --epochs 2 --no-widget\n{MLP}")
+        time.sleep(1)  # pushes after the cell's idle
+        pushes: dict[str, int] = {}
+        for m in res.messages + drain(k):
+            if m["msg_type"] == "comm_msg" and m["content"]["data"].get("type") == "models":
+                pushes[m["content"]["comm_id"]] = pushes.get(m["content"]["comm_id"], 0) + 1
+        assert set(pushes) == {reloads[-1], other}, pushes
+        assert pushes[reloads[-1]] == pushes[other]
+        # the frontend closes its comm (pagehide): the kernel forgets it
+        k.kc.shell_channel.send(k.kc.session.msg("comm_close", {"comm_id": other, "data": {}}))
+        assert comm_ids(k) == [reloads[-1]]
+    finally:
+        k.shutdown()
+
+
+def drain(kernel, seconds=0.5):
+    out, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            out.append(kernel.kc.get_iopub_msg(timeout=0.1))
+    return out
+
+
+def test_the_replaced_comm_is_closed_with_the_reason(tmp_path):
+    k = Kernel(str(tmp_path))
+    try:
+        k.ok("%load_ext nbml")
+        snap = {"type": "snapshot", "version": 1, "client": "tab-1/x#0"}
+        old = open_comm(k, snap)
+        collect(k, old, lambda ms: len(ms) >= 1)
+        open_comm(k, snap)
+        closed = collect(k, old, lambda ms: any(m["msg_type"] == "comm_close" for m in ms))
+        data = [m for m in closed if m["msg_type"] == "comm_close"][0]["content"]["data"]
+        assert data["type"] == "closed" and data["reason"] == "replaced"
+    finally:
+        k.shutdown()
+
+
+# ---------------------------------------------------------------- NaN and inf as null
+
+
+REGRESSION = (
+    "import numpy as np\nrng = np.random.default_rng(0)\n"
+    "xr = rng.random((400, 4), dtype='float32') * 100\n"
+    "reg = (xr, (xr @ np.arange(1, 5, dtype='float32')).astype('float32'))"
+)
+
+
+def test_inf_and_nan_runs_reach_the_sidebar_as_null_without_a_warning(bare):
+    bare.ok(REGRESSION)
+    comm_id = open_comm(bare, {"type": "snapshot", "version": 1, "client": "nan-test"})
+    collect(bare, comm_id, lambda ms: len(ms) >= 1)
+    boom = bare.execute(
+        "%%train boom --data reg --epochs 5 --optimizer sgd --lr 10 --no-widget\n"
+        "keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])"
+    )
+    nan = bare.execute(
+        "%%train nanrun --data reg --epochs 2 --no-widget\n"
+        "keras.Sequential([keras.Input((4,)), keras.layers.Dense(1,"
+        " kernel_initializer=keras.initializers.Constant(float('nan')))])"
+    )
+    for res in (boom, nan):
+        assert "serialization failed" not in res.text and "UserWarning" not in res.text, res.text
+    statuses = bare.value("{m.name: m.run.status for m in __import__('nbml').models()}")
+    assert statuses["boom"] == "failed" and statuses["nanrun"] == "failed", statuses
+    # whatever the runs published, a NaN and an infinity pushed now travel as null
+    res = bare.ok(
+        "from nbml import comm\nfrom nbml.registry import REGISTRY\n"
+        "REGISTRY.get('nanrun').run.metrics = {'loss': float('nan'), 'mae': float('inf')}\n"
+        "comm.CHANNEL._changed.add('nanrun')\ncomm.CHANNEL.push()"
+    )
+    assert "serialization failed" not in res.text and "UserWarning" not in res.text, res.text
+    pushed = [
+        m["content"]["data"]
+        for m in res.messages
+        if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+    ]
+    (model,) = pushed[-1]["models"]
+    assert model["name"] == "nanrun" and model["metrics"] == {"loss": None, "mae": None}
+    send(bare, comm_id, {"type": "snapshot", "version": 1})
+    (hello,) = [r for r in answered(bare, comm_id, "hello") if r["type"] == "hello"]
+    names = {m["name"]: m for m in hello["models"]}
+    assert {"boom", "nanrun"} <= set(names) and names["nanrun"]["metrics"]["loss"] is None

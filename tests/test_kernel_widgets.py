@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import queue
 import re
 import time
 
@@ -119,3 +121,62 @@ def test_exported_html_shows_curves_and_matrix_without_javascript(tmp_path):
     assert "confusion matrix: rows = true" in body and "rgba(31,119,180" in body
     assert 'type="application/vnd.jupyter.widget-view+json"' not in body
     assert text
+
+
+def widget_updates(kernel, comm_id, key, timeout=30):
+    """The first state update of ``key`` the widget ``comm_id`` sends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        data = msg["content"].get("data", {}) if msg["msg_type"] == "comm_msg" else {}
+        if msg["content"].get("comm_id") == comm_id and key in data.get("state", {}):
+            return data["state"][key]
+    raise AssertionError(f"no update of {key!r} from widget {comm_id}")
+
+
+def test_exploding_runs_show_null_not_a_serialization_warning(kernel):
+    kernel.ok(
+        "rng = np.random.default_rng(0)\nxr = rng.random((400, 4), dtype='float32') * 100\n"
+        "reg = (xr, (xr @ np.arange(1, 5, dtype='float32')).astype('float32'))"
+    )
+    boom = kernel.execute(
+        "%%train boom --data reg --epochs 5 --optimizer sgd --lr 10\n"
+        "keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])"
+    )
+    nan = kernel.execute(
+        "%%train nanrun --data reg --epochs 2\n"
+        "keras.Sequential([keras.Input((4,)), keras.layers.Dense(1,"
+        " kernel_initializer=keras.initializers.Constant(float('nan')))])"
+    )
+    for res in (boom, nan):
+        assert WIDGET in res.displays[0]["data"]
+        assert "serialization failed" not in res.text and "UserWarning" not in res.text, res.text
+        assert "failed" in res.updates[-1]["data"]["text/plain"]
+        # every number the monitor sent is a number or null, never the string "nan"
+        for m in comm_msgs(res):
+            text = json.dumps(m["content"]["data"])
+            assert '"nan"' not in text.lower() and '"inf' not in text.lower(), text[:300]
+
+
+def test_a_bad_retrain_message_is_refused_with_a_notice(kernel):
+    res = kernel.ok(f"%%train small --data sklearn:digits --epochs 1\n{MLP}")
+    comm_id = res.displays[0]["data"][WIDGET]["model_id"]
+    runs = kernel.value("len(__import__('nbml').runs('small'))")
+    good = {"type": "retrain", "epochs": 1, "lr": 0.001, "batch_size": 32, "optimizer": "adam"}
+    for bad, words in (
+        ({**good, "epochs": 2.5}, "epochs must be a whole number"),
+        ({**good, "batch_size": 2**21}, "batch_size must be"),
+        ({**good, "lr": -1}, "learning rate must be a positive number"),
+        ({**good, "optimizer": "sgdd"}, "unknown optimizer"),
+        ({**good, "code": "import os"}, "unexpected fields"),
+    ):
+        custom(kernel, comm_id, bad)
+        notice = widget_updates(kernel, comm_id, "notice")
+        if not notice:  # cleared first when the same refusal comes twice
+            notice = widget_updates(kernel, comm_id, "notice")
+        assert notice.startswith("Refused: ") and words in notice, (bad, notice)
+    assert kernel.value("len(__import__('nbml').runs('small'))") == runs
+    assert kernel.value("__import__('nbml').models()[-1].status") == "idle"

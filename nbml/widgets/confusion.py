@@ -18,7 +18,7 @@ from ..comm import InvalidMessage
 from ..jsonsafe import finite_or_none
 from . import STATIC
 from .images import is_image_batch, png_data_url
-from .messages import confusion_request
+from .messages import confusion_request, say
 
 if TYPE_CHECKING:
     from ..evaluation import Evaluation
@@ -98,7 +98,7 @@ class ConfusionMatrix(anywidget.AnyWidget):
         try:
             msg = confusion_request(content, len(self.labels))
         except InvalidMessage as e:
-            self.notice = f"Refused: {e}"
+            say(self, f"Refused: {e}")
             return
         self.notice = ""
         self.send(self.samples(msg["true"], msg["pred"], msg["page"]))

@@ -103,3 +103,11 @@ def confusion_request(msg: Any, classes: int) -> dict[str, Any]:
         "pred": whole(msg, "pred", 0, classes - 1),
         "page": whole(msg, "page", 0, MAX_PAGE) if "page" in msg else 0,
     }
+
+
+def say(widget: Any, text: str) -> None:
+    """Set ``widget.notice`` to ``text``, syncing it even when it says the same again (the view
+    re-enables its button on every change)."""
+    if widget.notice == text:
+        widget.notice = ""
+    widget.notice = text

@@ -26,7 +26,7 @@ from ..errors import NbmlError
 from ..jsonsafe import json_safe
 from ..registry import REGISTRY, Event, ModelRecord, Run
 from . import STATIC
-from .messages import monitor_request
+from .messages import monitor_request, say
 
 Point = list[float]
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
@@ -344,7 +344,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         try:
             msg = monitor_request(content)
         except InvalidMessage as e:
-            self.notice = f"Refused: {e}"
+            say(self, f"Refused: {e}")
             return
         if msg["type"] == "sync":
             self.send(self.snapshot())
@@ -364,7 +364,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         try:
             opts = monitor_request({"type": "retrain", **options})
         except InvalidMessage as e:
-            self.notice = f"Refused: {e}"
+            say(self, f"Refused: {e}")
             return None
         try:
             self._adopt = True
@@ -382,7 +382,7 @@ class TrainingMonitor(anywidget.AnyWidget):
             self._adopt = False
             if self._idle():
                 self._release()
-            self.notice = str(e)
+            say(self, str(e))
             return None
         self.notice = ""
         return run
