@@ -78,6 +78,11 @@ def as_array(a: Any, what: str, spec: str) -> np.ndarray:
     """``a`` as a numpy array (float64 as float32), or an :class:`NbmlError` naming the fix."""
     if what.startswith("x") and (type(a).__module__ or "").startswith("pandas"):
         a = frame_values(a, spec)
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):
+        raise NbmlError(
+            f"{what} of '{spec}' is a sparse matrix; pass a dense array, {what}.toarray() "
+            "(or a keras.utils.PyDataset that densifies one batch at a time)."
+        )
     try:
         arr = np.asarray(a)
     except ValueError:
@@ -112,6 +117,20 @@ def _ragged(a: Any, what: str, spec: str) -> str:
     )
 
 
+def _object_numbers(arr: np.ndarray) -> np.ndarray | None:
+    """An object array of numbers (``df.values`` of nullable columns) as float32, missing
+    values (``None``, ``pd.NA``) as NaN; None when it holds anything else (strings, lists)."""
+    import pandas as pd
+
+    missing = np.asarray(pd.isna(arr), dtype=bool)
+    if not all(isinstance(v, (int, float, np.number)) for v in arr[~missing].tolist()):
+        return None
+    out = np.empty(arr.shape, dtype="float32")
+    out[~missing] = arr[~missing].astype("float32")
+    out[missing] = np.nan
+    return out
+
+
 def _features(arr: np.ndarray, what: str, spec: str) -> np.ndarray:
     kind = arr.dtype.kind
     if kind in "iuf":
@@ -119,6 +138,9 @@ def _features(arr: np.ndarray, what: str, spec: str) -> np.ndarray:
     if kind == "b":
         return arr.astype("float32")
     if kind == "O":
+        numbers = _object_numbers(arr)
+        if numbers is not None:
+            return numbers
         raise NbmlError(
             f"{what} of '{spec}' is not a regular numeric array (ragged or mixed types). "
             "Pad sequences to one length (keras.utils.pad_sequences) or convert to numbers."

@@ -122,6 +122,14 @@ class Evaluation:
     def _regression(self) -> None:
         from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
+        bad = int(np.size(self.y_pred) - np.isfinite(self.y_pred).sum())
+        if bad:
+            raise NbmlError(
+                f"{self.name} predicted NaN or infinite values for {bad} of "
+                f"{np.size(self.y_pred)} targets: its weights have diverged. Train it again from "
+                f"fresh weights (%train {self.name} --reset) with a lower --lr, e.g. --lr 0.0001."
+            )
+
         self.mse = float(mean_squared_error(self.y_true, self.y_pred))
         self.rmse = math.sqrt(self.mse)
         self.mae = float(mean_absolute_error(self.y_true, self.y_pred))

@@ -196,10 +196,17 @@ def _from_frame(df: Any, spec: str, target: str | None) -> Raw:
             f"{spec} is a table; say which column holds the labels with --target COLUMN "
             f"(columns: {', '.join(cols[:20])})."
         )
+    if target not in df.columns and cols.count(str(target)) == 1:
+        target = df.columns[cols.index(str(target))]  # --target 0 for a column named 0
     if target not in df.columns:
         raise NbmlError(
             f"{spec} has no column '{target}'.{did_you_mean(target, cols)} "
             f"Its columns are: {', '.join(cols[:20])}."
+        )
+    if list(df.columns).count(target) > 1:
+        raise NbmlError(
+            f"{spec} has {list(df.columns).count(target)} columns named '{target}'. Rename them "
+            "so that the target column is one, e.g. df.columns = [...]."
         )
     x = df.drop(columns=[target])
     if len(x.columns) == 0:

@@ -12,7 +12,8 @@ Rules beyond SPEC §2, each ending in a correct result or an :class:`NbmlError` 
 - A single class is refused when training: a classifier needs at least two.
 - Integer labels with more than :data:`MANY_CLASSES` different values that average fewer than two
   rows per value look like a quantity, not classes: refused, suggesting ``--task regression``
-  (``--task classification`` keeps them as classes).
+  (``--task classification`` keeps them as classes). String labels like that look like names or
+  free text (the wrong ``--target`` column): refused the same way.
 """
 
 from __future__ import annotations
@@ -45,26 +46,40 @@ class Task:
         return len(self.classes)
 
     def encode(self, y: np.ndarray) -> np.ndarray:
-        """Labels as class indices (classification) or float32 targets (regression)."""
+        """Labels as class indices (classification) or float32 targets (regression).
+
+        Classification takes the class values, one-hot rows of as many columns as there are
+        classes, or (for classes that are not strings, such as iris's 0..2) the class names.
+        """
         if self.kind == "regression":
             return np.asarray(y, dtype="float32")
-        if self.one_hot or (y.ndim == 2 and y.shape[1] > 1):
+        k = self.n_classes
+        if y.ndim == 2 and y.shape[1] > 1:
+            if y.shape[1] != k:
+                raise NbmlError(
+                    f"The labels are one-hot rows of {y.shape[1]} columns, but the model knows "
+                    f"{k} classes ({self.class_names}). Evaluate on labels of the same classes."
+                )
             return np.argmax(y, axis=1)
         y = y.reshape(-1)
         classes = np.asarray(self.classes)
         try:
-            idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+            idx = np.clip(np.searchsorted(classes, y), 0, k - 1)
             ok = classes[idx] == y
         except TypeError:  # labels of another type than the classes
             ok, idx = np.zeros(len(y), dtype=bool), None
-        if not np.all(ok):
-            bad = y[np.flatnonzero(~ok)[0]]
-            bad = bad.item() if isinstance(bad, np.generic) else bad
-            raise NbmlError(
-                f"The labels contain {bad!r}, a class the model was not trained on (its classes "
-                f"are {self.class_names}). Evaluate on data with the same classes."
-            )
-        return idx.astype("int64")
+        if np.all(ok):
+            return idx.astype("int64")
+        if y.dtype.kind in "USO" and not self._strings:
+            by_name = {name: i for i, name in enumerate(self.class_names)}
+            if all(str(v) in by_name for v in y.tolist()):
+                return np.array([by_name[str(v)] for v in y.tolist()], dtype="int64")
+        bad = y[np.flatnonzero(~ok)[0]]
+        bad = bad.item() if isinstance(bad, np.generic) else bad
+        raise NbmlError(
+            f"The labels contain {bad!r}, a class the model was not trained on (its classes "
+            f"are {self.class_names}). Evaluate on data with the same classes."
+        )
 
     def decode(self, idx: np.ndarray) -> np.ndarray:
         """Class indices back to the original label values.
@@ -225,7 +240,15 @@ def check_classes(t: Task, y_all: np.ndarray, spec: str, chosen: bool) -> None:
             "a classifier needs at least two. Check the labels (did a filter leave one class?), "
             "or pass --task regression if they are numbers to predict."
         )
-    if not chosen and y_all.dtype.kind in "iu" and k > MANY_CLASSES and k * 2 > n:
+    if chosen or k <= MANY_CLASSES or k * 2 <= n:
+        return
+    if y_all.dtype.kind in "USO":
+        raise NbmlError(
+            f"The labels of '{spec}' are {k} different strings over {n} rows (fewer than 2 rows "
+            "per class): names or free text rather than classes. Check that --target names the "
+            "label column, or pass --task classification if they really are classes."
+        )
+    if y_all.dtype.kind in "iu":
         raise NbmlError(
             f"The labels of '{spec}' are {k} different whole numbers over {n} rows: that looks "
             "like a quantity to predict, not classes (fewer than 2 rows per class). Pass "

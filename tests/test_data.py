@@ -326,3 +326,48 @@ def test_decode_a_unit_that_is_no_class():
     assert t.decode(np.array([1, 0])).tolist() == ["b", "a"]
     with pytest.raises(NbmlError, match=r"output unit 3, which is none of its 2 classes"):
         t.decode(np.array([0, 3]))
+
+
+def test_object_array_of_numbers_and_sparse_matrices():
+    import scipy.sparse
+
+    df = pd.DataFrame({"a": pd.array([1, None, 3] * 10, dtype="Int64"), "b": [1.0, 2.0, 3.0] * 10})
+    with pytest.raises(NbmlError, match="10 rows of 'tuple' contain NaN"):
+        load_data((df.values, [0, 1] * 15))  # an object array with pd.NA
+    ds = load_data((df.values, [0, 1] * 15), clean=True)
+    assert ds.x_train.dtype == np.float32 and ds.dropped == 10
+    with pytest.raises(NbmlError, match="not a regular numeric array"):
+        load_data((np.array([["a", 1]] * 30, dtype=object), [0, 1] * 15))
+    with pytest.raises(NbmlError, match=r"sparse matrix; pass a dense array, x.toarray\(\)"):
+        load_data((scipy.sparse.csr_matrix(np.eye(30)), [0, 1] * 15))
+
+
+def test_frame_columns_that_are_numbers_or_repeat():
+    df = pd.DataFrame(np.random.default_rng(0).random((30, 3)))
+    df[3] = [0, 1] * 15
+    assert load_data(df, target="3").task.classes == [0, 1]  # --target 3 names column 3
+    dup = pd.DataFrame(np.zeros((30, 3)), columns=["a", "y", "y"])
+    with pytest.raises(NbmlError, match="2 columns named 'y'"):
+        load_data(dup, target="y")
+
+
+def test_many_valued_string_target_is_the_wrong_column():
+    x = np.zeros((100, 2))
+    ids = [f"row {i}" for i in range(100)]
+    with pytest.raises(NbmlError, match="100 different strings over 100 rows.*--target"):
+        load_data((x, ids))
+    assert load_data((x, ids), task="classification", test_split=0, validation_split=0)
+
+
+def test_encode_class_names_and_one_hot_rows():
+    from nbml.tasks import Task
+
+    iris = Task("classification", [0, 1, 2], ["setosa", "versicolor", "virginica"])
+    assert iris.encode(np.array(["virginica", "setosa"])).tolist() == [2, 0]
+    assert iris.encode(np.eye(3)[[2, 1]]).tolist() == [2, 1]
+    with pytest.raises(NbmlError, match="one-hot rows of 4 columns, but the model knows 3"):
+        iris.encode(np.eye(4))
+    with pytest.raises(NbmlError, match="The labels contain 'rose', a class the model was not"):
+        iris.encode(np.array(["rose"]))
+    hot = Task("classification", [0, 1, 2], ["0", "1", "2"], one_hot=True)
+    assert hot.encode(np.array([0, 2])).tolist() == [0, 2]  # indices for a one-hot model

@@ -119,3 +119,8 @@ def test_class_names_that_are_report_keys_keep_their_rows():
 def test_labels_default_to_the_indices():
     ev = Evaluation("m", "classification", np.array([0, 2, 1]), np.array([0, 2, 2]))
     assert ev.labels == ["0", "1", "2"] and ev.confusion_matrix.shape == (3, 3)
+
+
+def test_regression_with_diverged_predictions_says_so():
+    with pytest.raises(NbmlError, match=r"r predicted NaN or infinite values for 2 of 3 targets"):
+        Evaluation("r", "regression", np.zeros(3), np.array([1.0, np.nan, np.inf]))

@@ -94,6 +94,10 @@ iris_na = iris_df.assign(species=pd.array(y_iris, dtype="Int64"))
 iris_na.loc[7, "species"] = pd.NA
 iris_color = iris_df.assign(color=pd.Series(["red", "blue"] * 75, dtype="category"))
 only_target = pd.DataFrame({"y": y_iris})
+iris_ids = iris_df.assign(name=[f"flower {i}" for i in range(150)])
+iris_dup = pd.concat([iris_df, iris_df[["species"]]], axis=1)
+iris_numbered = pd.DataFrame(x_iris).assign(**{"4": y_iris}).rename(columns={"4": 4})
+iris_objects = (iris_df.drop(columns="species").astype("Float64").to_numpy(dtype=object), y_iris)
 
 # labels
 xy_none = (x_iris, [None if i == 7 else str(v) for i, v in enumerate(y_iris)])
@@ -104,6 +108,11 @@ xy_dates = (x_iris, pd.date_range("2020-01-01", periods=150).to_numpy())
 xy_fractions = (x_iris, x_iris[:, 0])
 xy_2d_labels = (x_iris, np.stack([y_iris, y_iris], axis=1))
 xy_unknown_class = (x_iris, np.full(150, 5))
+named = (x_iris, names[y_iris])
+onehot = (x_iris, np.eye(3, dtype="float32")[y_iris])
+onehot4 = (x_iris, np.eye(4, dtype="float32")[y_iris])
+import scipy.sparse
+xy_sparse = (scipy.sparse.csr_matrix(x_iris), y_iris)
 keyed = (x_iris, np.array(["accuracy", "macro avg", "weighted avg"])[y_iris])
 
 # shapes and types
@@ -615,6 +624,21 @@ LABEL_CASES = [
         ["500 different whole numbers over 600 rows", "--task regression"],
     ),
     case(
+        "labels-that-are-names",
+        cell("other --data iris_ids --target name"),
+        ["150 different strings over 150 rows", "Check that --target names the label column"],
+    ),
+    case(
+        "frame-two-target-columns",
+        cell("other --data iris_dup --target species"),
+        ["2 columns named 'species'", "Rename them"],
+    ),
+    case(
+        "sparse-features",
+        cell("other --data xy_sparse"),
+        ["sparse matrix", "x.toarray()"],
+    ),
+    case(
         "labels-datetimes",
         cell("other --data xy_dates"),
         ["datetime64", "neither numbers nor classes"],
@@ -683,6 +707,11 @@ JUDGE_CASES = [
         "evaluate-missing-labels",
         "%evaluate tiny --data xy_none",
         ["1 labels of 'xy_none' are missing", "Drop or fill in"],
+    ),
+    case(
+        "evaluate-one-hot-of-other-width",
+        "%evaluate tiny --data onehot4",
+        ["one-hot rows of 4 columns, but the model knows 3 classes"],
     ),
     case("evaluate-empty-stream", "%evaluate tiny --data gen_empty_eval", ["yields no batches"]),
     case("evaluate-bogus-option", "%evaluate tiny --proba", ["unrecognized arguments: --proba"]),
@@ -832,6 +861,33 @@ LEGIT = [
         "_e = %evaluate tiny --data iris_df --target species --average weighted",
         "(int(_e.confusion_matrix.sum()), _e.average)",
         (150, "weighted"),
+    ),
+    legit(
+        "evaluate-with-class-names-as-labels",
+        "_e = %evaluate tiny --data named",
+        "(_e.labels, int(_e.confusion_matrix.sum()), _e.accuracy == "
+        "nbml.evaluate('tiny', data=iris_xy).accuracy)",
+        (["setosa", "versicolor", "virginica"], 150, True),
+    ),
+    legit(
+        "one-hot-model-evaluated-on-indices",
+        cell("hot_m --data onehot --epochs 1"),
+        "(lambda a, b: (a.accuracy == b.accuracy, a.confusion_matrix.tolist() == "
+        "b.confusion_matrix.tolist()))(nbml.evaluate('hot_m', data=iris_xy), "
+        "nbml.evaluate('hot_m', data=onehot))",
+        (True, True),
+    ),
+    legit(
+        "frame-with-a-numbered-target-column",
+        cell("num_m --data iris_numbered --target 4 --epochs 1"),
+        _one("num_m", "task.classes"),
+        [0, 1, 2],
+    ),
+    legit(
+        "object-array-of-numbers",
+        cell("obj_m --data iris_objects --epochs 1"),
+        _one("obj_m", "dataset.x_train.dtype.name"),
+        "float32",
     ),
     legit("predict-proba", "_p = %predict tiny x_iris[:3] --proba", "_p.shape", (3, 3)),
     legit(
