@@ -205,6 +205,8 @@ def test_two_writers_share_one_store_without_losing_or_mixing_rows(tmp_path):
 def test_a_run_training_while_the_store_is_retargeted_finishes_in_its_store(tmp_path):
     old = nbml.store.open(tmp_path / "old")
     run = train(epochs=30, background=True)
+    while run.id not in old._active and run.status == "running":  # begun (on its thread)
+        time.sleep(0.01)
     new = nbml.store.open(tmp_path / "new")
     run.thread.join(120)
     assert run.status == "finished"

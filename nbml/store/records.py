@@ -85,7 +85,7 @@ class StoredRun:
                 is gone.
         """
         if not self.model_path or self._reader is None:
-            why = self.model_note or (
+            why = self.model_note.removeprefix(f"{MODEL_NOT_SAVED}: ") or (
                 "nbml saves a run's model when the run ends, so a run whose kernel died keeps "
                 "its epochs but not its weights."
             )

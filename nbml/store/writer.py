@@ -107,8 +107,8 @@ class Store(Reader):
         out = ""
         if fault:
             out = (
-                f"The run store {self.where()} is behind: {self.pending.describe()} not stored "
-                f"yet ({fault}); nbml keeps retrying and writes them once it can."
+                f"The run store {self.where()} is behind ({fault}); not stored yet: "
+                f"{self.pending.describe()}. nbml keeps retrying and writes them once it can."
             )
         if dropped:
             out += f" {dropped:,} epoch row(s) waited past nbml's memory bound and were not stored."
@@ -251,9 +251,9 @@ class Store(Reader):
         self._say(
             "write",
             f"the run store {self.where()} "
-            f"{'is locked by another process' if locked else 'cannot be written'} ({why}): "
-            f"{self.pending.describe()} not stored yet. Training goes on; nbml keeps them in "
-            "memory and retries, and %runs says what is behind.",
+            f"{'is locked by another process' if locked else 'cannot be written'} ({why}); "
+            f"not stored yet: {self.pending.describe()}. Training goes on; nbml keeps what is "
+            "queued in memory and retries, and %runs says what is behind.",
         )
 
     def _recovered(self) -> None:
@@ -309,6 +309,9 @@ class Store(Reader):
         if not self._active:
             self.flush(min(timeout, 0.5) if self.fault else timeout)
             self._stop()
+            writer = self._writer
+            if writer is not None and not self.fault:
+                writer.join(timeout)  # it closes its connection: the file is let go
         self._close_reader()
 
 
@@ -318,4 +321,5 @@ def _serialise(model: Any) -> tuple[bytes | None, str]:
         return files.serialise(model), ""
     except Exception as exc:  # a model Keras cannot save still has its run recorded
         log.debug("nbml could not serialise %s: %s", getattr(model, "name", "?"), exc)
-        return None, f"Keras cannot save it ({files.reason(exc)})."
+        why = files.reason(exc).rstrip(".")
+        return None, f"Keras cannot save it ({why}); a subclassed model needs get_config()."

@@ -1,0 +1,266 @@
+"""Saves never truncate an earlier file, and --from-run trusts nothing a store names (SPEC §8).
+
+``%save`` and the store's model files are serialised in memory, written beside the target and
+renamed into place; each failure is an NbmlError (a one-line UsageError from the magic) that
+names the problem and the fix. On real files; an unwritable folder is made with ``chattr +i``
+as root (root ignores permission bits), with ``chmod`` otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+
+import keras
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+import nbml
+import nbml.api
+from nbml import NbmlError
+from nbml.magics import NbmlMagics
+from nbml.registry import REGISTRY
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    for name in REGISTRY.names():
+        REGISTRY.remove(name)
+    yield
+    nbml.store.close()
+
+
+class Sub(keras.Model):
+    """A subclassed model Keras cannot serialise: a function among its ``__init__`` args."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.act = act
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.act(self.dense(x))
+
+
+def iris_model():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+
+
+def train(name="m", model=None, epochs=1, **kw):
+    model = model or iris_model()
+    return nbml.train(name, model, "sklearn:iris", epochs=epochs, namespace={}, display=False, **kw)
+
+
+def magic_save(line):
+    NbmlMagics(InteractiveShell.instance()).save(line)
+
+
+def rows(path, sql, args=()):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def unwritable(folder):
+    """A folder no file can be made in, even by root."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        os.chmod(folder, 0o555)
+        try:
+            yield
+        finally:
+            os.chmod(folder, 0o755)
+
+
+# --------------------------------------------------------------------------- %save
+
+
+def test_a_model_keras_cannot_save_leaves_the_earlier_file_and_says_why(tmp_path, capsys):
+    st = nbml.store.open(tmp_path / ".nbml")
+    train("m")
+    path = tmp_path / "m.keras"
+    nbml.save("m", str(path))
+    good = path.read_bytes()
+    run = train("sub", Sub(keras.activations.softmax))
+    assert run.status == "finished"
+    with pytest.raises(NbmlError, match=r"Keras cannot save sub: .*get_config\(\).*save_weights"):
+        nbml.save("sub", str(path))
+    assert path.read_bytes() == good  # Keras alone would have truncated it
+    with pytest.raises(UsageError, match="Keras cannot save sub") as caught:
+        magic_save(f"sub {path}")
+    assert "\n" not in str(caught.value) and path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    # the store keeps the run, without its model, and says so: once, in %runs, in --from-run
+    assert st.flush()
+    assert rows(st.db_path, "SELECT status, model FROM runs WHERE id = ?", (run.id,)) == [
+        ("finished", None)
+    ]
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("nbml:")]
+    assert len(lines) == 1 and f"keeps run {run.id} of sub without its model" in lines[0]
+    assert "get_config()" in lines[0]
+    note = nbml.api.run_table().note
+    assert f"Run {run.id} (sub) has no saved model: Keras cannot save it" in note
+    REGISTRY.remove("sub")  # as a new kernel reads it
+    assert "Keras cannot save it" in nbml.api.run_table().note
+    with pytest.raises(NbmlError, match=r"has no saved model: Keras cannot save it \(Object Sub"):
+        nbml.train("again", from_run=run.id, namespace={}, display=False)
+
+
+def test_an_unwritable_folder_keeps_the_earlier_file(tmp_path):
+    train("m")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    path = folder / "m.keras"
+    path.write_bytes(b"an earlier good file")
+    with unwritable(folder):
+        with pytest.raises(NbmlError, match=r"Cannot save m to .*m\.keras: the folder .* is not"):
+            nbml.save("m", str(path))
+        with pytest.raises(UsageError, match="is not writable.*~/m.keras"):
+            magic_save(f"m {path}")
+    assert path.read_bytes() == b"an earlier good file"
+    assert os.listdir(folder) == ["m.keras"]
+
+
+def test_a_path_under_a_file_says_which_part_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train("m")
+    (tmp_path / "somefile.txt").write_text("notes")
+    with pytest.raises(NbmlError, match=r"somefile\.txt is a file, not a folder"):
+        nbml.save("m", "somefile.txt/m.keras")
+    with pytest.raises(UsageError, match=r"somefile\.txt is a file, not a folder"):
+        magic_save("m somefile.txt/deeper/m.keras")
+    assert (tmp_path / "somefile.txt").read_text() == "notes"
+
+
+def test_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    model = train("m")
+    assert nbml.save("m", "~/models/m.keras") == str(home / "models" / "m.keras")
+    assert nbml.save("m", store_path="~/.nbml") == str(home / ".nbml" / "saved" / "m.keras")
+    assert not (work / "~").exists()
+    again = keras.saving.load_model(home / "models" / "m.keras")
+    assert again.count_params() == nbml.models()[0].model.count_params() and model
+
+
+def test_a_save_over_a_good_file_replaces_it_whole_and_clears_stale_parts(tmp_path):
+    train("m")
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"old")
+    stale, fresh = tmp_path / ".m.keras.abc123.part", tmp_path / ".m.keras.def456.part"
+    stale.write_bytes(b"left by a killed kernel")
+    fresh.write_bytes(b"a save in progress elsewhere")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    nbml.save("m", str(path))
+    assert keras.saving.load_model(path).count_params() == 15
+    assert not stale.exists() and fresh.exists()
+
+
+# ------------------------------------------------------------------- store model files
+
+
+def test_the_model_file_is_fsynced_before_its_row_commits(tmp_path, monkeypatch):
+    st = nbml.store.open(tmp_path / ".nbml")
+    models = tmp_path / ".nbml" / "models"
+    models.mkdir(parents=True)
+    stale = models / "gone.keras.part"  # an old-style leftover of a killed kernel
+    stale.write_bytes(b"x")
+    os.utime(stale, (time.time() - 7200,) * 2)
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.endswith(".part"):  # the model file, before its rename
+            row = rows(st.db_path, "SELECT COUNT(*) FROM runs WHERE model IS NOT NULL")
+            synced.append((os.path.basename(name), row[0][0]))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    run = train("m")
+    assert st.flush()
+    assert len(synced) == 1 and synced[0][0].startswith(f".{run.id}.keras.")
+    assert synced[0][1] == 0  # no row named the model yet
+    assert rows(st.db_path, "SELECT model FROM runs") == [(st.model_path(run.id),)]
+    assert not stale.exists()
+    assert sorted(os.listdir(models)) == [f"{run.id}.keras"]
+
+
+# ------------------------------------------------------------------- --from-run trust
+
+
+def _stored_run(tmp_path):
+    st = nbml.store.open(tmp_path / ".nbml")
+    run = train("m", epochs=1)
+    assert st.flush()
+    REGISTRY.remove("m")
+    return st, run
+
+
+def test_from_run_loads_no_model_file_outside_the_store(tmp_path):
+    st, run = _stored_run(tmp_path)
+    outside = tmp_path / "elsewhere.keras"
+    shutil.copy(st.model_path(run.id), outside)  # a valid model: only its place is wrong
+    db = sqlite3.connect(st.db_path)
+    db.execute("UPDATE runs SET model = ? WHERE id = ?", (str(outside), run.id))
+    db.commit()
+    with pytest.raises(NbmlError, match=r"outside the store's models folder"):
+        nbml.train("x", from_run=run.id, namespace={}, display=False)
+    link = tmp_path / ".nbml" / "models" / "link.keras"  # inside by name, outside in fact
+    link.symlink_to(outside)
+    db.execute("UPDATE runs SET model = ? WHERE id = ?", (str(link), run.id))
+    db.commit()
+    db.close()
+    with pytest.raises(NbmlError, match=r"outside the store's models folder"):
+        nbml.train("x", from_run=run.id, namespace={}, display=False)
+    assert REGISTRY.get("x") is None
+
+
+def test_from_run_of_a_moved_store_loads_its_own_copy(tmp_path):
+    _, run = _stored_run(tmp_path / "a")
+    nbml.store.close()
+    shutil.copytree(tmp_path / "a" / ".nbml", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")  # the path in the row is gone
+    nbml.store.open(tmp_path / "b")
+    again = nbml.train("again", from_run=run.id, epochs=1, namespace={}, display=False)
+    assert again.status == "finished" and again.params["from_run"] == run.id
+
+
+def test_from_run_reads_no_data_file_outside_the_notebook_folder(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    st, run = _stored_run(work)
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a,b,c,d,label\n" + "1,2,3,4,0\n" * 20 + "4,3,2,1,1\n" * 20)
+    db = sqlite3.connect(st.db_path)
+    db.execute("UPDATE runs SET data = ? WHERE id = ?", (str(outside), run.id))
+    db.commit()
+    db.close()
+    with pytest.raises(NbmlError, match=r"secret\.csv' is a file outside this notebook's folder"):
+        nbml.train("x", from_run=run.id, target="label", namespace={}, display=False)
+    inside = work / "mine.csv"  # a file in the notebook's folder is read as before
+    shutil.copy(outside, inside)
+    db = sqlite3.connect(st.db_path)
+    db.execute("UPDATE runs SET data = ? WHERE id = ?", ("mine.csv", run.id))
+    db.commit()
+    db.close()
+    again = nbml.train("x", from_run=run.id, target="label", epochs=1, namespace={}, display=False)
+    assert again.status == "finished"
