@@ -21,7 +21,7 @@ from .display import Table, seconds
 from .errors import NbmlError, did_you_mean
 from .evaluation import Evaluation
 from .hardware import Device, host
-from .registry import REGISTRY, Event, ModelRecord, Run
+from .registry import REGISTRY, ModelRecord, Run
 
 
 def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
@@ -132,7 +132,6 @@ def train(
         run = p.commit(ns, cell)
         try:
             views.show_run(p.record, run, show, foreground=not background)
-            REGISTRY.publish(Event("begin", run, {"params": p.params}))
         except BaseException as exc:
             run.status, run.message = "failed", f"Training could not start: {exc!r}"[:300]
             training.end(p.record, run)

@@ -74,6 +74,19 @@ def _seed(option: str, value: Any) -> int:
     return int(value)
 
 
+def _steps(option: str, value: Any) -> Any:
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise NbmlError(
+            f"{option} takes auto or a whole number of batches per call (at least 1), "
+            f"not {value!r}."
+        )
+    return int(value)
+
+
 def _text(option: str, value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         raise NbmlError(f"{option} needs a value; leave the option out for the default.")
@@ -143,6 +156,11 @@ class TrainOptions:
         None, "none (default) or data: keras.distribution.DataParallel", check=_one_of(DISTRIBUTE)
     )
     devices: Any = option(None, "with --distribute data: e.g. cpu:0,cpu:1 (default: all)")
+    steps_per_execution: Any = option(
+        None,
+        "auto (default) or N: batches per compiled call; a model the cell compiled keeps its own",
+        check=_steps, metavar="{auto,N}", retrain=True,
+    )  # fmt: skip
     wait: bool = option(False, "if NAME is training, wait for it to end first", kind=bool)
     no_widget: bool = option(False, "text progress instead of the widget", kind=bool, api=False)
 

@@ -82,6 +82,8 @@ class ModelRecord:
     #: The normalisation nbml placed inside the model.
     normalize: str = "none"
     device: str = ""
+    #: Whether the user compiled the model (it then keeps its own ``steps_per_execution``).
+    user_compiled: bool = False
 
     @property
     def run(self) -> Run | None:

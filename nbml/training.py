@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import distribution
+from . import distribution, execution
 from .callbacks import TrainingPublisher
 from .data import Dataset
 from .errors import NbmlError
@@ -183,6 +183,24 @@ def end(record: Any, run: Run) -> None:
         run.done.set()
 
 
+def _steps(plan: Plan, run: Run) -> None:
+    """Set the model's batches per compiled call (SPEC §10) and record it in the run's params."""
+    model, ds = plan.model, plan.dataset
+    if not ds.is_stream:
+        with distribution.scope(plan.distribution):
+            execution.prebuild(model, ds.x_train, ds.y_train, plan.batch_size)
+            if plan.steps == "auto":
+                execution.choose(
+                    model, ds.x_train, ds.y_train, plan.batch_size,
+                    distributed=plan.distribution is not None,
+                )  # fmt: skip
+    if plan.steps not in (None, "auto"):
+        execution.apply(model, plan.steps)
+    elif ds.is_stream and plan.steps == "auto":
+        execution.apply(model, 1)
+    run.params["steps_per_execution"] = int(getattr(model, "steps_per_execution", 1) or 1)
+
+
 def _never_started(run: Run) -> None:
     run.status, run.ended = "stopped", time.time()
     run.message = (
@@ -209,6 +227,8 @@ def execute(
 
     def work() -> None:
         try:
+            _steps(plan, run)
+            REGISTRY.publish(Event("begin", run, {"params": run.params}))
             if launch is not None and launch.interrupted and not background:
                 run.stop_requested = True  # an interrupt while the run was being set up
             if run.stop_requested and not background:

@@ -67,7 +67,7 @@ def test_the_option_list_exists_once():
     }  # fmt: skip
     assert api == set(names) - {"no_widget"}
     assert [f["name"] for f in options.retrain_fields()] == [
-        "epochs", "batch_size", "optimizer", "lr"
+        "epochs", "batch_size", "optimizer", "lr", "steps_per_execution"
     ]  # fmt: skip
 
 
@@ -91,6 +91,8 @@ def test_the_option_list_exists_once():
         ({"optimizer": " "}, "--optimizer needs a value"),
         ({"epoch": 3}, "nbml.train has no option 'epoch'. Did you mean 'epochs'?"),
         ({"no_widget": True}, "nbml.train has no option 'no_widget'"),
+        ({"steps_per_execution": 0}, "--steps-per-execution takes auto or a whole number"),
+        ({"steps_per_execution": "fast"}, "--steps-per-execution takes auto or a whole number"),
     ],
 )
 def test_each_check_names_the_option_and_the_fix(kwargs, words):
