@@ -12,6 +12,7 @@ the end row and the model file are there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import pytest
 
 import nbml
 import nbml.api
+import nbml.registry
 from nbml.registry import REGISTRY
 from nbml.store import schema, writer
 
@@ -301,3 +303,84 @@ def test_a_failed_read_never_stops_the_writer(tmp_path, capsys):
     assert [r.id for r in st.runs()] == [first.id, second.id]  # read again, and written
     assert st.problem == ""
     assert "cannot be read (disk I/O error)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- retry policy and bounds
+
+
+class Clock:
+    """Stands in for the writer's wake-up event: records each backoff instead of waiting."""
+
+    def __init__(self, failures):
+        self.delays, self.failures = [], failures
+
+    def wait(self, delay):
+        self.delays.append(delay)
+        if len(self.delays) == self.failures:
+            self.fix()
+        return False
+
+    def set(self):
+        pass
+
+    def clear(self):
+        pass
+
+
+def test_every_error_is_retried_with_a_capped_backoff_and_nothing_is_lost(
+    tmp_path, monkeypatch, capsys
+):
+    real = writer.connect
+
+    def broken(*args):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(writer, "connect", broken)
+    st = writer.Store(tmp_path, registry=nbml.registry.Registry())
+    clock = st._wake = Clock(failures=9)
+    clock.fix = lambda: monkeypatch.setattr(writer, "connect", real)
+    run = nbml.registry.Run("r1", "fake", {"epochs": 3}, "sklearn:iris", 3)
+    st(nbml.registry.Event("begin", run, {"params": run.params}))
+    for i in range(3):
+        run.epoch += 1
+        run.metrics = {"loss": 1.0 / (i + 1)}
+        st(nbml.registry.Event("epoch", run, {"epoch": i, "logs": run.metrics}))
+    run.status, run.ended = "finished", time.time()
+    st(nbml.registry.Event("end", run, {"status": "finished"}))
+    assert st.flush(timeout=60)
+    assert clock.delays == [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0]
+    assert rows(st.db_path, "SELECT status, epoch FROM runs") == [("finished", 3)]
+    assert len(rows(st.db_path, "SELECT * FROM epochs")) == 3
+    st.close()
+
+
+def test_the_backlog_is_bounded_and_says_what_it_dropped(monkeypatch):
+    from nbml.store import backlog
+
+    monkeypatch.setattr(backlog, "MAX_EPOCH_OPS", 20)
+    monkeypatch.setattr(backlog, "MAX_MODEL_BYTES", 1000)
+    pending = backlog.Pending()
+    log = backlog.Backlog(pending)
+
+    def add(op, name):
+        pending.add(op, name)
+        log.add(op)
+
+    for run in ("a", "b"):
+        add(("begin", run, run, {}, "x", 30, 0.0), run)
+        for i in range(15):
+            add(("epoch", run, i, {"loss": 1.0}, 0.0, 0.1), run)
+        add(("end", run, ("finished", 15, 1.0, {}, ""), b"m" * 600, ""), run)
+    for _ in range(5):
+        log.add(("heartbeat",))
+    kinds = [op[0] for op in log.ops]
+    assert kinds.count("begin") == 2 and kinds.count("end") == 2  # never dropped
+    assert kinds.count("epoch") <= 20 and pending.dropped_epochs == 30 - kinds.count("epoch")
+    assert kinds.count("heartbeat") == 1
+    models = [op[3] for op in log.ops if op[0] == "end"]
+    assert models[0] is None and models[1] == b"m" * 600  # the oldest waiting model went
+    assert "memory" in [op[4] for op in log.ops if op[0] == "end"][0]
+    assert pending.describe().startswith("2 starts, ")
+    assert "2 ends and 1 model of 2 runs (a, b)" in pending.describe()
+    log.committed()
+    assert pending.count() == 0 and pending.describe() == "nothing"
