@@ -184,7 +184,8 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
             width: kind === "batch" ? 1 : 2,
             dash: v === 1 ? [5, 4] : undefined,
             spanGaps: true,
-            points: { show: kind === "epoch", size: 5, fill: color },
+            // a lone point has no line to show it
+            points: { show: kind === "epoch" || curve.length === 1, size: 5, fill: color },
           },
         });
       }
