@@ -37,6 +37,7 @@ __all__ = [
     "as_array",
     "check_model_name",
     "check_seed",
+    "check_stream",
     "detect_task",
     "keras_cache_dir",
     "keras_datasets",
@@ -367,6 +368,12 @@ def check_seed(seed: Any) -> int:
     if not ok or not 0 <= seed < 2**32:
         raise NbmlError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}.")
     return int(seed)
+
+
+def check_stream(dataset: Dataset, epochs: int) -> None:
+    """Refuse a training that a Python generator cannot feed (see :func:`streams.check_epochs`)."""
+    if dataset.is_stream:
+        streams.check_epochs(dataset.stream, dataset.spec, epochs)
 
 
 def _prepare_stream(raw: Raw, task: str | None) -> Dataset:

@@ -116,6 +116,7 @@ def plan(name: str, model: Any, ns: dict[str, Any], opts: TrainOptions) -> Plan:
     else:  # train `name` again
         step.again(previous)
     dataset = step.dataset
+    _data.check_stream(dataset, opts.epochs)
     compiling.check_head(step.full, dataset.task, None if dataset.is_stream else dataset.y_train)
     _check_loss_fits(opts.loss, dataset.task)
     return Plan(

@@ -5,7 +5,10 @@ oddly shaped is a clear :class:`NbmlError` rather than a traceback from inside K
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -50,9 +53,25 @@ def _batch(batch: Any, spec: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _prepend(first: Any, rest: Any) -> Any:
-    """A generator yielding ``first`` then the rest (Keras takes generators, not chains)."""
-    yield first
-    yield from rest
+    """A generator yielding ``first`` then the rest, lists as tuples (Keras takes generators of
+    tuples, not chains)."""
+    for batch in itertools.chain([first], rest):
+        yield tuple(batch) if isinstance(batch, list) else batch
+
+
+#: The user's generators whose first batch nbml took, with the generator that puts it back:
+#: a training planned again on the same generator (after a failed plan) loses no batch.
+_PEEKED: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _fresh(wrapper: Any) -> bool:
+    return inspect.getgeneratorstate(wrapper) == inspect.GEN_CREATED
+
+
+def _resume(obj: Any) -> Any:
+    """The generator to read ``obj``'s batches from (the one with its first batch put back)."""
+    wrapper, _ = _PEEKED.get(obj, (None, None))
+    return wrapper if wrapper is not None and _fresh(wrapper) else obj
 
 
 def first_batch(obj: Any, spec: str) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -60,10 +79,18 @@ def first_batch(obj: Any, spec: str) -> tuple[Any, np.ndarray, np.ndarray]:
     import keras
 
     if isinstance(obj, types.GeneratorType):
+        if obj in _PEEKED:
+            wrapper, first = _PEEKED[obj]
+            if not _fresh(wrapper):
+                raise _empty(spec)
+            return wrapper, *_batch(first, spec)
         first = next(obj, _empty)
         if first is _empty:
             raise _empty(spec)
-        return _prepend(first, obj), *_batch(first, spec)
+        xb, yb = _batch(first, spec)
+        wrapper = _prepend(first, obj)
+        _PEEKED[obj] = (wrapper, first)
+        return wrapper, xb, yb
     if isinstance(obj, keras.utils.PyDataset):
         n = obj.num_batches
         if n == 0:
@@ -73,6 +100,25 @@ def first_batch(obj: Any, spec: str) -> tuple[Any, np.ndarray, np.ndarray]:
     if first is _empty:
         raise _empty(spec)
     return obj, *_batch(first, spec)
+
+
+def check_epochs(stream: Any, spec: str, epochs: int) -> None:
+    """A Python generator feeds one epoch, once: refuse what Keras would silently get wrong
+    (epochs after the first trained on a few re-read batches; a used-up generator)."""
+    if not isinstance(stream, types.GeneratorType):
+        return
+    if not _fresh(stream):
+        raise NbmlError(
+            f"The generator '{spec}' was used up by an earlier run (a generator runs once). "
+            "Pass a fresh one with --data, or a keras.utils.PyDataset, which can be read every "
+            "epoch."
+        )
+    if epochs > 1:
+        raise NbmlError(
+            f"'{spec}' is a generator: it runs once, so it can feed one epoch, not {epochs} "
+            "(Keras would train the others on its first batches only). Pass --epochs 1, or a "
+            "keras.utils.PyDataset, which can be read every epoch."
+        )
 
 
 def stream_task(yb: np.ndarray, task: str | None, spec: str) -> Task:
@@ -95,6 +141,7 @@ def gather(obj: Any, spec: str) -> tuple[np.ndarray, np.ndarray]:
     """All (x, y) of a finite stream, for evaluation."""
     import keras
 
+    obj = _resume(obj)
     if isinstance(obj, keras.utils.PyDataset):
         if obj.num_batches is None:
             raise NbmlError(f"The data stream '{spec}' is infinite; evaluate on finite data.")

@@ -371,3 +371,29 @@ def test_encode_class_names_and_one_hot_rows():
         iris.encode(np.array(["rose"]))
     hot = Task("classification", [0, 1, 2], ["0", "1", "2"], one_hot=True)
     assert hot.encode(np.array([0, 2])).tolist() == [0, 2]  # indices for a one-hot model
+
+
+def test_a_generator_planned_twice_keeps_its_first_batch():
+    batches = [(np.full((4, 3), i, "float32"), [0, 1, 2, 1]) for i in range(3)]  # lists of y
+    gen = (b for b in batches)
+    with pytest.raises(NbmlError, match="--test-split"):
+        load_data(gen, test_split=1.5)  # refused before the stream is read
+    load_data(gen)  # a plan that read the first batch, then failed
+    ds = load_data(gen)  # the same generator again: its first batch is not lost
+    assert [int(b[0][0, 0]) for b in ds.stream] == [0, 1, 2]
+    assert all(isinstance(b, tuple) for b in load_data(b for b in batches).stream)
+    with pytest.raises(NbmlError, match="yields no batches: .* already used up"):
+        load_data(gen)
+
+
+def test_a_generator_feeds_one_epoch():
+    from nbml.data import check_stream
+
+    ds = load_data((np.zeros((4, 3)), np.array([0, 1, 2, 1])) for _ in range(3))
+    check_stream(ds, 1)
+    with pytest.raises(NbmlError, match="runs once, so it can feed one epoch, not 3"):
+        check_stream(ds, 3)
+    list(ds.stream)  # a run read it
+    with pytest.raises(NbmlError, match="was used up by an earlier run"):
+        check_stream(ds, 1)
+    check_stream(load_data((np.zeros((4, 3)), np.array([0, 1, 2, 1]))), 5)  # arrays: any epochs

@@ -157,6 +157,7 @@ gen_x_only = (x_iris[i::3] for i in range(3))
 gen_short_y = ((x_iris[:10], y_iris[:9]) for _ in range(3))
 gen_str_labels = ((x_iris[i::3], names[y_iris[i::3]]) for i in range(3))
 no_batches = NoBatches()
+gen_for_once = batches()
 
 def _tiny_state():
     recs = [m for m in nbml.models() if m.name == "tiny"]
@@ -679,6 +680,18 @@ STREAM_CASES = [
         "stream-string-labels",
         cell("other --data gen_str_labels"),
         ["class indices (0, 1, ...)", "Encode them in the stream"],
+    ),
+    case(
+        "generator-for-several-epochs",
+        cell("other --data fresh --epochs 2"),
+        ["'fresh' is a generator: it runs once, so it can feed one epoch, not 2", "--epochs 1"],
+        before="fresh = batches()",
+    ),
+    case(
+        "train-again-on-a-used-generator",
+        "%train gen_once --epochs 1",
+        ["was used up by an earlier run", "fresh one with --data"],
+        before=f"%%train gen_once --data gen_for_once --epochs 1{IRIS_MODEL}",
     ),
     case("pydataset-without-batches", cell("other --data no_batches"), ["yields no batches"]),
     case(
