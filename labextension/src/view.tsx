@@ -31,6 +31,12 @@ export function count(v: unknown): string {
   return n === null ? "?" : n.toLocaleString("en-US");
 }
 
+/** A number as is ("?" when it is not a finite number). */
+export function plain(v: unknown): string {
+  const n = finite(v);
+  return n === null ? "?" : String(n);
+}
+
 export function bytes(v: unknown): string {
   let n = finite(v);
   if (n === null) return "?";
@@ -159,7 +165,7 @@ export function ModelRow(props: {
         <span className="nbml-sb-name">{name}</span>
         <span className={`nbml-sb-status nbml-sb-${status}`}>{status}</span>
         <span className="nbml-sb-epoch">
-          {count(model.epoch)}/{count(model.epochs)}
+          {plain(model.epoch)}/{plain(model.epochs)}
         </span>
       </div>
       <div className="nbml-sb-progress" title={`${Math.round(progress * 100)}%`}>
