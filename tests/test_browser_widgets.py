@@ -4,7 +4,8 @@ One end-to-end test: start ``jupyter lab`` on a temporary root, open the quickst
 all its cells, then check in the browser that
 
 - the training monitor draws live curves (uPlot canvas, points) and reaches ``finished``;
-- the Retrain panel starts a second, background run that is drawn over the first;
+- the Retrain panel refuses a learning rate that is no number (the kernel's notice shows in the
+  widget, no run starts), then starts a second, background run that is drawn over the first;
 - clicking a confusion-matrix cell lists that cell's samples (thumbnails for the digit images).
 
 Screenshots of each step go to ``test-artifacts/`` at the repository root (git-ignored). The server
@@ -198,8 +199,18 @@ def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
     monitor.locator("details.nbml-retrain > summary").click()
     lr_input = monitor.locator('[data-testid="nbml-retrain-lr"]')
     lr_input.wait_for(state="visible")
-    lr_input.fill("0.0005")
     button = monitor.locator('[data-testid="nbml-retrain"]')
+    # a learning rate that is no number is refused: the kernel says why, nothing starts
+    lr_input.fill("fast")
+    button.click()
+    notice = monitor.locator('[data-testid="nbml-notice"]')
+    try:
+        notice.wait_for(state="visible", timeout=WIDGET_TIMEOUT)
+    except PlaywrightTimeout:
+        pytest.fail("no notice for a bad learning rate" + context())
+    assert "learning rate must be a positive number" in notice.inner_text(), notice.inner_text()
+    assert _attr(monitor, "data-runs") == "1" and button.is_enabled()
+    lr_input.fill("0.0005")
     assert button.is_enabled()
     button.click()
     try:
