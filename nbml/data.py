@@ -92,6 +92,11 @@ def as_array(a: Any, what: str, spec: str) -> np.ndarray:
         raise NbmlError(f"{what} of '{spec}' cannot be made an array: {e}") from None
     if what.startswith("x"):
         arr = _features(arr, what, spec)
+        if arr.ndim >= 2 and arr.size == 0 and len(arr):
+            raise NbmlError(
+                f"{what} of '{spec}' has no features: its samples have shape {arr.shape[1:]}. "
+                "Pass at least one feature per sample."
+            )
     if arr.dtype == np.float64:
         arr = arr.astype("float32")
     if arr.ndim == 0:
@@ -173,7 +178,7 @@ def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
 
 
 def _split(
-    n: int, frac: float, seed: int, strat: np.ndarray | None
+    n: int, frac: float, seed: int, strat: np.ndarray | None, option: str = "A split"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (and, when each class can be, stratified) index split: (keep, held_out)."""
     from sklearn.model_selection import train_test_split
@@ -182,7 +187,7 @@ def _split(
     n_out = int(np.ceil(frac * n))
     if n_out < 1 or n - n_out < 1:
         raise NbmlError(
-            f"A split of {frac} leaves no samples on one side of {n} rows; use a split between "
+            f"{option} {frac} of {n} rows leaves no samples on one side; use a split between "
             "0 and 1 that leaves both parts non-empty, or 0 for none."
         )
     if strat is not None:
@@ -329,11 +334,11 @@ def _prepare(
         return np.argmax(lab, axis=1) if t.one_hot else lab
 
     if xt is None and test_split > 0:
-        keep, out = _split(len(x), test_split, seed, strat(y))
+        keep, out = _split(len(x), test_split, seed, strat(y), "--test-split")
         x, y, xt, yt = x[keep], y[keep], x[out], y[out]
     xv = yv = None
     if validation_split > 0:
-        keep, out = _split(len(x), validation_split, seed, strat(y))
+        keep, out = _split(len(x), validation_split, seed, strat(y), "--validation-split")
         x, y, xv, yv = x[keep], y[keep], x[out], y[out]
     return Dataset(raw.spec, t, x, y, xv, yv, xt, yt, dropped=dropped)
 

@@ -30,10 +30,22 @@ class Raw:
     y_test: Any = None
     class_names: list[str] | None = None
     stream: Any = None
+    #: Loaded from a table (a DataFrame or CSV), whose labels --target names.
+    table: bool = False
 
 
 def resolve(spec: Any, namespace: dict[str, Any] | None = None, target: str | None = None) -> Raw:
     """Load a data spec (string) or data object into :class:`Raw` arrays."""
+    raw = _resolve(spec, namespace, target)
+    if target is not None and not raw.table:
+        raise NbmlError(
+            f"--target names the label column of a DataFrame or CSV file; '{raw.spec}' is not a "
+            "table, its labels come with it. Leave out --target."
+        )
+    return raw
+
+
+def _resolve(spec: Any, namespace: dict[str, Any] | None, target: str | None) -> Raw:
     if not isinstance(spec, str):
         return _from_object(spec, type(spec).__name__, target)
     s = spec.strip()
@@ -158,7 +170,10 @@ def _file(path: str, target: str | None) -> Raw:
     import pandas as pd
 
     try:
-        df = pd.read_csv(path)
+        # nullable dtypes: an integer column with a missing value stays integer (not float)
+        df = pd.read_csv(path, dtype_backend="numpy_nullable")
+        if len(df.columns) == 1 and any(sep in str(df.columns[0]) for sep in ";\t|"):
+            df = pd.read_csv(path, sep=None, engine="python", dtype_backend="numpy_nullable")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         # EmptyDataError is a ValueError
         detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -166,6 +181,8 @@ def _file(path: str, target: str | None) -> Raw:
             f"Could not read {path} as a CSV table ({detail}). Check that it is a text table "
             "with a header row of column names, separated by commas."
         ) from None
+    if len(df) == 0:
+        raise NbmlError(f"{path} has a header row but no data rows. Check that it is the file.")
     return _from_frame(df, path, target)
 
 
@@ -214,7 +231,7 @@ def _from_frame(df: Any, spec: str, target: str | None) -> Raw:
             f"{spec} has no columns besides the target '{target}'; a model needs feature "
             "columns to learn from."
         )
-    return Raw(spec, frame_values(x, spec), df[target])
+    return Raw(spec, frame_values(x, spec), df[target], table=True)
 
 
 def _numeric(dtype: Any) -> bool:

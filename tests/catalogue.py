@@ -117,6 +117,13 @@ greeting = "hello"
 iris_df.to_csv("iris.csv", index=False)
 iris_df.assign(color=["red", "blue"] * 75).to_csv("iris_color.csv", index=False)
 open("empty.csv", "w").close()
+with open("header_only.csv", "w") as f:
+    f.write("a,b,c,d,species\\n")
+iris_gap = iris_df.astype({"species": "Int64"})
+iris_gap.loc[7, "species"] = pd.NA
+iris_gap.to_csv("iris_gap.csv", index=False)  # pandas writes the gap as an empty field
+iris_df.to_csv("iris_semicolons.csv", index=False, sep=";")
+xy_no_features = (np.zeros((150, 0), "float32"), y_iris)
 with open("garbage.csv", "wb") as f:
     f.write(bytes([0xFF, 0xFE, 0x00, 0x81]) + b"garbage")
 os.makedirs("folder.csv", exist_ok=True)

@@ -64,6 +64,26 @@ DATA_CASES = [
         cell("other --data garbage.csv --target y"),
         ["Could not read garbage.csv as a CSV table", "utf-8"],
     ),
+    case(
+        "csv-header-only",
+        cell("other --data header_only.csv --target species"),
+        ["has a header row but no data rows"],
+    ),
+    case(
+        "target-for-a-tuple",
+        cell("other --data iris_xy --target species"),
+        ["--target names the label column of a DataFrame or CSV", "Leave out --target"],
+    ),
+    case(
+        "no-features",
+        cell("other --data xy_no_features"),
+        ["has no features: its samples have shape (0,)"],
+    ),
+    case(
+        "splits-leave-nothing",
+        cell("other --data sklearn:iris --test-split 0.99"),
+        ["--validation-split 0.2 of 1 rows leaves no samples on one side"],
+    ),
     case("csv-is-a-folder", cell("other --data folder.csv --target y"), ["is a folder"]),
     case("npz-missing", cell("other --data nope.npz"), ["No file 'nope.npz'", "Check the path"]),
     case(

@@ -90,6 +90,18 @@ LEGIT = [
         True,
         before=f"{STALE_MODEL}\n_stale = model",
     ),
+    legit(
+        "csv-integer-labels-with-a-gap",
+        cell("gap_m --data iris_gap.csv --target species --clean --epochs 1"),
+        f"({one('gap_m', 'task.kind')}, {one('gap_m', 'task.classes')})",
+        ("classification", [0, 1, 2]),
+    ),
+    legit(
+        "csv-with-semicolons",
+        cell("semi_m --data iris_semicolons.csv --target species --epochs 1"),
+        one("semi_m", "task.classes"),
+        [0, 1, 2],
+    ),
     legit("csv-file", cell("csv_m --data iris.csv --target species --epochs 1"), "1", 1),
     legit("npz-file", cell("npz_m --data iris.npz --epochs 1"), one("npz_m", "status"), "idle"),
     legit(

@@ -224,3 +224,30 @@ def test_a_generator_feeds_one_epoch():
     with pytest.raises(NbmlError, match="was used up by an earlier run"):
         check_stream(ds, 1)
     check_stream(load_data((np.zeros((4, 3)), np.array([0, 1, 2, 1]))), 5)  # arrays: any epochs
+
+
+def test_csv_integers_with_a_gap_semicolons_and_no_rows(tmp_path):
+    rows = "".join(f"{i},{i * 2},{'' if i == 3 else i % 3}\n" for i in range(30))
+    (tmp_path / "gap.csv").write_text("a,b,y\n" + rows)
+    with pytest.raises(NbmlError, match="1 labels of .*gap.csv' are missing"):
+        load_data(str(tmp_path / "gap.csv"), target="y")
+    ds = load_data(str(tmp_path / "gap.csv"), target="y", clean=True)
+    # read as nullable integers: still classes once the gap is dropped, not a regression
+    assert (ds.task.kind, ds.task.classes, ds.dropped) == ("classification", [0, 1, 2], 1)
+    (tmp_path / "semi.csv").write_text("a;b;y\n" + rows.replace(",", ";").replace(";\n", ";0\n"))
+    assert load_data(str(tmp_path / "semi.csv"), target="y").task.classes == [0, 1, 2]
+    (tmp_path / "head.csv").write_text("a,b,y\n")
+    with pytest.raises(NbmlError, match="has a header row but no data rows"):
+        load_data(str(tmp_path / "head.csv"), target="y")
+
+
+def test_target_is_for_tables_only():
+    with pytest.raises(NbmlError, match="--target names the label column of a DataFrame or CSV"):
+        load_data((np.zeros((10, 2)), [0, 1] * 5), target="y")
+
+
+def test_no_features_and_splits_that_leave_nothing():
+    with pytest.raises(NbmlError, match=r"has no features: its samples have shape \(0,\)"):
+        load_data((np.zeros((10, 0)), [0, 1] * 5))
+    with pytest.raises(NbmlError, match="^--validation-split 0.2 of 1 rows leaves no samples"):
+        load_data((np.zeros((150, 2)), [0, 1, 2] * 50), test_split=0.99)
