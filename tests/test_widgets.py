@@ -347,8 +347,6 @@ def test_confusion_widget_nulls_and_validated_clicks():
     assert w.notice == ""
 
 
-# ---------------------------------------------------------------- the monitor's own messages
-
 RETRAIN = {"type": "retrain", "epochs": 2, "lr": 0.001, "batch_size": 32, "optimizer": "adam"}
 
 
