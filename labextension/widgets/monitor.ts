@@ -3,13 +3,11 @@
 // history once ("sync") when it is created. A NaN or infinite value arrives as null: the charts
 // leave it out and say so (./charts); a request the kernel refuses shows in `notice`; an error
 // while drawing or applying a message shows as text in the widget instead of blanking it.
-import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./monitor.css";
 
-import { Line, chartOptions, plot, setNote } from "./charts";
+import { MonitorCharts, RunState } from "./monitor_charts";
 import {
-  Curves,
   MAX_POINTS,
   Model,
   Point,
@@ -33,12 +31,6 @@ interface Header {
   message?: string;
 }
 
-interface RunState {
-  id: string;
-  label: string;
-  curves: Curves;
-}
-
 interface Msg {
   type: string;
   header?: Header;
@@ -50,291 +42,251 @@ interface Msg {
   message?: string;
 }
 
-const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+/** What a view shows: every run's curves and the latest header. */
+interface State {
+  runs: RunState[];
+  header: Header;
+}
+
 const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion"];
 
-function fade(color: string, alpha: number): string {
-  const n = parseInt(color.slice(1), 16);
-  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+interface Form {
+  details: HTMLDetailsElement;
+  epochs: HTMLInputElement;
+  lr: HTMLInputElement;
+  batch: HTMLInputElement;
+  optimizer: HTMLSelectElement;
+  go: HTMLButtonElement;
 }
 
-/** The chart groups: one per base metric (loss first), each with its val_ twin. */
-function groups(metrics: string[]): string[] {
-  const base = metrics.filter((m) => !m.startsWith("val_"));
-  return base.length ? base : ["loss"];
-}
-
-function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
-  const runs: RunState[] = [];
-  let header: Header = {};
-  const charts = new Map<string, uPlot>();
-
-  const box = el("div", "nbml-monitor");
-  box.dataset.testid = "nbml-monitor";
-  const head = el("div", "nbml-head");
-  const title = el("b", "", String(model.get("name") ?? ""));
-  const status = el("span", "nbml-status");
-  const info = el("span", "nbml-info");
-  head.append(title, status, info);
-  const bar = el("div", "nbml-bar");
-  const fill = el("div", "nbml-fill");
-  bar.append(fill);
-  const message = el("div", "nbml-message");
-  const notice = el("div", "nbml-message nbml-notice");
-  notice.dataset.testid = "nbml-notice";
-
-  const actions = el("div", "nbml-actions");
-  const stop = el("button", "nbml-button", "Stop");
-  stop.dataset.testid = "nbml-stop";
-  const hint = el("span", "nbml-hint", "Foreground training: interrupt the kernel (■) to stop.");
-  const summaryToggle = el("button", "nbml-button", "Model summary");
-  actions.append(stop, hint, summaryToggle);
-
-  const retrain = el("details", "nbml-retrain");
-  const retrainSummary = el("summary", "", "Retrain");
+/** The Retrain panel: epochs, learning rate, batch size, optimizer and its button. */
+function buildForm(): Form {
+  const details = el("details", "nbml-retrain");
   const form = el("div", "nbml-form");
   const field = (label: string, input: HTMLElement): HTMLElement => {
     const wrap = el("label", "", label);
     wrap.append(input);
     return wrap;
   };
-  const epochsIn = el("input");
-  epochsIn.type = "number";
-  epochsIn.min = "1";
-  const lrIn = el("input");
-  lrIn.type = "text";
-  lrIn.dataset.testid = "nbml-retrain-lr";
-  const batchIn = el("input");
-  batchIn.type = "number";
-  batchIn.min = "1";
-  const optIn = el("select");
-  for (const name of OPTIMIZERS) optIn.append(new Option(name, name));
+  const epochs = el("input");
+  epochs.type = "number";
+  epochs.min = "1";
+  const lr = el("input");
+  lr.type = "text";
+  lr.dataset.testid = "nbml-retrain-lr";
+  const batch = el("input");
+  batch.type = "number";
+  batch.min = "1";
+  const optimizer = el("select");
+  for (const name of OPTIMIZERS) optimizer.append(new Option(name, name));
   const go = el("button", "nbml-button nbml-primary", "Retrain");
   go.dataset.testid = "nbml-retrain";
   form.append(
-    field("epochs", epochsIn),
-    field("learning rate", lrIn),
-    field("batch size", batchIn),
-    field("optimizer", optIn),
+    field("epochs", epochs),
+    field("learning rate", lr),
+    field("batch size", batch),
+    field("optimizer", optimizer),
     go,
   );
-  retrain.append(retrainSummary, form);
+  details.append(el("summary", "", "Retrain"), form);
+  return { details, epochs, lr, batch, optimizer, go };
+}
 
+/** The Retrain message for what was typed: numbers where they are numbers, else the text, so
+ * that the kernel (which checks every field) can say what is wrong. */
+function retrainRequest(form: Form): Record<string, unknown> {
+  const value = (input: HTMLInputElement): number | string | null => {
+    const text = input.value.trim();
+    const n = Number(text);
+    return text === "" ? null : Number.isFinite(n) ? n : text;
+  };
+  return {
+    type: "retrain",
+    epochs: value(form.epochs),
+    lr: value(form.lr),
+    batch_size: value(form.batch),
+    optimizer: form.optimizer.value,
+  };
+}
+
+function setDefaults(form: Form, defaults: unknown): void {
+  const d = (defaults ?? {}) as Record<string, unknown>;
+  form.epochs.value = String(d.epochs ?? 5);
+  form.lr.value = d.lr == null ? "" : String(d.lr);
+  form.batch.value = String(d.batch_size ?? 32);
+  form.optimizer.value = String(d.optimizer ?? "adam");
+}
+
+interface View {
+  box: HTMLElement;
+  status: HTMLElement;
+  info: HTMLElement;
+  fill: HTMLElement;
+  message: HTMLElement;
+  notice: HTMLElement;
+  stop: HTMLButtonElement;
+  hint: HTMLElement;
+  summaryToggle: HTMLButtonElement;
+  summary: HTMLElement;
+  chartBox: HTMLElement;
+  form: Form;
+}
+
+function buildView(name: string): View {
+  const box = el("div", "nbml-monitor");
+  box.dataset.testid = "nbml-monitor";
+  const head = el("div", "nbml-head");
+  const status = el("span", "nbml-status");
+  const info = el("span", "nbml-info");
+  head.append(el("b", "", name), status, info);
+  const bar = el("div", "nbml-bar");
+  const fill = el("div", "nbml-fill");
+  bar.append(fill);
+  const message = el("div", "nbml-message");
+  const notice = el("div", "nbml-message nbml-notice");
+  notice.dataset.testid = "nbml-notice";
+  const actions = el("div", "nbml-actions");
+  const stop = el("button", "nbml-button", "Stop");
+  stop.dataset.testid = "nbml-stop";
+  const hint = el("span", "nbml-hint", "Foreground training: interrupt the kernel (■) to stop.");
+  const summaryToggle = el("button", "nbml-button", "Model summary");
+  actions.append(stop, hint, summaryToggle);
+  const form = buildForm();
   const summary = el("pre", "nbml-summary");
   summary.hidden = true;
   const chartBox = el("div", "nbml-charts");
-  box.append(head, bar, message, notice, actions, retrain, summary, chartBox);
-  root.append(box);
+  box.append(head, bar, message, notice, actions, form.details, summary, chartBox);
+  return {
+    box,
+    status,
+    info,
+    fill,
+    message,
+    notice,
+    stop,
+    hint,
+    summaryToggle,
+    summary,
+    chartBox,
+    form,
+  };
+}
 
-  const setDefaults = guarded(root, "show the Retrain defaults", (): void => {
-    const d = (model.get("defaults") ?? {}) as Record<string, unknown>;
-    epochsIn.value = String(d.epochs ?? 5);
-    lrIn.value = d.lr == null ? "" : String(d.lr);
-    batchIn.value = String(d.batch_size ?? 32);
-    optIn.value = String(d.optimizer ?? "adam");
+function drawHeader(v: View, header: Header, model: Model): void {
+  const st = header.status ?? String(model.get("status") ?? "");
+  const epochs = finite(header.epochs) ?? finite(model.get("epochs")) ?? 0;
+  const epoch = finite(header.epoch) ?? 0;
+  const running = st === "running";
+  v.status.textContent = st;
+  v.status.dataset.status = st;
+  v.box.dataset.status = st;
+  const parts = [`epoch ${Math.min(epoch + (running ? 1 : 0), epochs)}/${epochs}`];
+  if (running && header.samples_per_s)
+    parts.push(`${formatNumber(header.samples_per_s)} samples/s`);
+  const eta = finite(header.eta);
+  if (running && eta !== null && eta >= 0) parts.push(`ETA ${formatSeconds(eta)}`);
+  v.info.textContent = parts.join(" · ");
+  const progress = Math.min(Math.max(finite(header.progress) ?? 0, 0), 1);
+  v.fill.style.width = `${Math.round(progress * 1000) / 10}%`;
+  v.message.textContent = header.message ?? "";
+  v.notice.textContent = String(model.get("notice") ?? "");
+  v.notice.hidden = !v.notice.textContent;
+  const foreground = Boolean(model.get("foreground"));
+  v.stop.hidden = !running || foreground;
+  v.hint.hidden = !running || !foreground;
+  v.form.go.disabled = running;
+  v.summary.textContent = String(model.get("summary") ?? "");
+}
+
+/** Apply one message from the kernel: a full snapshot, new points, or an error. */
+function apply(state: State, msg: Msg): void {
+  if (msg.type === "snapshot") {
+    state.runs.length = 0;
+    for (const r of msg.runs ?? []) state.runs.push({ id: r.id, label: r.label, curves: r.curves });
+    state.header = msg.header ?? {};
+  } else if (msg.type === "tick") {
+    if (msg.header) state.header = { ...state.header, ...msg.header };
+    if (!msg.run) return;
+    let run = state.runs.find((r) => r.id === msg.run);
+    if (!run) {
+      run = { id: msg.run, label: msg.label ?? msg.run, curves: {} };
+      state.runs.push(run);
+    }
+    for (const kind of ["batch", "epoch"] as const) {
+      for (const [name, pts] of Object.entries(msg[kind] ?? {})) {
+        run.curves[name] ??= { batch: [], epoch: [] };
+        addPoints(run.curves[name][kind], pts, MAX_POINTS);
+      }
+    }
+  } else if (msg.type === "error") {
+    state.header = { ...state.header, message: msg.message ?? "" };
+  }
+}
+
+// The state at the end of the latest run, synced as a trait: a view created then (the output is
+// re-rendered at the end of every run) draws it at once, before its sync request is answered.
+// A copy, since ticks extend the curves in place.
+function restore(state: State, saved: { header?: Header; runs?: RunState[] } | null): void {
+  if (!saved?.runs?.length) return;
+  state.runs.length = 0;
+  for (const r of saved.runs)
+    state.runs.push({ id: r.id, label: r.label, curves: structuredClone(r.curves) });
+  state.header = { ...(saved.header ?? {}) };
+}
+
+const TRAITS = ["status", "metrics", "summary", "foreground", "notice"];
+
+function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
+  const state: State = { runs: [], header: {} };
+  const v = buildView(String(model.get("name") ?? ""));
+  root.append(v.box);
+  const charts = new MonitorCharts(v.chartBox);
+  const defaults = guarded(root, "show the Retrain defaults", () =>
+    setDefaults(v.form, model.get("defaults")),
+  );
+  const header = guarded(root, "draw the monitor's header", () =>
+    drawHeader(v, state.header, model),
+  );
+  const curves = guarded(root, "draw the monitor's charts", () => {
+    v.box.dataset.points = String(charts.draw(model.get("metrics"), state.runs));
+    v.box.dataset.runs = String(state.runs.length);
   });
-  setDefaults();
-
-  const drawHeader = (): void => {
-    const st = header.status ?? String(model.get("status") ?? "");
-    const epochs = header.epochs ?? Number(model.get("epochs") ?? 0);
-    const epoch = header.epoch ?? 0;
-    status.textContent = st;
-    status.dataset.status = st;
-    box.dataset.status = st;
-    const parts = [`epoch ${Math.min(epoch + (st === "running" ? 1 : 0), epochs)}/${epochs}`];
-    if (st === "running" && header.samples_per_s)
-      parts.push(`${formatNumber(header.samples_per_s)} samples/s`);
-    if (st === "running" && header.eta != null && header.eta >= 0)
-      parts.push(`ETA ${formatSeconds(header.eta)}`);
-    info.textContent = parts.join(" · ");
-    fill.style.width = `${Math.round(Math.min(Math.max(finite(header.progress) ?? 0, 0), 1) * 1000) / 10}%`;
-    message.textContent = header.message ?? "";
-    notice.textContent = String(model.get("notice") ?? "");
-    notice.hidden = !notice.textContent;
-    const running = st === "running";
-    const foreground = Boolean(model.get("foreground"));
-    stop.hidden = !running || foreground;
-    hint.hidden = !running || !foreground;
-    go.disabled = running;
-    summary.textContent = String(model.get("summary") ?? "");
-  };
-
-  const chartScale = new Map<string, boolean>(); // metric -> drawn on a log scale
-
-  /** The lines of one chart: each run's batch and epoch curves of ``metric`` and its val_ twin. */
-  const linesOf = (metric: string): Line[] => {
-    const lines: Line[] = [];
-    runs.forEach((run, i) => {
-      const alpha = i === runs.length - 1 ? 1 : 0.25;
-      const variants: [string, "batch" | "epoch", number][] = [
-        [metric, "batch", 0],
-        [metric, "epoch", 0],
-        [`val_${metric}`, "epoch", 1],
-      ];
-      for (const [name, kind, v] of variants) {
-        const curve = run.curves[name]?.[kind] ?? [];
-        if (!curve.length) continue;
-        const color = fade(COLORS[v], kind === "batch" ? alpha * 0.45 : alpha);
-        lines.push({
-          points: curve,
-          series: {
-            label: `${name}${kind === "batch" ? " (batch)" : ""}${runs.length > 1 ? ` · ${run.label}` : ""}`,
-            stroke: color,
-            width: kind === "batch" ? 1 : 2,
-            dash: v === 1 ? [5, 4] : undefined,
-            spanGaps: true,
-            // a lone point has no line to show it
-            points: { show: kind === "epoch" || curve.length === 1, size: 5, fill: color },
-          },
-        });
-      }
-    });
-    return lines;
-  };
-
-  const drawChart = (metric: string, width: number): number => {
-    const lines = linesOf(metric);
-    const p = plot(lines);
-    let chart = charts.get(metric);
-    if (chart && (chart.series.length !== p.series.length || chartScale.get(metric) !== p.log)) {
-      chart.root.parentElement?.remove();
-      chart.destroy();
-      charts.delete(metric);
-      chart = undefined;
-    }
-    if (!chart) {
-      const holder = el("div", "nbml-chart");
-      holder.dataset.testid = "nbml-chart";
-      holder.dataset.metric = metric;
-      chartBox.append(holder);
-      chart = new uPlot(chartOptions(metric, width, 220, p), p.data, holder);
-      charts.set(metric, chart);
-      chartScale.set(metric, p.log);
-    } else {
-      chart.setData(p.data);
-    }
-    if (chart.root.parentElement) setNote(chart.root.parentElement, p);
-    return lines.reduce((n, l) => n + l.points.length, 0);
-  };
-
-  const drawCharts = (): void => {
-    const names = groups((model.get("metrics") ?? []) as string[]);
-    for (const [key, chart] of charts) {
-      if (!names.includes(key)) {
-        chart.root.parentElement?.remove();
-        chart.destroy();
-        charts.delete(key);
-      }
-    }
-    const width = Math.max(
-      240,
-      Math.floor((chartBox.clientWidth || 640) / Math.min(names.length, 2)) - 12,
-    );
-    let points = 0;
-    for (const metric of names) points += drawChart(metric, width);
-    box.dataset.points = String(points);
-    box.dataset.runs = String(runs.length);
-  };
-
-  const drawHeaderSafe = guarded(root, "draw the monitor's header", drawHeader);
-  const drawChartsSafe = guarded(root, "draw the monitor's charts", drawCharts);
   let pending = 0;
   const schedule = (): void => {
     if (pending) return;
     pending = requestAnimationFrame(() => {
       pending = 0;
-      drawHeaderSafe();
-      drawChartsSafe();
+      header();
+      curves();
     });
   };
-
-  const runFor = (id: string, label: string): RunState => {
-    let run = runs.find((r) => r.id === id);
-    if (!run) {
-      run = { id, label, curves: {} };
-      runs.push(run);
-    }
-    return run;
-  };
-
-  // The state at the end of the latest run, synced as a trait: a view created then (the output is
-  // re-rendered at the end of every run) draws it at once, before its sync request is answered.
-  // A copy, since ticks extend the curves in place.
-  const restore = guarded(root, "restore the monitor's curves", (): void => {
-    const saved = model.get("history") as { header?: Header; runs?: RunState[] } | null;
-    if (!saved?.runs?.length) return;
-    runs.length = 0;
-    for (const r of saved.runs)
-      runs.push({ id: r.id, label: r.label, curves: structuredClone(r.curves) });
-    header = { ...(saved.header ?? {}) };
-  });
-  restore();
-
-  const onMessage = guarded(root, "apply a message from the kernel", (...args: unknown[]): void => {
-    const msg = args[0] as Msg;
-    if (msg.type === "snapshot") {
-      runs.length = 0;
-      for (const r of msg.runs ?? []) runs.push({ id: r.id, label: r.label, curves: r.curves });
-      header = msg.header ?? {};
-    } else if (msg.type === "tick") {
-      if (msg.header) header = { ...header, ...msg.header };
-      if (msg.run) {
-        const run = runFor(msg.run, msg.label ?? msg.run);
-        for (const kind of ["batch", "epoch"] as const) {
-          for (const [name, pts] of Object.entries(msg[kind] ?? {})) {
-            run.curves[name] ??= { batch: [], epoch: [] };
-            addPoints(run.curves[name][kind], pts, MAX_POINTS);
-          }
-        }
-      }
-    } else if (msg.type === "error") {
-      header = { ...header, message: msg.message ?? "" };
-    }
+  const onMessage = guarded(root, "apply a message from the kernel", (...args: unknown[]) => {
+    apply(state, args[0] as Msg);
     schedule();
   });
-
-  stop.addEventListener("click", () => model.send({ type: "stop" }));
-  summaryToggle.addEventListener("click", () => {
-    summary.hidden = !summary.hidden;
+  defaults();
+  guarded(root, "restore the monitor's curves", () =>
+    restore(state, model.get("history") as null),
+  )();
+  v.stop.addEventListener("click", () => model.send({ type: "stop" }));
+  v.summaryToggle.addEventListener("click", () => {
+    v.summary.hidden = !v.summary.hidden;
   });
-  go.addEventListener("click", () => {
-    // what was typed, as a number when it is one: the kernel checks it and says what is wrong
-    const value = (input: HTMLInputElement): number | string | null => {
-      const text = input.value.trim();
-      const n = Number(text);
-      return text === "" ? null : Number.isFinite(n) ? n : text;
-    };
-    model.send({
-      type: "retrain",
-      epochs: value(epochsIn),
-      lr: value(lrIn),
-      batch_size: value(batchIn),
-      optimizer: optIn.value,
-    });
-    go.disabled = true;
+  v.form.go.addEventListener("click", () => {
+    model.send(retrainRequest(v.form));
+    v.form.go.disabled = true;
   });
-  const onChange = (): void => schedule();
   model.on("msg:custom", onMessage);
-  model.on("change:status", onChange);
-  model.on("change:metrics", onChange);
-  model.on("change:summary", onChange);
-  model.on("change:foreground", onChange);
-  model.on("change:notice", onChange);
-  model.on("change:defaults", setDefaults);
+  for (const t of TRAITS) model.on(`change:${t}`, schedule);
+  model.on("change:defaults", defaults);
   model.send({ type: "sync" });
   schedule();
-
   return () => {
     model.off("msg:custom", onMessage);
-    model.off("change:status", onChange);
-    model.off("change:metrics", onChange);
-    model.off("change:summary", onChange);
-    model.off("change:foreground", onChange);
-    model.off("change:notice", onChange);
-    model.off("change:defaults", setDefaults);
+    for (const t of TRAITS) model.off(`change:${t}`, schedule);
+    model.off("change:defaults", defaults);
     if (pending) cancelAnimationFrame(pending);
-    charts.forEach((c) => c.destroy());
+    charts.destroy();
   };
 }
 
