@@ -138,6 +138,88 @@ def from_logits(model: Any) -> bool:
     return final_activation(model) == "linear"
 
 
+def _key(name: str) -> str:
+    """A loss or metric name without case or underscores: SparseTopK... == sparse_top_k..."""
+    return str(name).replace("_", "").lower()
+
+
+#: Metrics that read class indices against one output per class (what sparse labels need).
+INDEX_METRICS = {
+    _key(n)
+    for n in (
+        "accuracy",
+        "acc",
+        "sparse_categorical_accuracy",
+        "sparse_top_k_categorical_accuracy",
+        "sparse_categorical_crossentropy",
+    )
+}
+
+
+def _loss_key(name: str) -> str:
+    import keras
+
+    obj = keras.losses.get(name)
+    return _key(getattr(obj, "__name__", None) or getattr(obj, "name", None) or name)
+
+
+def check_loss(loss: Any, task: Task, units: int | None) -> None:
+    """Refuse a --loss that cannot compare the model's outputs with these labels (Keras would
+    fail inside fit, or, worse, train on a loss that means nothing)."""
+    if not isinstance(loss, str) or loss == "auto" or units is None:
+        return
+    key = _loss_key(loss)
+    sparse = key == "sparsecategoricalcrossentropy"
+    if task.kind == "regression" and sparse:
+        fix = "Use --loss auto (mse), or --task classification if the targets are classes."
+        raise NbmlError(f"--loss {loss} needs class labels; these targets are numbers. {fix}")
+    if task.kind != "classification":
+        return
+    if task.one_hot and sparse:
+        raise NbmlError(
+            f"--loss {loss} takes class indices, but these labels are one-hot rows. Use --loss "
+            "auto (categorical_crossentropy)."
+        )
+    if task.one_hot:
+        return
+    if units == 1 and sparse:
+        raise NbmlError(
+            f"--loss {loss} needs one output per class; this model has one output. Use --loss "
+            "auto (binary_crossentropy), or end the model with "
+            f"Dense({task.n_classes}, activation='softmax')."
+        )
+    binary = key in ("binarycrossentropy", "binaryfocalcrossentropy", "hinge", "squaredhinge")
+    if units > 1 and not sparse:
+        if binary:
+            why = f"takes one sigmoid output per sample, but this model has {units} outputs"
+        else:
+            why = "compares the outputs with one-hot rows, but these labels are class indices"
+        raise NbmlError(
+            f"--loss {loss} {why}. Use --loss auto (sparse_categorical_crossentropy), or pass "
+            "one-hot labels (keras.utils.to_categorical(y))."
+        )
+
+
+def check_metrics(metrics: Any, task: Task, units: int | None) -> None:
+    """Refuse --metrics that cannot read these labels against the model's outputs."""
+    if metrics in (None, "auto") or units is None or task.kind != "classification":
+        return
+    items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    for m in (i.strip() for i in items if isinstance(i, str) and i.strip()):
+        key = _key(m)
+        if task.one_hot or units == 1:
+            bad = key.startswith("sparse") or (units == 1 and key.startswith("categorical"))
+        else:
+            bad = key not in INDEX_METRICS
+        if bad:
+            what = "one-hot rows" if task.one_hot else "class indices"
+            raise NbmlError(
+                f"--metrics {m} does not fit these labels ({what}, a model with {units} "
+                "outputs). Use --metrics accuracy (or auto); %evaluate reports precision, "
+                "recall and F1 per class."
+            )
+
+
 def compile_model(
     model: Any,
     task: Task,
@@ -150,8 +232,10 @@ def compile_model(
     """Compile ``model`` from nbml's options, choosing loss and metrics when they are auto."""
     import keras
 
-    opt = make_optimizer(optimizer or "adam", lr)
     units = output_units(model)
+    check_loss(loss, task, units)
+    check_metrics(metrics, task, units)
+    opt = make_optimizer(optimizer or "adam", lr)
     logits = final_activation(model) == "linear"
     binary = task.kind == "classification" and units == 1
     if loss in (None, "auto"):

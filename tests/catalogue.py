@@ -53,6 +53,10 @@ keras.Sequential([
 
 HEALTHY = (True, True, "idle", "sklearn:iris")
 
+SIGMOID_MODEL = """
+keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+"""
+
 REGRESSION_MODEL = """
 keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
 """
@@ -92,6 +96,7 @@ xy_mixed_labels = (x_iris, [v if i % 2 else str(v) for i, v in enumerate(y_iris.
 xy_one_class = (x_iris, np.zeros(150, "int64"))
 many_ints = (np.random.default_rng(0).random((600, 4), dtype="float32"), np.arange(600) % 500)
 xy_dates = (x_iris, pd.date_range("2020-01-01", periods=150).to_numpy())
+xy_binary = (x_iris[:100], y_iris[:100])
 xy_fractions = (x_iris, x_iris[:, 0])
 xy_2d_labels = (x_iris, np.stack([y_iris, y_iris], axis=1))
 xy_unknown_class = (x_iris, np.full(150, 5))

@@ -1,0 +1,65 @@
+"""Compile choices: a --loss or --metrics that cannot read the labels is refused before the model
+is compiled (Keras would fail inside fit and leave the model compiled with it)."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from nbml import NbmlError
+from nbml.compiling import check_loss, check_metrics, compile_model
+from nbml.tasks import Task
+
+INDICES = Task("classification", [0, 1, 2], ["a", "b", "c"])
+ONE_HOT = Task("classification", [0, 1, 2], ["a", "b", "c"], one_hot=True)
+BINARY = Task("classification", [0, 1], ["no", "yes"])
+REGRESSION = Task("regression")
+
+
+@pytest.mark.parametrize(
+    ("loss", "task", "units", "words"),
+    [
+        ("categorical_crossentropy", INDICES, 3, "compares the outputs with one-hot rows"),
+        ("kld", INDICES, 3, "compares the outputs with one-hot rows"),
+        ("binary_crossentropy", INDICES, 3, "one sigmoid output per sample, but this model has 3"),
+        ("sparse_categorical_crossentropy", ONE_HOT, 3, "takes class indices, but these labels"),
+        ("sparse_categorical_crossentropy", BINARY, 1, "needs one output per class"),
+        ("sparse_categorical_crossentropy", REGRESSION, 1, "needs class labels; these targets"),
+    ],
+)
+def test_loss_that_cannot_read_the_labels(loss, task, units, words):
+    with pytest.raises(NbmlError, match=words):
+        check_loss(loss, task, units)
+
+
+@pytest.mark.parametrize(
+    ("loss", "task", "units"),
+    [
+        ("sparse_categorical_crossentropy", INDICES, 5),
+        ("SparseCategoricalCrossentropy", INDICES, 3),
+        ("categorical_crossentropy", ONE_HOT, 3),
+        ("binary_crossentropy", BINARY, 1),
+        ("mse", REGRESSION, 1),
+        ("auto", INDICES, 3),
+    ],
+)
+def test_loss_that_fits(loss, task, units):
+    check_loss(loss, task, units)
+
+
+def test_metrics_that_cannot_read_the_labels():
+    with pytest.raises(NbmlError, match="--metrics auc does not fit these labels .class indices"):
+        check_metrics("accuracy,auc", INDICES, 3)
+    with pytest.raises(NbmlError, match="sparse_categorical_accuracy does not fit these labels .one-hot"):
+        check_metrics(["sparse_categorical_accuracy"], ONE_HOT, 3)
+    check_metrics("accuracy,sparse_top_k_categorical_accuracy", INDICES, 3)
+    check_metrics("auc,precision", BINARY, 1)
+    check_metrics("mae,mse", REGRESSION, 1)
+
+
+def test_a_refused_loss_leaves_the_model_as_it_was():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(NbmlError, match="one-hot rows"):
+        compile_model(model, INDICES, loss="categorical_crossentropy")
+    assert model.loss == "sparse_categorical_crossentropy"
