@@ -9,6 +9,7 @@ as root (root ignores permission bits), with ``chmod`` otherwise.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import sqlite3
@@ -16,6 +17,7 @@ import subprocess
 import time
 
 import keras
+import numpy as np
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -23,8 +25,10 @@ from IPython.core.interactiveshell import InteractiveShell
 import nbml
 import nbml.api
 from nbml import NbmlError
+from nbml.exporting import ONNX_NEEDS
 from nbml.magics import NbmlMagics
-from nbml.registry import REGISTRY
+from nbml.registry import REGISTRY, Event, Registry, Run
+from nbml.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +49,11 @@ class Sub(keras.Model):
 
     def call(self, x):
         return self.act(self.dense(x))
+
+
+@pytest.fixture
+def store(tmp_path):
+    return nbml.store.open(tmp_path / ".nbml")
 
 
 def iris_model():
@@ -264,3 +273,77 @@ def test_from_run_reads_no_data_file_outside_the_notebook_folder(tmp_path, monke
     db.close()
     again = nbml.train("x", from_run=run.id, target="label", epochs=1, namespace={}, display=False)
     assert again.status == "finished"
+
+
+def test_from_run_of_a_run_without_a_model_says_why(tmp_path):
+    st = nbml.store.open(tmp_path)
+    writer = Store(tmp_path, registry=Registry())
+    run = Run("nomodel1", "fake", {"epochs": 1}, "sklearn:iris", 1)  # events, no model
+    writer(Event("begin", run, {"params": run.params}))
+    run.status, run.ended = "finished", time.time()
+    writer(Event("end", run, {"status": "finished"}))
+    assert writer.flush()
+    with pytest.raises(NbmlError, match="has no saved model"):
+        nbml.train("x", from_run="nomodel1", namespace={}, display=False)
+    assert REGISTRY.get("x") is None and st.problem == ""
+
+
+def test_save_formats_name_what_to_install(store):
+    train(epochs=1)
+    if importlib.util.find_spec("tensorflow") is None:
+        with pytest.raises(NbmlError, match=r"pip install nbml\[tensorflow\]"):
+            nbml.save("m", format="saved_model", store_path=store.path)
+    missing = [
+        p for p in ONNX_NEEDS[keras.backend.backend()] if importlib.util.find_spec(p) is None
+    ]
+    if missing:
+        with pytest.raises(NbmlError, match=f"needs {missing[0]}.*pip install {missing[0]}"):
+            nbml.save("m", format="onnx", store_path=store.path)
+    with pytest.raises(NbmlError, match="Did you mean 'onnx'"):
+        nbml.save("m", format="onx")
+    with pytest.raises(NbmlError, match="SavedModel is a folder"):
+        nbml.save("m", "m.keras", format="saved_model")
+
+
+def test_saved_model_export_serves_the_same_predictions(store, tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    ns = {}
+    nbml.train("m", iris_model(), "sklearn:iris", epochs=1, namespace=ns, display=False)
+    path = nbml.save("m", str(tmp_path / "served"), format="saved_model")
+    x = nbml.models()[0].dataset.x_test
+    loaded = tf.saved_model.load(path)  # keep it: its variables live as long as it does
+    served = loaded.serve(tf.constant(x))
+    np.testing.assert_allclose(np.asarray(served), ns["m"].predict(x, verbose=0), atol=1e-5)
+
+
+def test_the_stored_model_reloads_and_predicts_identically(store):
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
+    )
+    ns = {}
+    run = nbml.train("d", model, "sklearn:digits", epochs=1, namespace=ns, display=False)
+    store.flush()
+    again = keras.saving.load_model(store.runs()[-1].model_path)
+    raw = nbml.models()[0].dataset.x_test[:32]  # raw pixels: normalisation is inside the model
+    assert raw.max() == 16
+    assert np.array_equal(again.predict(raw, verbose=0), ns["d"].predict(raw, verbose=0))
+    path = nbml.save("d", store_path=store.path)
+    assert path == os.path.join(store.path, "saved", "d.keras")
+    assert np.array_equal(
+        keras.saving.load_model(path).predict(raw, verbose=0), ns["d"].predict(raw, verbose=0)
+    )
+    assert run.status == "finished"
+
+
+def test_from_run_continues_the_saved_model_on_the_same_split(store):
+    first = train(epochs=3, lr=0.05)
+    store.flush()
+    REGISTRY.remove("m")  # as in a new kernel
+    ns = {}
+    run = nbml.train("again", from_run=first.id, epochs=1, namespace=ns, display=False)
+    assert run.status == "finished" and run.params["from_run"] == first.id
+    assert run.params["lr"] == pytest.approx(0.05)  # the optimizer came back with the model
+    assert run.history["loss"][0] < first.history["loss"][0]  # continued, not from scratch
+    assert isinstance(ns["again"], keras.Model)
+    with pytest.raises(NbmlError, match="line form"):
+        nbml.train("x", iris_model(), from_run=first.id, namespace={}, display=False)

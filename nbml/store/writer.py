@@ -84,6 +84,7 @@ class Store(Reader):
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._active: dict[str, Any] = {}  # the runs whose begin this store took, by id
+        self._epochs: dict[str, int] = {}  # epochs heard per active run
         self._closing = False
         self._stopped = False
         self._cleaned = False
@@ -148,8 +149,12 @@ class Store(Reader):
                 op = ("begin", run.id, run.name, params, run.data, run.epochs, run.started)
                 self._put(op, run.name)
         elif run.id in self._active and event.kind == "epoch":
+            # the epoch's index is counted here: events may be heard after training has moved
+            # on (the views thread), so run.epoch may already count later epochs
+            index = self._epochs.get(run.id, 0)
+            self._epochs[run.id] = index + 1
             logs = dict(event.data.get("logs") or run.metrics)
-            op = ("epoch", run.id, run.epoch - 1, logs, event.time, event.data.get("seconds"))
+            op = ("epoch", run.id, index, logs, event.time, event.data.get("seconds"))
             self._put(op, run.name)
         self.warn()
 
@@ -157,13 +162,14 @@ class Store(Reader):
         """Queue a run's outcome and saved model; heard after every view (serialising is slow)."""
         run = event.run
         if run.id in self._active and event.kind == "end":
-            self._active.pop(run.id, None)
             final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
             model = self._model_of(run)
             if model is not None and _DEFERRED.get():
                 self._save_later(run, final, model)
             else:
                 self._put_end(run, final, model)
+            self._active.pop(run.id, None)  # after its end is queued: flush() waits till then
+            self._epochs.pop(run.id, None)
             if self._closing and not self._active:
                 self._stop()
         self.warn()
