@@ -38,7 +38,19 @@ const fixed3 = (v: unknown): string => {
   return n === null ? "nan" : n.toFixed(3);
 };
 
-function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
+type Send = (msg: unknown) => void;
+
+interface View {
+  box: HTMLElement;
+  select: HTMLSelectElement;
+  accuracy: HTMLElement;
+  notice: HTMLElement;
+  matrixBox: HTMLElement;
+  tableBox: HTMLElement;
+  samples: HTMLElement;
+}
+
+function buildView(): View {
   const box = el("div", "nbml-confusion");
   box.dataset.testid = "nbml-confusion";
   const controls = el("div", "nbml-cm-controls");
@@ -60,150 +72,176 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   const notice = el("div", "nbml-cm-notice");
   notice.dataset.testid = "nbml-notice";
   box.append(controls, notice, layout, samples);
-  root.append(box);
+  return { box, select, accuracy, notice, matrixBox, tableBox, samples };
+}
 
-  let selected: [number, number] | null = null;
-
-  const draw = guarded(root, "draw the confusion matrix", (): void => {
-    const labels = (model.get("labels") ?? []) as string[];
-    const matrix = (model.get("matrix") ?? []) as number[][];
-    const mode = String(model.get("normalize") ?? "none");
-    select.value = mode;
-    accuracy.textContent = `accuracy ${pct(model.get("accuracy"))}`;
-    notice.textContent = String(model.get("notice") ?? "");
-    notice.hidden = !notice.textContent;
-    const rowSums = matrix.map((r) => r.reduce((a, b) => a + b, 0));
-    const colSums = labels.map((_, j) => matrix.reduce((a, r) => a + (r[j] ?? 0), 0));
-    const total = rowSums.reduce((a, b) => a + b, 0) || 1;
-    const value = (i: number, j: number): number => {
-      const c = matrix[i][j];
+/** The cell values shown for ``mode``: counts, or fractions of their row or column. */
+function normalised(matrix: number[][], mode: string): { value: number[][]; top: number } {
+  const rowSums = matrix.map((r) => r.reduce((a, b) => a + b, 0));
+  const colSums = (matrix[0] ?? []).map((_, j) => matrix.reduce((a, r) => a + (r[j] ?? 0), 0));
+  const value = matrix.map((r, i) =>
+    r.map((c, j) => {
       if (mode === "true") return rowSums[i] ? c / rowSums[i] : 0;
       if (mode === "pred") return colSums[j] ? c / colSums[j] : 0;
       return c;
-    };
-    let top = 0;
-    matrix.forEach((r, i) => r.forEach((_, j) => (top = Math.max(top, value(i, j)))));
-    top = top || 1;
+    }),
+  );
+  const top = Math.max(0, ...value.flat()) || 1;
+  return { value, top };
+}
 
-    const table = el("table");
-    const head = el("tr");
-    head.append(el("th", "nbml-cm-corner", "true \\ predicted"));
-    labels.forEach((l) => head.append(el("th", "", l)));
-    table.append(head);
-    matrix.forEach((row, i) => {
-      const tr = el("tr");
-      tr.append(el("th", "", labels[i]));
-      row.forEach((count, j) => {
-        const v = value(i, j);
-        const td = el("td", "nbml-cm-cell", mode === "none" ? String(count) : pct(v));
-        const a = v / top;
-        td.style.background = `rgba(31,119,180,${a.toFixed(3)})`;
-        td.style.color = a > 0.55 ? "#fff" : "inherit";
-        td.dataset.true = String(i);
-        td.dataset.pred = String(j);
-        td.dataset.count = String(count);
-        td.title =
-          `true ${labels[i]}, predicted ${labels[j]}: ${count} ` +
-          `(${pct(count / total)} of all, ${pct(rowSums[i] ? count / rowSums[i] : 0)} of true ${labels[i]})`;
-        if (selected && selected[0] === i && selected[1] === j) td.classList.add("nbml-selected");
-        td.addEventListener("click", () => {
-          selected = [i, j];
-          model.send({ type: "cell", true: i, pred: j, page: 0 });
-          draw();
-        });
-        tr.append(td);
-      });
-      table.append(tr);
+/** The heatmap; a click on a cell calls ``pick(true, pred)``. */
+function matrixTable(
+  labels: string[],
+  matrix: number[][],
+  mode: string,
+  selected: [number, number] | null,
+  pick: (i: number, j: number) => void,
+): HTMLTableElement {
+  const { value, top } = normalised(matrix, mode);
+  const total = matrix.flat().reduce((a, b) => a + b, 0) || 1;
+  const table = el("table");
+  const head = el("tr");
+  head.append(el("th", "nbml-cm-corner", "true \\ predicted"));
+  labels.forEach((l) => head.append(el("th", "", l)));
+  table.append(head);
+  matrix.forEach((row, i) => {
+    const tr = el("tr");
+    tr.append(el("th", "", labels[i]));
+    const rowSum = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, j) => {
+      const v = value[i][j];
+      const td = el("td", "nbml-cm-cell", mode === "none" ? String(count) : pct(v));
+      const a = v / top;
+      td.style.background = `rgba(31,119,180,${a.toFixed(3)})`;
+      td.style.color = a > 0.55 ? "#fff" : "inherit";
+      td.dataset.true = String(i);
+      td.dataset.pred = String(j);
+      td.dataset.count = String(count);
+      td.title =
+        `true ${labels[i]}, predicted ${labels[j]}: ${count} ` +
+        `(${pct(count / total)} of all, ${pct(rowSum ? count / rowSum : 0)} of true ${labels[i]})`;
+      if (selected && selected[0] === i && selected[1] === j) td.classList.add("nbml-selected");
+      td.addEventListener("click", () => pick(i, j));
+      tr.append(td);
     });
-    matrixBox.replaceChildren(table);
-
-    const rows = (model.get("per_class") ?? []) as Row[];
-    const pc = el("table");
-    const ph = el("tr");
-    for (const h of ["class", "precision", "recall", "f1", "support"]) ph.append(el("th", "", h));
-    pc.append(ph);
-    for (const r of rows) {
-      const tr = el("tr");
-      tr.append(el("th", "", r.label));
-      for (const v of [r.precision, r.recall, r.f1]) tr.append(el("td", "", fixed3(v)));
-      tr.append(el("td", "", String(r.support)));
-      pc.append(tr);
-    }
-    tableBox.replaceChildren(pc);
+    table.append(tr);
   });
+  return table;
+}
 
-  const showSamples = (msg: Samples): void => {
+function perClassTable(rows: Row[]): HTMLTableElement {
+  const pc = el("table");
+  const ph = el("tr");
+  for (const h of ["class", "precision", "recall", "f1", "support"]) ph.append(el("th", "", h));
+  pc.append(ph);
+  for (const r of rows) {
+    const tr = el("tr");
+    tr.append(el("th", "", r.label));
+    for (const v of [r.precision, r.recall, r.f1]) tr.append(el("td", "", fixed3(v)));
+    tr.append(el("td", "", String(r.support)));
+    pc.append(tr);
+  }
+  return pc;
+}
+
+/** Thumbnails for images, a table of feature values otherwise. */
+function sampleGrid(items: Item[], features: string[]): HTMLElement {
+  const images = items.some((it) => it.image);
+  const grid = el("div", images ? "nbml-cm-grid" : "");
+  if (images) {
+    for (const it of items) {
+      const fig = el("figure", "nbml-cm-thumb");
+      fig.dataset.testid = "nbml-sample";
+      const img = el("img");
+      img.src = it.image ?? "";
+      img.alt = `sample ${it.index}`;
+      fig.append(img, el("figcaption", "", `#${it.index}`));
+      grid.append(fig);
+    }
+  } else if (items.length) {
+    const t = el("table");
+    const h = el("tr");
+    h.append(el("th", "", "index"));
+    const n = items[0].values?.length ?? 0;
+    for (let k = 0; k < n; k++) h.append(el("th", "", features[k] ?? `x${k}`));
+    t.append(h);
+    for (const it of items) {
+      const tr = el("tr");
+      tr.dataset.testid = "nbml-sample";
+      tr.append(el("td", "", String(it.index)));
+      for (const v of it.values ?? []) tr.append(el("td", "", formatNumber(v)));
+      t.append(tr);
+    }
+    grid.append(t);
+  }
+  return grid;
+}
+
+function pager(msg: Samples, send: Send): HTMLElement {
+  const box = el("div", "nbml-cm-pager");
+  if (msg.pages <= 1) return box;
+  const prev = el("button", "", "‹ previous");
+  const next = el("button", "", "next ›");
+  prev.disabled = msg.page <= 0;
+  next.disabled = msg.page >= msg.pages - 1;
+  const go = (page: number) => () => send({ type: "cell", true: msg.true, pred: msg.pred, page });
+  prev.addEventListener("click", go(msg.page - 1));
+  next.addEventListener("click", go(msg.page + 1));
+  box.append(prev, el("span", "", ` page ${msg.page + 1} of ${msg.pages} `), next);
+  return box;
+}
+
+function showSamples(v: View, model: Model, msg: Samples): void {
+  const labels = (model.get("labels") ?? []) as string[];
+  const features = (model.get("feature_names") ?? []) as string[];
+  const title = el(
+    "div",
+    "nbml-cm-title",
+    `true ${labels[msg.true]}, predicted ${labels[msg.pred]}: ${msg.total} samples`,
+  );
+  const send: Send = (m) => model.send(m);
+  v.samples.replaceChildren(title, sampleGrid(msg.items, features), pager(msg, send));
+  v.samples.dataset.total = String(msg.total);
+  v.samples.dataset.shown = String(msg.items.length);
+}
+
+const TRAITS = ["normalize", "matrix", "notice"];
+
+function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
+  const v = buildView();
+  root.append(v.box);
+  let selected: [number, number] | null = null;
+  const draw = guarded(root, "draw the confusion matrix", (): void => {
+    const mode = String(model.get("normalize") ?? "none");
+    v.select.value = mode;
+    v.accuracy.textContent = `accuracy ${pct(model.get("accuracy"))}`;
+    v.notice.textContent = String(model.get("notice") ?? "");
+    v.notice.hidden = !v.notice.textContent;
+    const pick = (i: number, j: number): void => {
+      selected = [i, j];
+      model.send({ type: "cell", true: i, pred: j, page: 0 });
+      draw();
+    };
     const labels = (model.get("labels") ?? []) as string[];
-    const features = (model.get("feature_names") ?? []) as string[];
-    const title = el(
-      "div",
-      "nbml-cm-title",
-      `true ${labels[msg.true]}, predicted ${labels[msg.pred]}: ${msg.total} samples`,
-    );
-    const grid = el("div", msg.items.some((it) => it.image) ? "nbml-cm-grid" : "");
-    if (msg.items.some((it) => it.image)) {
-      for (const it of msg.items) {
-        const fig = el("figure", "nbml-cm-thumb");
-        fig.dataset.testid = "nbml-sample";
-        const img = el("img");
-        img.src = it.image ?? "";
-        img.alt = `sample ${it.index}`;
-        fig.append(img, el("figcaption", "", `#${it.index}`));
-        grid.append(fig);
-      }
-    } else if (msg.items.length) {
-      const t = el("table");
-      const h = el("tr");
-      h.append(el("th", "", "index"));
-      const n = msg.items[0].values?.length ?? 0;
-      for (let k = 0; k < n; k++) h.append(el("th", "", features[k] ?? `x${k}`));
-      t.append(h);
-      for (const it of msg.items) {
-        const tr = el("tr");
-        tr.dataset.testid = "nbml-sample";
-        tr.append(el("td", "", String(it.index)));
-        for (const v of it.values ?? []) tr.append(el("td", "", formatNumber(v)));
-        t.append(tr);
-      }
-      grid.append(t);
-    }
-    const pager = el("div", "nbml-cm-pager");
-    if (msg.pages > 1) {
-      const prev = el("button", "", "‹ previous");
-      const next = el("button", "", "next ›");
-      prev.disabled = msg.page <= 0;
-      next.disabled = msg.page >= msg.pages - 1;
-      prev.addEventListener("click", () =>
-        model.send({ type: "cell", true: msg.true, pred: msg.pred, page: msg.page - 1 }),
-      );
-      next.addEventListener("click", () =>
-        model.send({ type: "cell", true: msg.true, pred: msg.pred, page: msg.page + 1 }),
-      );
-      pager.append(prev, el("span", "", ` page ${msg.page + 1} of ${msg.pages} `), next);
-    }
-    samples.replaceChildren(title, grid, pager);
-    samples.dataset.total = String(msg.total);
-    samples.dataset.shown = String(msg.items.length);
-  };
-
+    const matrix = (model.get("matrix") ?? []) as number[][];
+    v.matrixBox.replaceChildren(matrixTable(labels, matrix, mode, selected, pick));
+    v.tableBox.replaceChildren(perClassTable((model.get("per_class") ?? []) as Row[]));
+  });
   const onMessage = guarded(root, "show the samples", (...args: unknown[]): void => {
     const msg = args[0] as Samples;
-    if (msg.type === "samples") showSamples(msg);
+    if (msg.type === "samples") showSamples(v, model, msg);
   });
-  select.addEventListener("change", () => {
-    model.set("normalize", select.value);
+  v.select.addEventListener("change", () => {
+    model.set("normalize", v.select.value);
     model.save_changes();
   });
   model.on("msg:custom", onMessage);
-  model.on("change:normalize", draw);
-  model.on("change:matrix", draw);
-  model.on("change:notice", draw);
+  for (const t of TRAITS) model.on(`change:${t}`, draw);
   draw();
   return () => {
     model.off("msg:custom", onMessage);
-    model.off("change:normalize", draw);
-    model.off("change:matrix", draw);
-    model.off("change:notice", draw);
+    for (const t of TRAITS) model.off(`change:${t}`, draw);
   };
 }
 

@@ -29,6 +29,86 @@ function cellText(v: Cell): string {
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
 
+interface Sort {
+  column: number;
+  ascending: boolean;
+}
+
+/** The rows sorted by ``sort`` (a copy). */
+function sorted(rows: Cell[][], sort: Sort): Cell[][] {
+  const out = [...rows];
+  if (sort.column >= 0) {
+    out.sort((a, b) => {
+      const cmp = compare(a[sort.column], b[sort.column]);
+      return sort.ascending ? cmp : -cmp;
+    });
+  }
+  return out;
+}
+
+/** The runs table; a header click calls ``resort(i)``, a tick ``toggle(run id, ticked)``. */
+function runsTable(
+  headers: string[],
+  rows: Cell[][],
+  selected: Set<string>,
+  sort: Sort,
+  resort: (column: number) => void,
+  toggle: (id: string, on: boolean) => void,
+): HTMLTableElement {
+  const table = el("table");
+  const head = el("tr");
+  head.append(el("th", "", ""));
+  headers.forEach((h, i) => {
+    const arrow = i === sort.column ? (sort.ascending ? " ▲" : " ▼") : "";
+    const th = el("th", "nbml-sortable", h + arrow);
+    th.addEventListener("click", () => resort(i));
+    head.append(th);
+  });
+  table.append(head);
+  for (const row of sorted(rows, sort)) {
+    const id = String(row[0]);
+    const tr = el("tr");
+    tr.dataset.run = id;
+    const tick = el("input");
+    tick.type = "checkbox";
+    tick.checked = selected.has(id);
+    tick.addEventListener("change", () => toggle(id, tick.checked));
+    const first = el("td");
+    first.append(tick);
+    tr.append(first);
+    for (const v of row) tr.append(el("td", "", cellText(v)));
+    table.append(tr);
+  }
+  return table;
+}
+
+/** The metric to draw: the one chosen if it is still there, else val_loss, else the first. */
+function chooseMetric(metrics: string[], current: string): string {
+  if (metrics.includes(current)) return current;
+  return metrics.includes("val_loss") ? "val_loss" : (metrics[0] ?? "");
+}
+
+/** The chart of the ticked runs' ``metric`` in ``box`` (null when no run has that metric). */
+function runsChart(box: HTMLElement, curves: Curves, metric: string): uPlot | null {
+  const p = plot(
+    Object.keys(curves).map((id, i) => ({
+      points: curves[id].history?.[metric] ?? [],
+      series: {
+        label: curves[id].label,
+        stroke: COLORS[i % COLORS.length],
+        width: 2,
+        spanGaps: true,
+      },
+    })),
+  );
+  box.dataset.curves = String(p.series.length - 1);
+  if (p.series.length < 2) return null;
+  const width = Math.max(320, Math.min(box.clientWidth || 640, 720));
+  const chart = new uPlot(chartOptions(metric, width, 240, p, true), p.data, box);
+  setNote(box, p);
+  return chart;
+}
+
 function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
   const box = el("div", "nbml-runs");
   box.dataset.testid = "nbml-runs";
@@ -40,91 +120,39 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   const note = el("div", "nbml-runs-note");
   box.append(tableBox, note, controls, chartBox);
   root.append(box);
-  let sortColumn = -1;
-  let ascending = true;
+  const sort: Sort = { column: -1, ascending: true };
   let chart: uPlot | null = null;
-
+  const selected = (): Set<string> => new Set((model.get("selected") ?? []) as string[]);
+  const toggle = (id: string, on: boolean): void => {
+    const now = selected();
+    if (on) now.add(id);
+    else now.delete(id);
+    model.set("selected", [...now]);
+    model.save_changes();
+  };
   const drawTable = guarded(root, "draw the runs table", (): void => {
+    const resort = (i: number): void => {
+      sort.ascending = sort.column === i ? !sort.ascending : true;
+      sort.column = i;
+      drawTable();
+    };
     const headers = (model.get("headers") ?? []) as string[];
-    const rows = [...((model.get("rows") ?? []) as Cell[][])];
-    const selected = new Set((model.get("selected") ?? []) as string[]);
-    if (sortColumn >= 0) {
-      rows.sort((a, b) => {
-        const cmp = compare(a[sortColumn], b[sortColumn]);
-        return ascending ? cmp : -cmp;
-      });
-    }
-    const table = el("table");
-    const head = el("tr");
-    head.append(el("th", "", ""));
-    headers.forEach((h, i) => {
-      const th = el("th", "nbml-sortable", h + (i === sortColumn ? (ascending ? " ▲" : " ▼") : ""));
-      th.addEventListener("click", () => {
-        ascending = sortColumn === i ? !ascending : true;
-        sortColumn = i;
-        drawTable();
-      });
-      head.append(th);
-    });
-    table.append(head);
-    for (const row of rows) {
-      const id = String(row[0]);
-      const tr = el("tr");
-      tr.dataset.run = id;
-      const tick = el("input");
-      tick.type = "checkbox";
-      tick.checked = selected.has(id);
-      tick.addEventListener("change", () => {
-        const now = new Set((model.get("selected") ?? []) as string[]);
-        if (tick.checked) now.add(id);
-        else now.delete(id);
-        model.set("selected", [...now]);
-        model.save_changes();
-      });
-      const first = el("td");
-      first.append(tick);
-      tr.append(first);
-      for (const v of row) tr.append(el("td", "", cellText(v)));
-      table.append(tr);
-    }
-    tableBox.replaceChildren(table);
+    const rows = (model.get("rows") ?? []) as Cell[][];
+    tableBox.replaceChildren(runsTable(headers, rows, selected(), sort, resort, toggle));
     note.textContent = String(model.get("note") ?? "");
   });
-
   const drawChart = guarded(root, "draw the runs' curves", (): void => {
     const curves = (model.get("curves") ?? {}) as Curves;
     const ids = Object.keys(curves);
     const metrics = [...new Set(ids.flatMap((id) => Object.keys(curves[id].history)))].sort();
-    const current = metricSelect.value;
+    const metric = chooseMetric(metrics, metricSelect.value);
     metricSelect.replaceChildren(...metrics.map((m) => new Option(m, m)));
-    const metric = metrics.includes(current)
-      ? current
-      : metrics.includes("val_loss")
-        ? "val_loss"
-        : (metrics[0] ?? "");
     metricSelect.value = metric;
     controls.hidden = ids.length === 0;
     chart?.destroy();
-    chart = null;
     chartBox.replaceChildren();
-    const p = plot(
-      ids.map((id, i) => ({
-        points: curves[id].history[metric] ?? [],
-        series: {
-          label: curves[id].label,
-          stroke: COLORS[i % COLORS.length],
-          width: 2,
-          spanGaps: true,
-        },
-      })),
-    );
-    box.dataset.curves = String(p.series.length - 1);
-    if (p.series.length < 2) return;
-    const width = Math.max(320, Math.min(chartBox.clientWidth || 640, 720));
-    chart = new uPlot(chartOptions(metric, width, 240, p, true), p.data, chartBox);
-    setNote(chartBox, p);
+    chart = runsChart(chartBox, curves, metric);
   });
-
   metricSelect.addEventListener("change", drawChart);
   model.on("change:rows", drawTable);
   model.on("change:selected", drawTable);
