@@ -1,6 +1,7 @@
 """The write side of the store: a registry subscriber and its writer thread.
 
-On the training thread, :meth:`Store.__call__` only copies an event's data into a queue. The
+On the thread that hears an event (training, or the registry's views thread),
+:meth:`Store.__call__` only copies the event's data into a queue. The
 writer thread, with its own connection, takes everything queued and commits it in one
 ``BEGIN IMMEDIATE`` transaction, so each finished epoch is committed a moment after it ends
 while the next one trains. At ``end`` the model is serialised in memory on the training thread
@@ -108,8 +109,8 @@ class Store(Reader):
         out = ""
         if fault:
             out = (
-                f"The run store {self.where()} is behind ({fault}); not stored yet: "
-                f"{self.pending.describe()}. nbml keeps retrying and writes them once it can."
+                f"The run store {self.where()} is behind ({fault}); {self._waiting()}. nbml "
+                "keeps retrying and writes everything queued once it can."
             )
         if dropped:
             out += f" {dropped:,} epoch row(s) waited past nbml's memory bound and were not stored."
@@ -258,9 +259,14 @@ class Store(Reader):
             "write",
             f"the run store {self.where()} "
             f"{'is locked by another process' if locked else 'cannot be written'} ({why}); "
-            f"not stored yet: {self.pending.describe()}. Training goes on; nbml keeps what is "
-            "queued in memory and retries, and %runs says what is behind.",
+            f"{self._waiting()}. Training goes on; nbml keeps what is queued in memory and "
+            "retries, and %runs says what is behind.",
         )
+
+    def _waiting(self) -> str:
+        if not self.pending.count():
+            return "nothing is waiting to be stored yet"
+        return f"not stored yet: {self.pending.describe()}"
 
     def _recovered(self) -> None:
         if self.fault:
