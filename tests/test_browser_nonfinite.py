@@ -9,6 +9,7 @@ monitor fed values from 1 to 1e30, inf and NaN. The test checks that
 - the sidebar still lists every model, shows the NaN metric as "nan", and shows no error;
 - every monitor shows its run as failed, with no widget error, and the exploding curve is drawn
   on a log scale with a note counting the points that are not finite;
+- the runs table shows the NaN metric as "nan" and its chart counts the NaN point;
 - after a page reload the kernel keeps one sidebar comm for the page (the old page's comm was
   closed on pagehide or replaced by the new one's), so a push goes out once.
 
@@ -57,6 +58,10 @@ CELLS = [
     "    logs = {'loss': v}\n"
     "    REGISTRY.publish(Event('batch', run, {'epoch': 0, 'batch': b, 'steps': 7, 'logs': logs}))\n"
     "run.status, run.message = 'failed', 'Loss became inf'\nREGISTRY.publish(Event('end', run))",
+    # the runs table of the two runs, a NaN in the table and in the ticked run's curve
+    "from nbml.comparison import RunTable\nr = REGISTRY.get('nanrun').run\n"
+    "r.history = {'loss': [3.0, float('nan'), 1.0]}\n"
+    "RunTable([REGISTRY.get('boom').run, r], compare=[r])",
     'print("all cells ran")',
 ]
 MONITORS = {"boom", "nanrun", "exploding"}
@@ -161,6 +166,24 @@ def _check_sidebar(page: Any) -> None:
     assert set(state["models"]) == {"boom", "nanrun"}, state  # (the synthetic run is no model)
 
 
+def _check_runs_table(page: Any) -> None:
+    runs = page.wait_for_function(
+        """() => {
+            const w = document.querySelector('[data-testid="nbml-runs"]');
+            const chart = w?.querySelector('.nbml-runs-chart');
+            return w && chart?.querySelector('canvas') && {
+                cells: [...w.querySelectorAll('tr[data-run] td')].map((td) => td.textContent),
+                nonfinite: chart.dataset.nonfinite,
+                errors: [...w.parentElement.querySelectorAll('.nbml-widget-error')]
+                    .filter((e) => !e.hidden).map((e) => e.textContent),
+            };
+        }""",
+        timeout=TIMEOUT,
+    ).json_value()
+    assert runs["errors"] == [] and runs["nonfinite"] == "1", runs
+    assert "nan" in runs["cells"], runs
+
+
 def _check_monitors(page: Any) -> dict[str, Any]:
     monitors = page.wait_for_function(
         f"""() => {{
@@ -204,6 +227,7 @@ def test_inf_and_nan_runs_keep_sidebar_and_monitors_alive(page, lab):
         assert page.evaluate("() => window.__nbmlRun") == "done", context()
         _check_sidebar(page)
         monitors = _check_monitors(page)
+        _check_runs_table(page)
     except PlaywrightTimeout:
         pytest.fail("the sidebar or the monitors did not show every run" + context())
     outputs = _outputs(page)
