@@ -159,6 +159,12 @@ def _keras(name: str) -> Raw:
 
 
 def _file(path: str, target: str | None) -> Raw:
+    if "://" in path:
+        raise NbmlError(
+            f"'{path}' is a URL; nbml reads local files. Download it first, e.g. with "
+            "keras.utils.get_file(origin=URL), and pass the file's path."
+        )
+    path = os.path.expanduser(path)
     if not os.path.exists(path):
         raise NbmlError(
             f"No file '{path}' (looked in {os.getcwd()}). Check the path, relative to the notebook."

@@ -85,6 +85,11 @@ DATA_CASES = [
         ["--validation-split 0.2 of 1 rows leaves no samples on one side"],
     ),
     case("csv-is-a-folder", cell("other --data folder.csv --target y"), ["is a folder"]),
+    case(
+        "csv-url",
+        cell("other --data https://example.com/iris.csv --target species"),
+        ["is a URL; nbml reads local files", "keras.utils.get_file"],
+    ),
     case("npz-missing", cell("other --data nope.npz"), ["No file 'nope.npz'", "Check the path"]),
     case(
         "npz-not-an-archive",

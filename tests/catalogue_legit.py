@@ -153,7 +153,7 @@ LEGIT = [
     legit("predict-proba", "_p = %predict tiny x_iris[:3] --proba", "_p.shape", (3, 3)),
     legit(
         "huge-batch-size",
-        "_r = %train tiny --epochs 1 --batch-size 1000000",
+        "_r = %train tiny --epochs 1 --batch-size 99999999999999999999",
         "(_r.status, _r.epoch)",
         ("finished", 1),
     ),

@@ -50,7 +50,9 @@ def test_loss_that_fits(loss, task, units):
 def test_metrics_that_cannot_read_the_labels():
     with pytest.raises(NbmlError, match="--metrics auc does not fit these labels .class indices"):
         check_metrics("accuracy,auc", INDICES, 3)
-    with pytest.raises(NbmlError, match="sparse_categorical_accuracy does not fit these labels .one-hot"):
+    with pytest.raises(
+        NbmlError, match="sparse_categorical_accuracy does not fit these labels .one-hot"
+    ):
         check_metrics(["sparse_categorical_accuracy"], ONE_HOT, 3)
     check_metrics("accuracy,sparse_top_k_categorical_accuracy", INDICES, 3)
     check_metrics("auc,precision", BINARY, 1)

@@ -251,3 +251,11 @@ def test_no_features_and_splits_that_leave_nothing():
         load_data((np.zeros((10, 0)), [0, 1] * 5))
     with pytest.raises(NbmlError, match="^--validation-split 0.2 of 1 rows leaves no samples"):
         load_data((np.zeros((150, 2)), [0, 1, 2] * 50), test_split=0.99)
+
+
+def test_paths_with_a_home_folder_or_a_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    np.savez(tmp_path / "d.npz", x=np.zeros((20, 2)), y=np.arange(20) % 2)
+    assert load_data("~/d.npz").task.classes == [0, 1]
+    with pytest.raises(NbmlError, match="is a URL; nbml reads local files"):
+        load_data("https://example.com/d.csv", target="y")
