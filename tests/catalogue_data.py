@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from catalogue import IMAGE_MODEL, IRIS_MODEL, case, cell
+from catalogue import FIVE_UNIT_MODEL, IMAGE_MODEL, IRIS_MODEL, case, cell
 
 DATA_CASES = [
     case("data-empty-string", cell("other --data ''"), ["Cannot read the data spec ''"]),
@@ -233,6 +233,18 @@ JUDGE_CASES = [
         ["one-hot rows of 4 columns, but the model knows 3 classes"],
     ),
     case("evaluate-empty-stream", "%evaluate tiny --data gen_empty_eval", ["yields no batches"]),
+    case(
+        "evaluate-without-a-test-set",
+        "%evaluate nosplit",
+        ["nosplit has no held-out test set", "%evaluate nosplit --data NAME"],
+        before=f"%%train nosplit --data sklearn:iris --test-split 0 --epochs 1{IRIS_MODEL}",
+    ),
+    case(
+        "predict-a-unit-that-is-no-class",
+        "%predict named5 x_iris[:2]",
+        ["predicted output unit 4, which is none of its 3 classes", "Dense(3,", "--proba"],
+        before=f"%%train named5 --data named --epochs 1 --lr 1e-9{FIVE_UNIT_MODEL}",
+    ),
     case("evaluate-bogus-option", "%evaluate tiny --proba", ["unrecognized arguments: --proba"]),
     case(
         "predict-one-sample",
