@@ -365,11 +365,13 @@ def model_table() -> Table:
                 m.get("val_loss", ""),
                 f"{metric} {m[metric]:.4g}" if metric else "",
                 rec.device or _device_label(),
+                rec.run.params.get("steps_per_execution", "") if rec.run else "",
                 seconds(rec.duration),
             ]
         )
     note = "" if rows else "No models yet: train one with %%train NAME --data SPEC."
-    headers = ["name", "status", "epoch", "params", "loss", "val_loss", "metric", "device", "time"]
+    headers = ["name", "status", "epoch", "params", "loss", "val_loss", "metric", "device"]
+    headers += ["steps/call", "time"]
     return Table(headers, rows, note)
 
 

@@ -61,7 +61,9 @@ class TrainingPublisher(keras.callbacks.Callback):
         return self.run.stop_requested
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
-        self.registry.publish(Event(kind, self.run, data))
+        # posted: the views thread publishes it, so training never waits on a view; the end
+        # waits until every view has heard the whole run
+        self.registry.post(Event(kind, self.run, data), wait=kind == "end")
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._good_weights = self.model.get_weights()

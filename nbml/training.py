@@ -178,7 +178,8 @@ def end(record: Any, run: Run) -> None:
     record.status = MODEL_STATES.get(run.status, "failed")
     try:
         with deferred_interrupts():
-            REGISTRY.publish(Event("end", run, {"status": run.status, "message": run.message}))
+            event = Event("end", run, {"status": run.status, "message": run.message})
+            REGISTRY.post(event, wait=True)  # after every view and the store have heard the run
     finally:
         run.done.set()
 
@@ -228,7 +229,7 @@ def execute(
     def work() -> None:
         try:
             _steps(plan, run)
-            REGISTRY.publish(Event("begin", run, {"params": run.params}))
+            REGISTRY.post(Event("begin", run, {"params": run.params}))
             if launch is not None and launch.interrupted and not background:
                 run.stop_requested = True  # an interrupt while the run was being set up
             if run.stop_requested and not background:

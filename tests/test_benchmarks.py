@@ -69,13 +69,25 @@ def test_check_names_each_missed_budget():
         return {"median_s": 2.0, "ratio": ratio, "ratio_ci95": [ratio - 0.01, ratio + 0.01],
                 "iopub_messages": 10, "iopub_bytes": 1000}  # fmt: skip
 
-    config = overhead.parse_args(["--rounds", "3"])
+    def missed(ratios, *args):
+        result = {"training": {"variants": {n: variant(r) for n, r in ratios.items()}}}
+        return overhead.report(result, overhead.parse_args(["--rounds", "3", *args]))
+
     ratios = {"verbose0": 1.0, "nbml_text": 1.02, "nbml_widget": 1.025, "verbose1": 1.01,
               "livelossplot": 1.2}  # fmt: skip
-    result = {"training": {"variants": {n: variant(r) for n, r in ratios.items()}}}
-    assert overhead.report(result, config) == [
-        "nbml_widget (1.025) is not faster than verbose1 (1.010)"
+    assert missed(ratios) == [
+        "nbml_widget / verbose0 = 1.025 > 1.0",
+        "the monitor (1.025) is behind verbose1 (1.010)",
     ]
-    ratios.update(nbml_text=1.04, nbml_widget=1.005)
-    result = {"training": {"variants": {n: variant(r) for n, r in ratios.items()}}}
-    assert overhead.report(result, config) == ["nbml_text / verbose0 = 1.040 > 1.03"]
+    ratios.update(nbml_text=1.04, nbml_widget=0.9, nbml_widget_spe1=1.025, verbose1=1.03)
+    assert missed(ratios) == [
+        "nbml_text / verbose0 = 1.040 > 1.03",
+        "nbml_widget_spe1 / verbose0 = 1.025 > 1.02",
+    ]
+    ratios.update(nbml_text=1.0, nbml_widget=0.9, nbml_widget_spe1=1.01, livelossplot=1.005)
+    assert missed(ratios, "--defaults-budget", "0.8") == [
+        "nbml_widget / verbose0 = 0.900 > 0.8",
+        "the monitor (1.010) is not ahead of livelossplot (1.005)",
+    ]
+    ratios.update(nbml_widget=0.78, livelossplot=1.2)
+    assert missed(ratios, "--defaults-budget", "0.8") == []

@@ -69,6 +69,9 @@ def test_line_train_returns_run_and_continues_from_weights(kernel):
 def test_models_devices_predict_save_runs(kernel, tmp_path):
     out = kernel.ok("%models").result["text/plain"]
     assert re.search(r"mlp\s+idle\s+2/2", out), out
+    assert "steps/call" in out.splitlines()[0], out  # the N --steps-per-execution used
+    spe = kernel.value("nbml.models()[0].run.params['steps_per_execution']")
+    assert re.search(rf"cpu\S*\s+{spe}\s", out), out
     out = kernel.ok("%devices").result["text/plain"]
     assert "cpu" in out and "host:" in out and "CPUs" in out
     out = kernel.ok("%predict mlp nbml.models()[0].dataset.x_test[:3]").result["text/plain"]
