@@ -180,3 +180,14 @@ def test_a_bad_retrain_message_is_refused_with_a_notice(kernel):
         assert notice.startswith("Refused: ") and words in notice, (bad, notice)
     assert kernel.value("len(__import__('nbml').runs('small'))") == runs
     assert kernel.value("__import__('nbml').models()[-1].status") == "idle"
+
+
+def test_an_old_monitors_stop_does_not_stop_a_run_started_elsewhere(kernel):
+    res = kernel.ok(f"%%train other --data sklearn:digits --epochs 1\n{MLP}")
+    old = res.displays[0]["data"][WIDGET]["model_id"]
+    kernel.ok("%train other --epochs 3000 --background --no-widget")
+    custom(kernel, old, {"type": "stop"})  # a stale view's Stop
+    notice = widget_updates(kernel, old, "notice")
+    assert notice == "Refused: no run of this monitor is training", notice
+    assert kernel.value("__import__('nbml').models()[-1].status") == "training"
+    assert "Stopping other" in kernel.ok("%stop other").stdout

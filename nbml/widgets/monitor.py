@@ -195,14 +195,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         )
 
     def _latest_run(self) -> Run | None:
-        if not self.runs:
-            return None
-        rid = self.runs[-1]["id"]
-        for rec in REGISTRY.records():
-            for r in rec.runs:
-                if r.id == rid:
-                    return r
-        return None
+        return self._tracked.get(self.runs[-1]["id"]) if self.runs else None
 
     # ------------------------------------------------------------ events
 
@@ -349,12 +342,20 @@ class TrainingMonitor(anywidget.AnyWidget):
         if msg["type"] == "sync":
             self.send(self.snapshot())
         elif msg["type"] == "stop":
-            from .. import api
-
-            self.notice = ""
-            self.send({"type": "info", "message": api.stop(self.name)})
+            self._stop()
         else:
             self.retrain(msg)
+
+    def _stop(self) -> None:
+        """Stop the run this monitor follows (never a run of the model started elsewhere)."""
+        from .. import api
+
+        running = [r for r in self._tracked.values() if r.status == "running"]
+        if not running:
+            say(self, "Refused: no run of this monitor is training")
+            return
+        self.notice = ""
+        self.send({"type": "info", "message": api.stop(self.name)})
 
     def retrain(self, options: dict[str, Any]) -> Run | None:
         """Start a background run of the same model with the panel's options (``epochs``,
