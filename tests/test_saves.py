@@ -9,6 +9,7 @@ as root (root ignores permission bits), with ``chmod`` otherwise.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import shutil
@@ -141,6 +142,49 @@ def test_an_unwritable_folder_keeps_the_earlier_file(tmp_path):
             magic_save(f"m {path}")
     assert path.read_bytes() == b"an earlier good file"
     assert os.listdir(folder) == ["m.keras"]
+
+
+def test_a_full_disk_keeps_the_earlier_file(tmp_path, monkeypatch):
+    train("m", big_model())
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and os.environ.get("NBML_TEST_FAULTS") != "sqlite"  # (forces the fallback)
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        path = disk / "m.keras"
+        nbml.save("m", str(path))
+        good = path.read_bytes()
+        if mounted:  # a real full disk: fill what is left
+            with open(disk / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 4096)
+        else:  # no mount here: the write fails as a full disk makes it fail
+
+            def full(fd):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(os, "fsync", full)
+        with pytest.raises(NbmlError, match=r"Cannot save m to .*: the disk is full"):
+            nbml.save("m", str(path))
+        assert path.read_bytes() == good  # Keras alone truncates it, then fails
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "m.keras"][not mounted :]
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def big_model():
+    """A model with a file of about 1 MiB (weights and optimizer state)."""
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(300, activation="relu"), keras.layers.Dense(300),
+         keras.layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
 
 
 def test_a_path_under_a_file_says_which_part_is_a_file(tmp_path, monkeypatch):
