@@ -190,9 +190,12 @@ def case(id: str, code: str, words: list[str], before: str = "") -> object:
     return pytest.param(before, code, words, id=id)
 
 
-def legit(id: str, code: str, expr: str, expected: object, before: str = "") -> object:
-    """A legitimate edge input: ``code`` runs without error, then ``expr`` equals ``expected``."""
-    return pytest.param(before, code, expr, expected, id=id)
+def legit(
+    id: str, code: str, expr: str, expected: object, before: str = "", out: tuple = ()
+) -> object:
+    """A legitimate edge input: ``code`` runs without error, showing the words ``out``, then
+    ``expr`` equals ``expected``."""
+    return pytest.param(before, code, expr, expected, out, id=id)
 
 
 def one(name: str, what: str) -> str:

@@ -10,8 +10,24 @@ FIVE_EVAL = (
     "nbml.predict('five', x_iris[:2]).tolist()))(nbml.evaluate('five'))"
 )
 
+HELP = [
+    legit(f"help-{magic.split()[0]}", f"%{magic}", "1", 1, out=words)
+    for magic, words in [
+        ("train --help", ("Train a Keras model", "--data SPEC", "--seed")),
+        ("evaluate --help", ("Evaluate a model", "--average")),
+        ("predict tiny --help", ("Predict with a model", "--proba")),
+        ("save --help", ("Save a model", "--format")),
+        ("stop --help", ("Stop a background training",)),
+        ("runs --help", ("Runs from the store", "--compare")),
+    ]
+]
+
 LEGIT = [
-    legit("stop-an-idle-model", "_ = %stop tiny", "1", 1),
+    *HELP,
+    legit("stop-an-idle-model", "%stop tiny", "1", 1, out=("tiny is not training",)),
+    legit("models-table", "%models", "1", 1, out=("tiny", "idle")),
+    legit("devices-table", "%devices", "1", 1, out=("cpu", "host:")),
+    legit("runs-of-tiny", "%runs tiny", "1", 1, out=("tiny",)),
     legit(
         "more-units-than-classes",
         cell("five --data iris_xy --test-split 0.2 --epochs 1 --lr 1e-9", FIVE_UNIT_MODEL),

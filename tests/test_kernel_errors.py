@@ -109,14 +109,16 @@ def test_mistake_is_a_usage_error_and_the_kernel_still_trains(tiny, before, code
     _still_trains(kernel)
 
 
-@pytest.mark.parametrize(("before", "code", "expr", "expected"), LEGIT)
-def test_legitimate_edge_input_gives_the_right_result(tiny, before, code, expr, expected):
+@pytest.mark.parametrize(("before", "code", "expr", "expected", "out"), LEGIT)
+def test_legitimate_edge_input_gives_the_right_result(tiny, before, code, expr, expected, out):
     kernel = tiny
     if before:
         kernel.ok(before)
     res = kernel.execute(code, timeout=120)
     _clean(res)
     assert "UsageError" not in res.stderr, res.text
+    for word in out:
+        assert word in res.text, f"{word!r} not in {res.text!r}"
     assert kernel.value(expr) == expected
     assert tuple(kernel.value("_tiny_state()")) == HEALTHY
     _still_trains(kernel)
