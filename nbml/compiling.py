@@ -118,6 +118,12 @@ def check_head(model: Any, task: Task, y: np.ndarray) -> None:
             )
         return
     k = task.n_classes
+    if y is None and not task.one_hot and units > max(k, 1) and task.classes == list(range(k)):
+        # a stream's classes were read from its first batch, which may miss the last ones:
+        # its class indices are the model's output units
+        task.classes = list(range(units))
+        task.class_names = [str(c) for c in task.classes]
+        return
     binary_ok = k == 2 and units == 1 and not task.one_hot
     if units == k or binary_ok or (units > k and not task.one_hot and k > 0):
         return

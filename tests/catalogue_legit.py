@@ -90,6 +90,14 @@ LEGIT = [
         before="fresh = batches()",
     ),
     legit(
+        "generator-whose-first-batch-misses-a-class",
+        cell("sorted_m --data sorted_batches --epochs 1"),
+        "(nbml.evaluate('sorted_m', data=iris_xy).labels, int(nbml.evaluate('sorted_m', "
+        "data=iris_xy).confusion_matrix.sum()))",
+        (["0", "1", "2"], 150),
+        before="sorted_batches = ((x_iris[i:i + 50], y_iris[i:i + 50]) for i in (0, 50, 100))",
+    ),
+    legit(
         "body-rebinds-model-to-itself",
         cell("self_m --data sklearn:iris --epochs 1", "\nmodel = model\n"),
         "self_m is model",

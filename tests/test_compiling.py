@@ -4,6 +4,7 @@ is compiled (Keras would fail inside fit and leave the model compiled with it)."
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 from nbml import NbmlError
@@ -65,3 +66,15 @@ def test_a_refused_loss_leaves_the_model_as_it_was():
     with pytest.raises(NbmlError, match="one-hot rows"):
         compile_model(model, INDICES, loss="categorical_crossentropy")
     assert model.loss == "sparse_categorical_crossentropy"
+
+
+def test_a_stream_has_as_many_classes_as_the_model_has_outputs():
+    from nbml.compiling import check_head
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="softmax")])
+    seen = Task("classification", [0, 1, 2], ["0", "1", "2"])  # a first batch without 3 and 4
+    check_head(model, seen, None)
+    assert seen.classes == [0, 1, 2, 3, 4] and seen.encode(np.array([4])) == 4
+    arrays = Task("classification", [0, 1, 2], ["0", "1", "2"])
+    check_head(model, arrays, np.array([0, 1, 2]))  # arrays: all the classes
+    assert arrays.classes == [0, 1, 2]
