@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from . import streams
+from .arrays import as_array, same_index
 from .errors import NbmlError
 from .sources import (
     SKLEARN_DATASETS,
     Raw,
     check_model_name,
-    frame_values,
     keras_cache_dir,
     keras_datasets,
     resolve,
@@ -73,93 +73,6 @@ class Dataset:
 
 
 # ---------------------------------------------------------------- checking
-
-
-def as_array(a: Any, what: str, spec: str) -> np.ndarray:
-    """``a`` as a numpy array (float64 as float32), or an :class:`NbmlError` naming the fix."""
-    if what.startswith("x") and (type(a).__module__ or "").startswith("pandas"):
-        a = frame_values(a, spec)
-    if hasattr(a, "toarray") and hasattr(a, "nnz"):
-        raise NbmlError(
-            f"{what} of '{spec}' is a sparse matrix; pass a dense array, {what}.toarray() "
-            "(or a keras.utils.PyDataset that densifies one batch at a time)."
-        )
-    try:
-        arr = np.asarray(a)
-    except ValueError:
-        raise NbmlError(_ragged(a, what, spec)) from None
-    except Exception as e:
-        raise NbmlError(f"{what} of '{spec}' cannot be made an array: {e}") from None
-    if what.startswith("x"):
-        arr = _features(arr, what, spec)
-        if arr.ndim >= 2 and arr.size == 0 and len(arr):
-            raise NbmlError(
-                f"{what} of '{spec}' has no features: its samples have shape {arr.shape[1:]}. "
-                "Pass at least one feature per sample."
-            )
-    if arr.dtype == np.float64:
-        arr = arr.astype("float32")
-    if arr.ndim == 0:
-        raise NbmlError(f"{what} of '{spec}' is a scalar; it needs one row per sample.")
-    return arr
-
-
-def _ragged(a: Any, what: str, spec: str) -> str:
-    shapes: list[tuple] = []
-    for item in list(a)[:10_000] if isinstance(a, (list, tuple)) else []:
-        try:
-            shape = np.shape(item)
-        except ValueError:
-            continue
-        if shape not in shapes:
-            shapes.append(shape)
-        if len(shapes) == 2:
-            break
-    seen = f" ({shapes[0]} and {shapes[1]})" if len(shapes) == 2 else ""
-    return (
-        f"{what} of '{spec}' holds samples of different shapes{seen}, so it is not one array. "
-        "Resize images to one size (e.g. keras.ops.image.resize) or pad sequences to one "
-        "length (keras.utils.pad_sequences) first."
-    )
-
-
-def _object_numbers(arr: np.ndarray) -> np.ndarray | None:
-    """An object array of numbers (``df.values`` of nullable columns) as float32, missing
-    values (``None``, ``pd.NA``) as NaN; None when it holds anything else (strings, lists)."""
-    import pandas as pd
-
-    missing = np.asarray(pd.isna(arr), dtype=bool)
-    if not all(isinstance(v, (int, float, np.number)) for v in arr[~missing].tolist()):
-        return None
-    out = np.empty(arr.shape, dtype="float32")
-    out[~missing] = arr[~missing].astype("float32")
-    out[missing] = np.nan
-    return out
-
-
-def _features(arr: np.ndarray, what: str, spec: str) -> np.ndarray:
-    kind = arr.dtype.kind
-    if kind in "iuf":
-        return arr
-    if kind == "b":
-        return arr.astype("float32")
-    if kind == "O":
-        numbers = _object_numbers(arr)
-        if numbers is not None:
-            return numbers
-        raise NbmlError(
-            f"{what} of '{spec}' is not a regular numeric array (ragged or mixed types). "
-            "Pad sequences to one length (keras.utils.pad_sequences) or convert to numbers."
-        )
-    if kind in "US":
-        raise NbmlError(
-            f"{what} of '{spec}' holds strings; a model trains on numbers. Encode them first, "
-            "e.g. with keras.layers.TextVectorization or StringLookup, or pandas.get_dummies."
-        )
-    raise NbmlError(
-        f"{what} of '{spec}' has dtype {arr.dtype}; a model trains on numbers. Convert it, "
-        "e.g. x.astype('float32')."
-    )
 
 
 def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -283,6 +196,7 @@ def _part(raw: Raw, which: str, clean: bool, fix: str = CLEAN_FIX) -> tuple[Any,
     """The checked (x, y) of the training (``""``) or test (``"_test"``) part, and how many rows
     ``clean`` dropped (rows with NaN/inf features or targets, or a missing label)."""
     what = " (test part)" if which else ""
+    same_index(getattr(raw, f"x{which}"), getattr(raw, f"y{which}"), raw.spec, what)
     x = as_array(getattr(raw, f"x{which}"), f"x{which}", raw.spec)
     y, missing = as_labels(getattr(raw, f"y{which}"), f"y{which}", raw.spec)
     _check_pair(x, y, raw.spec, what)

@@ -138,7 +138,7 @@ def unpandas(a: Any) -> Any:
 
 def as_labels(y: Any, what: str, spec: str) -> tuple[np.ndarray, np.ndarray | None]:
     """``y`` as a numpy array, and a mask of its missing labels (None when none is missing)."""
-    from .data import as_array
+    from .arrays import as_array
 
     if hasattr(y, "columns") and len(y.columns) == 1:  # a one-column DataFrame
         y = y.iloc[:, 0]

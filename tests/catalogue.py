@@ -128,6 +128,8 @@ iris_gap = iris_df.astype({"species": "Int64"})
 iris_gap.loc[7, "species"] = pd.NA
 iris_gap.to_csv("iris_gap.csv", index=False)  # pandas writes the gap as an empty field
 iris_df.to_csv("iris_semicolons.csv", index=False, sep=";")
+_shuffled = iris_df.sample(frac=1, random_state=0)
+xy_misaligned = (_shuffled.drop(columns="species"), iris_df["species"])
 xy_no_features = (np.zeros((150, 0), "float32"), y_iris)
 with open("garbage.csv", "wb") as f:
     f.write(bytes([0xFF, 0xFE, 0x00, 0x81]) + b"garbage")

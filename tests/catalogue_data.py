@@ -31,6 +31,11 @@ DATA_CASES = [
         ["has x_test without y_test", "give both, or neither"],
     ),
     case("data-scalars", cell("other --data xy_scalars"), ["is a scalar", "one row per sample"]),
+    case(
+        "pandas-x-and-y-misaligned",
+        cell("other --data xy_misaligned"),
+        ["row indexes differ", "y = y.loc[x.index]"],
+    ),
     case("data-no-rows", cell("other --data xy_empty"), ["'xy_empty' has no samples"]),
     case(
         "images-of-mixed-shapes",

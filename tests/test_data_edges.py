@@ -259,3 +259,12 @@ def test_paths_with_a_home_folder_or_a_url(tmp_path, monkeypatch):
     assert load_data("~/d.npz").task.classes == [0, 1]
     with pytest.raises(NbmlError, match="is a URL; nbml reads local files"):
         load_data("https://example.com/d.csv", target="y")
+
+
+def test_pandas_x_and_y_with_different_rows_are_not_paired_by_position():
+    df = pd.DataFrame({"a": np.arange(40.0), "y": [0, 1] * 20})
+    shuffled = df.sample(frac=1, random_state=0)
+    with pytest.raises(NbmlError, match="row indexes differ .* y = y.loc\\[x.index\\]"):
+        load_data((shuffled[["a"]], df["y"]))
+    ds = load_data((shuffled[["a"]], df["y"].loc[shuffled.index]), test_split=0, validation_split=0)
+    assert (ds.x_train[:, 0] % 2 == ds.y_train).all()  # each row with its own label
