@@ -35,8 +35,8 @@ def check_shape(msg: Any, kinds: dict[str, tuple[set[str], set[str]]]) -> dict[s
         raise InvalidMessage(f"a message must be a JSON object, not {type(msg).__name__}")
     try:
         size = len(json.dumps(msg, allow_nan=False))
-    except (TypeError, ValueError) as e:
-        raise InvalidMessage(f"a message must be plain JSON: {e}") from None
+    except (TypeError, ValueError) as e:  # NaN and infinity included: no number field takes them
+        raise InvalidMessage(f"a message must be plain JSON with finite numbers: {e}") from None
     if size > MAX_BYTES:
         raise InvalidMessage(f"a message must be at most {MAX_BYTES} bytes, not {size}")
     kind = msg.get("type")
