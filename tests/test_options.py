@@ -47,6 +47,20 @@ def test_a_new_option_is_in_help_keywords_and_retrain_panel(with_momentum):
         options.from_kwargs(momentun=0.9)
     with pytest.raises(NbmlError, match="--momentum must be at least 0 and below 1, not 1.5"):
         options.from_kwargs(momentum=1.5).checked()
+    # the monitor's Retrain panel: a field of its own, and its message is accepted and checked
+    from nbml.registry import Run
+    from nbml.widgets.messages import InvalidMessage, monitor_request
+    from nbml.widgets.monitor import TrainingMonitor
+
+    run = Run("r", "m", {"batch_size": 32, "momentum": 0.5}, "d", 3)
+    monitor = TrainingMonitor("m", **TrainingMonitor._state(run, None, False))
+    assert "momentum" in [f["name"] for f in monitor.fields]
+    assert monitor.defaults["momentum"] == 0.5
+    request = {"type": "retrain", "epochs": 2, "batch_size": 8, "momentum": 0.9}
+    assert monitor_request(request)["momentum"] == 0.9
+    with pytest.raises(InvalidMessage, match="--momentum must be at least 0 and below 1"):
+        monitor_request({**request, "momentum": 3.0})
+    monitor.close()
     fields = {f["name"]: f for f in options.retrain_fields()}
     assert fields["momentum"] == {
         "name": "momentum",

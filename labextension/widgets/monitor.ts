@@ -50,71 +50,78 @@ interface State {
 
 const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion"];
 
+/** One Retrain field as the kernel describes it (from nbml.options.TrainOptions). */
+interface Field {
+  name: string;
+  label: string;
+  type: string;
+  help?: string;
+}
+
 interface Form {
   details: HTMLDetailsElement;
-  epochs: HTMLInputElement;
-  lr: HTMLInputElement;
-  batch: HTMLInputElement;
-  optimizer: HTMLSelectElement;
+  form: HTMLElement;
+  inputs: Map<string, HTMLInputElement | HTMLSelectElement>;
   go: HTMLButtonElement;
 }
 
-/** The Retrain panel: epochs, learning rate, batch size, optimizer and its button. */
+/** The Retrain panel: its fields come from the kernel (``fields``), then its button. */
 function buildForm(): Form {
   const details = el("details", "nbml-retrain");
   const form = el("div", "nbml-form");
-  const field = (label: string, input: HTMLElement): HTMLElement => {
-    const wrap = el("label", "", label);
-    wrap.append(input);
-    return wrap;
-  };
-  const epochs = el("input");
-  epochs.type = "number";
-  epochs.min = "1";
-  const lr = el("input");
-  lr.type = "text";
-  lr.dataset.testid = "nbml-retrain-lr";
-  const batch = el("input");
-  batch.type = "number";
-  batch.min = "1";
-  const optimizer = el("select");
-  for (const name of OPTIMIZERS) optimizer.append(new Option(name, name));
   const go = el("button", "nbml-button nbml-primary", "Retrain");
   go.dataset.testid = "nbml-retrain";
-  form.append(
-    field("epochs", epochs),
-    field("learning rate", lr),
-    field("batch size", batch),
-    field("optimizer", optimizer),
-    go,
-  );
   details.append(el("summary", "", "Retrain"), form);
-  return { details, epochs, lr, batch, optimizer, go };
+  return { details, form, inputs: new Map(), go };
+}
+
+/** An input for one field: the optimizer is a list, whole numbers a number box, else text. */
+function input(field: Field): HTMLInputElement | HTMLSelectElement {
+  if (field.name === "optimizer") {
+    const select = el("select");
+    for (const name of OPTIMIZERS) select.append(new Option(name, name));
+    return select;
+  }
+  const box = el("input");
+  box.type = field.type === "int" ? "number" : "text";
+  if (field.type === "int") box.min = "1";
+  if (field.type !== "int") box.placeholder = "default";
+  return box;
+}
+
+/** (Re)build the panel's inputs from the kernel's field list, keeping the button last. */
+function setFields(form: Form, fields: unknown): void {
+  const list = Array.isArray(fields) ? (fields as Field[]) : [];
+  form.inputs.clear();
+  form.form.replaceChildren();
+  for (const field of list) {
+    if (!field || typeof field.name !== "string") continue;
+    const box = input(field);
+    box.dataset.testid = `nbml-retrain-${field.name.replace(/_/g, "-")}`;
+    if (field.help) box.title = field.help;
+    const wrap = el("label", "", String(field.label ?? field.name).replace(/-/g, " "));
+    wrap.append(box);
+    form.inputs.set(field.name, box);
+    form.form.append(wrap);
+  }
+  form.form.append(form.go);
 }
 
 /** The Retrain message for what was typed: numbers where they are numbers, else the text, so
  * that the kernel (which checks every field) can say what is wrong. */
 function retrainRequest(form: Form): Record<string, unknown> {
-  const value = (input: HTMLInputElement): number | string | null => {
-    const text = input.value.trim();
+  const msg: Record<string, unknown> = { type: "retrain" };
+  for (const [name, box] of form.inputs) {
+    const text = box.value.trim();
     const n = Number(text);
-    return text === "" ? null : Number.isFinite(n) ? n : text;
-  };
-  return {
-    type: "retrain",
-    epochs: value(form.epochs),
-    lr: value(form.lr),
-    batch_size: value(form.batch),
-    optimizer: form.optimizer.value,
-  };
+    msg[name] = text === "" ? null : Number.isFinite(n) && name !== "optimizer" ? n : text;
+  }
+  return msg;
 }
 
 function setDefaults(form: Form, defaults: unknown): void {
   const d = (defaults ?? {}) as Record<string, unknown>;
-  form.epochs.value = String(d.epochs ?? 5);
-  form.lr.value = d.lr == null ? "" : String(d.lr);
-  form.batch.value = String(d.batch_size ?? 32);
-  form.optimizer.value = String(d.optimizer ?? "adam");
+  for (const [name, box] of form.inputs) box.value = d[name] == null ? "" : String(d[name]);
 }
 
 interface View {
@@ -241,9 +248,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   const v = buildView(String(model.get("name") ?? ""));
   root.append(v.box);
   const charts = new MonitorCharts(v.chartBox);
-  const defaults = guarded(root, "show the Retrain defaults", () =>
-    setDefaults(v.form, model.get("defaults")),
-  );
+  const defaults = guarded(root, "show the Retrain panel", () => {
+    setFields(v.form, model.get("fields"));
+    setDefaults(v.form, model.get("defaults"));
+  });
   const header = guarded(root, "draw the monitor's header", () =>
     drawHeader(v, state.header, model),
   );
@@ -279,12 +287,14 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   model.on("msg:custom", onMessage);
   for (const t of TRAITS) model.on(`change:${t}`, schedule);
   model.on("change:defaults", defaults);
+  model.on("change:fields", defaults);
   model.send({ type: "sync" });
   schedule();
   return () => {
     model.off("msg:custom", onMessage);
     for (const t of TRAITS) model.off(`change:${t}`, schedule);
     model.off("change:defaults", defaults);
+    model.off("change:fields", defaults);
     if (pending) cancelAnimationFrame(pending);
     charts.destroy();
   };

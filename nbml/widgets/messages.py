@@ -20,12 +20,35 @@ MAX_EPOCHS = 100_000
 MAX_BATCH = 2**20
 MAX_PAGE = 10**6
 
-#: Monitor messages: type -> (required fields, optional fields).
+#: Monitor messages: type -> (required fields, optional fields); Retrain's optional fields are
+#: the other Retrain options of ``nbml.options.TrainOptions`` (see :func:`_monitor_kinds`).
 MONITOR: dict[str, tuple[set[str], set[str]]] = {
     "sync": (set(), set()),
     "stop": (set(), set()),
     "retrain": ({"epochs", "batch_size"}, {"lr", "optimizer"}),
 }
+
+
+def _monitor_kinds() -> dict[str, tuple[set[str], set[str]]]:
+    from ..options import retrain_fields
+
+    names = {f["name"] for f in retrain_fields()}
+    required = MONITOR["retrain"][0]
+    return {**MONITOR, "retrain": (required, names - required)}
+
+
+def retrain_panel(run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The Retrain panel of ``run``'s monitor: its fields and their starting values (the run's)."""
+    from ..options import retrain_fields
+
+    fields = retrain_fields()
+    values = {f["name"]: run.params.get(f["name"], f["default"]) for f in fields}
+    values.update(epochs=run.epochs, optimizer=run.params.get("optimizer") or "adam")
+    if "steps_per_execution" in values:  # the N auto chose is not a setting: empty is auto
+        values["steps_per_execution"] = None
+    return fields, values
+
+
 CONFUSION: dict[str, tuple[set[str], set[str]]] = {"cell": ({"true", "pred"}, {"page"})}
 
 
@@ -65,10 +88,11 @@ def monitor_request(msg: Any, optimizers: Any = None) -> dict[str, Any]:
 
     ``optimizers`` is the collection of known optimizer names (Keras's, by default).
     """
-    msg = check_shape(msg, MONITOR)
+    msg = check_shape(msg, _monitor_kinds())
     if msg["type"] != "retrain":
         return msg
     out: dict[str, Any] = {
+        **{k: v for k, v in msg.items() if v is not None},
         "type": "retrain",
         "epochs": whole(msg, "epochs", 1, MAX_EPOCHS),
         "batch_size": whole(msg, "batch_size", 1, MAX_BATCH),
@@ -91,7 +115,20 @@ def monitor_request(msg: Any, optimizers: Any = None) -> dict[str, Any]:
                 f"unknown optimizer {str(name)[:40]!r}; known: {', '.join(sorted(optimizers))}"
             )
         out["optimizer"] = name.lower()
-    return out
+    return _checked(out)
+
+
+def _checked(out: dict[str, Any]) -> dict[str, Any]:
+    """Every option also passes TrainOptions' own check (the one ``nbml.train`` runs)."""
+    from ..errors import NbmlError
+    from ..options import from_kwargs
+
+    given = {k: v for k, v in out.items() if k != "type" and v is not None}
+    try:
+        checked = vars(from_kwargs(**given).checked())
+    except NbmlError as e:
+        raise InvalidMessage(str(e)) from None
+    return {**out, **{k: checked[k] for k in given}}
 
 
 def confusion_request(msg: Any, classes: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ..errors import NbmlError
 from ..jsonsafe import json_safe
 from ..registry import REGISTRY, Event, ModelRecord, Run
 from . import STATIC
-from .messages import monitor_request, say
+from .messages import monitor_request, retrain_panel, say
 
 Point = list[float]
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
@@ -55,6 +55,8 @@ class TrainingMonitor(anywidget.AnyWidget):
     metrics = t.List(t.Unicode()).tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
     foreground = t.Bool(False).tag(sync=True)
+    #: The Retrain panel: its fields (from ``nbml.options.TrainOptions``) and their values.
+    fields = t.List().tag(sync=True)
     defaults = t.Dict().tag(sync=True)
     # The bounded curves and header as of the end of the latest run. The output is re-rendered at
     # the end of every run (for its static HTML), and the new view draws these at once instead of
@@ -122,19 +124,13 @@ class TrainingMonitor(anywidget.AnyWidget):
 
     @staticmethod
     def _state(run: Run, record: ModelRecord | None, foreground: bool) -> dict[str, Any]:
-        p = run.params
+        fields, defaults = retrain_panel(run)
         state: dict[str, Any] = {
             "status": "running",
             "epochs": run.epochs,
             "foreground": foreground,
-            "defaults": json_safe(
-                {
-                    "epochs": run.epochs,
-                    "lr": p.get("lr"),
-                    "batch_size": p.get("batch_size"),
-                    "optimizer": p.get("optimizer") or "adam",
-                }
-            ),
+            "fields": json_safe(fields),
+            "defaults": json_safe(defaults),
         }
         if record is not None:
             state["summary"] = _summary(record.model)
@@ -358,8 +354,8 @@ class TrainingMonitor(anywidget.AnyWidget):
         self.send({"type": "info", "message": api.stop(self.name)})
 
     def retrain(self, options: dict[str, Any]) -> Run | None:
-        """Start a background run of the same model with the panel's options (``epochs``,
-        ``batch_size``, ``lr``, ``optimizer``); if they are not valid, say why in ``notice``."""
+        """Start a background run of the same model with the panel's options (its ``fields``:
+        ``epochs``, ``batch_size``, ``lr``, ...); if they are not valid, say why in ``notice``."""
         from .. import api
 
         try:
@@ -370,15 +366,8 @@ class TrainingMonitor(anywidget.AnyWidget):
         try:
             self._adopt = True
             self._listen()  # to adopt the new run when it begins
-            run = api.train(
-                self.name,
-                epochs=opts["epochs"],
-                batch_size=opts["batch_size"],
-                lr=opts["lr"],
-                optimizer=opts["optimizer"],
-                background=True,
-                display="none",
-            )
+            given = {k: v for k, v in opts.items() if k != "type" and v is not None}
+            run = api.train(self.name, **given, background=True, display="none")
         except (NbmlError, ValueError, TypeError, OverflowError) as e:
             self._adopt = False
             if self._idle():
