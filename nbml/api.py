@@ -177,11 +177,25 @@ def _adopt(
 
 
 def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype == np.float64:
-        x = x.astype("float32")
+    """The model's raw outputs for ``x``; inputs and outputs that cannot be right are errors."""
+    x = _data.as_array(x, "x", "the inputs")  # strings, ragged samples, sparse: named errors
+    if len(x) == 0:
+        raise NbmlError(f"There is nothing to predict: the inputs have shape {x.shape}.")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
+        raise NbmlError(
+            f"{bad} of {len(x)} input rows hold NaN or inf, which give no prediction: drop or "
+            "fill them first (e.g. x[np.isfinite(x).all(axis=1)])."
+        )
     preprocessing.check_input(record.model, tuple(x.shape[1:]))
-    return np.asarray(record.model.predict(x, batch_size=256, verbose=0))
+    out = np.asarray(record.model.predict(x, batch_size=256, verbose=0))
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise NbmlError(
+            f"{record.name} outputs NaN or inf: its weights are not finite (a training that "
+            f"diverged?). Train it again from fresh weights with a lower learning rate: "
+            f"%train {record.name} --reset --lr 0.0001."
+        )
+    return out
 
 
 def _classes_of(record: ModelRecord, out: np.ndarray) -> np.ndarray:

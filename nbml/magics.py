@@ -208,16 +208,24 @@ class NbmlMagics(Magics, Configurable):
 
     # ----------------------------------------------------------- other magics
 
+    @magic_arguments()
     @line_magic
     def models(self, line: str = "") -> Any:
         """Table of this kernel's models: status, epochs, parameters, last metrics, time."""
+        if self._help(self.models, line):
+            return None
+        parse_argstring(self.models, line)  # no options: anything else is a UsageError
         from . import api
 
         return api.model_table()
 
+    @magic_arguments()
     @line_magic
     def devices(self, line: str = "") -> Any:
         """The devices the Keras backend sees, and the host's CPUs and memory."""
+        if self._help(self.devices, line):
+            return None
+        parse_argstring(self.devices, line)
         from . import api
 
         return api.device_table()

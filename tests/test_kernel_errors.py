@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from catalogue import HEALTHY, SETUP, TINY_MODEL
+from catalogue_busy import BUSY_CASES, INPUT_CASES
 from catalogue_data import DATA_CASES, JUDGE_CASES, LABEL_CASES, STREAM_CASES
 from catalogue_legit import LEGIT
 from catalogue_mistakes import BASIC_CASES, NAME_CASES, OPTION_CASES
@@ -71,6 +72,8 @@ CASES = [
     *LABEL_CASES,
     *STREAM_CASES,
     *JUDGE_CASES,
+    *BUSY_CASES,
+    *INPUT_CASES,
 ]
 
 
