@@ -19,11 +19,14 @@ if not _rec or _rec[0].status != "training":
 """
 
 #: Stops ``bgm`` and waits for its run to end (the last busy case).
-STOP = BUSY + """
+STOP = (
+    BUSY
+    + """
 get_ipython().run_line_magic("stop", "bgm")
 while [m for m in nbml.models() if m.name == "bgm"][0].status == "training":
     _t.sleep(0.05)
 """
+)
 
 #: ``nanm``: a trained model whose weights became NaN.
 DIVERGED = (
@@ -66,7 +69,11 @@ INPUT_CASES = [
         "%predict tiny np.full((2, 4), np.nan)",
         ["2 of 2 input rows hold NaN or inf", "drop or fill them"],
     ),
-    case("predict-strings", "%predict tiny np.array([['a'] * 4])", ["holds strings", "Encode them first"]),
+    case(
+        "predict-strings",
+        "%predict tiny np.array([['a'] * 4])",
+        ["holds strings", "Encode them first"],
+    ),
     case("predict-empty", "%predict tiny np.zeros((0, 4))", ["nothing to predict", "(0, 4)"]),
     case("predict-ragged", "%predict tiny [[1, 2, 3, 4], [1, 2]]", ["different shapes"]),
     case(
