@@ -110,6 +110,7 @@ def train(
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
     opts = _options.from_kwargs(data=data, **options).checked()
+    _store.ensure()  # attached on the API's first use (SPEC §8)
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
     REGISTRY.ensure_free(name, model, action="train it", wait=opts.wait)
     ns = _namespace(namespace)
@@ -287,7 +288,7 @@ def models() -> list[ModelRecord]:
 
 
 def _current_store(option: str) -> _store.Store:
-    st = _store.current()
+    st = _store.ensure()
     if st is None:
         raise NbmlError(
             f"{option} needs a run store: %load_ext nbml attaches one at NbmlMagics.store_path, "
@@ -308,7 +309,7 @@ def runs(name: str | None = None, *, limit: int | None = None) -> list[Run | _st
         died), ``epoch``, ``params``, ``history``, ``metrics``, ``started``, ``ended``: this
         kernel's :class:`Run` objects, and :class:`nbml.store.StoredRun` for the others.
     """
-    st = _store.current()
+    st = _store.ensure()
     mine = [r for rec in REGISTRY.records() if name in (None, rec.name) for r in rec.runs]
     stored = st.runs(name, limit) if st is not None else []
     if name and not mine and not stored and REGISTRY.get(name) is None:
@@ -436,7 +437,7 @@ def run_table(
     listed runs, up to 10).
     """
     rs = runs(name, limit=limit)
-    st = _store.current()
+    st = _store.ensure()
     total = max(st.count(name) if st is not None else 0, len(rs))
     chosen = []
     if compare is not None:

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# In-process tests keep runs in memory unless they open a store themselves: the API would
+# otherwise attach .nbml/ in the current folder on first use (SPEC §8).
+os.environ.setdefault("NBML_STORE_PATH", "")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel import Kernel  # noqa: E402

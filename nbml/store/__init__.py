@@ -31,6 +31,7 @@ __all__ = [
     "connect",
     "current",
     "deferred_saves",
+    "ensure",
     "lower_is_better",
     "migrate",
     "open",
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 _CURRENT: list[Store] = []
+#: Whether a store was ever attached or detached on purpose (then :func:`ensure` leaves it be).
+_CHOSEN: list[bool] = []
+#: The folder :func:`ensure` attaches; ``NBML_STORE_PATH`` overrides it ('' for no store).
+DEFAULT_PATH = ".nbml"
 
 
 def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTRY) -> Store:  # noqa: A001
@@ -52,6 +57,7 @@ def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTR
         >>> nbml.runs()
     """
     close()
+    _CHOSEN.append(True)
     store = Store(path, registry=registry)
     first = registry.subscribe(store.early)  # begin and epochs: queued before views show them
     last = registry.subscribe(store.finish, last=True)  # the end: after views (slow to save)
@@ -67,6 +73,7 @@ def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTR
 
 def close() -> None:
     """Detach the current store, if any: runs are then kept in memory only."""
+    _CHOSEN.append(True)
     while _CURRENT:
         _CURRENT.pop().close()
 
@@ -74,6 +81,19 @@ def close() -> None:
 def current() -> Store | None:
     """The attached store, or None."""
     return _CURRENT[-1] if _CURRENT else None
+
+
+def ensure() -> Store | None:
+    """The attached store; on the Python API's first use without ``%load_ext`` (no store was
+    ever attached or closed on purpose), the store at ``NBML_STORE_PATH`` (default ``.nbml``,
+    made absolute now) is attached first, so a plain ``import nbml`` sees the same runs."""
+    if not _CHOSEN:
+        path = os.environ.get("NBML_STORE_PATH", DEFAULT_PATH)
+        if path:
+            open(path)
+        else:
+            _CHOSEN.append(True)
+    return current()
 
 
 def wait_saves(*_: object) -> None:
