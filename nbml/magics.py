@@ -215,9 +215,9 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.models, line):
             return None
         parse_argstring(self.models, line)  # no options: anything else is a UsageError
-        from . import api
+        from . import tables
 
-        return api.model_table()
+        return tables.model_table()
 
     @magic_arguments()
     @line_magic
@@ -226,9 +226,9 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.devices, line):
             return None
         parse_argstring(self.devices, line)
-        from . import api
+        from . import tables
 
-        return api.device_table()
+        return tables.device_table()
 
     @magic_arguments()
     @argument("name", help="a model that may be training")
@@ -287,13 +287,13 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.runs, line):
             return None
         args = parse_argstring(self.runs, line)
-        from . import api
+        from . import tables
 
         compare = None
         if args.compare is not None:
             compare = [i.strip() for i in args.compare.split(",") if i.strip()]
         with user_errors():
-            return api.run_table(args.name, limit=None if args.all else 50, compare=compare)
+            return tables.run_table(args.name, limit=None if args.all else 50, compare=compare)
 
 
 def _assigns_model(tree: ast.AST) -> bool:

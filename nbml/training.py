@@ -75,7 +75,8 @@ def fit(
             x, y = distribution.even(x, y, dist)
             if xv is not None:
                 xv, yv = distribution.even(xv, yv, dist)
-        args = {"x": x, "y": y, "batch_size": batch_size}
+        # a batch larger than the data is the whole data (TensorFlow overflows on a huge one)
+        args = {"x": x, "y": y, "batch_size": min(batch_size, max(len(x), 1))}
         if xv is not None:
             args["validation_data"] = (xv, yv)
     forced = False

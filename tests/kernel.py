@@ -129,7 +129,8 @@ class Kernel:
         import ast
 
         res = self.ok(f"print(repr({expr}))")
-        return ast.literal_eval(res.stdout.strip())
+        # the repr is the last line: a backend may print its own warnings first (TensorFlow)
+        return ast.literal_eval(res.stdout.strip().splitlines()[-1])
 
     def interrupt(self) -> None:
         self.km.interrupt_kernel()

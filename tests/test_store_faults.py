@@ -27,6 +27,7 @@ import pytest
 import nbml
 import nbml.api
 import nbml.registry
+import nbml.tables
 from nbml.registry import REGISTRY
 from nbml.store import schema, writer
 
@@ -76,7 +77,7 @@ def assert_behind(st, run, capsys, fault):
     assert run.status == "finished" and run.epoch == run.epochs
     assert not st.flush(timeout=1)  # the fault holds: nothing can be committed
     wait_for(lambda: st.fault)
-    table = nbml.api.run_table()
+    table = nbml.tables.run_table()
     assert run.id in [r[0] for r in table.rows]  # this kernel's run is listed meanwhile
     assert "is behind" in table.note and "not stored yet" in table.note, table.note
     assert f"of run {run.id} (m)" in table.note and fault in table.note, table.note
@@ -98,7 +99,7 @@ def assert_all_stored(st, run):
     assert [e for e, _ in epochs] == list(range(run.epochs))
     assert [json.loads(logs)["loss"] for _, logs in epochs] == run.history["loss"]
     assert keras.saving.load_model(row[2]).count_params() == 15  # a complete file
-    assert st.fault == "" and st.behind() == "" and nbml.api.run_table().note == ""
+    assert st.fault == "" and st.behind() == "" and nbml.tables.run_table().note == ""
 
 
 def _mount_tmpfs(folder, size):
@@ -181,7 +182,7 @@ def test_a_store_locked_by_another_process_is_listed_and_caught_up_when_let_go(t
         run = train()
         assert_behind(st, run, capsys, "locked")
         assert [r.id for r in nbml.runs()] == [before.id, run.id]
-        assert "is locked by another process" in nbml.api.run_table().note or st.fault
+        assert "is locked by another process" in nbml.tables.run_table().note or st.fault
     finally:
         holder.communicate(b"\n", timeout=30)
     assert_all_stored(st, run)
