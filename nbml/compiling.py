@@ -224,6 +224,11 @@ def check_metrics(metrics: Any, task: Task, units: int | None) -> None:
                 "outputs). Use --metrics accuracy (or auto); %evaluate reports precision, "
                 "recall and F1 per class."
             )
+        if "topk" in key and units <= 5:  # Keras's k is 5: always 1 here (torch refuses it)
+            raise NbmlError(
+                f"--metrics {m} counts a hit among the top 5 classes, but this model has "
+                f"{units} outputs, so it is always 1. Use --metrics accuracy (or auto)."
+            )
 
 
 def compile_model(

@@ -95,5 +95,10 @@ INPUT_CASES = [
         "%train tiny --steps-per-execution fast",
         ["--steps-per-execution takes auto or a whole number", "'fast'"],
     ),
+    case(
+        "top-k-of-three-classes",
+        "%train tiny --metrics sparse_top_k_categorical_accuracy",
+        ["top 5 classes", "3 outputs", "always 1", "--metrics accuracy"],
+    ),
     case("wait-unknown-model", "%evaluate nosuch --wait", ["No model named 'nosuch'"]),
 ]

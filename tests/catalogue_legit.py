@@ -170,8 +170,8 @@ LEGIT = [
     legit(
         "loss-and-metrics-by-class-name",
         "_r = %train tiny --epochs 1 --loss SparseCategoricalCrossentropy "
-        "--metrics sparse_top_k_categorical_accuracy,accuracy",
-        "(_r.status, 'sparse_top_k_categorical_accuracy' in _r.history)",
+        "--metrics sparse_categorical_accuracy,accuracy",
+        "(_r.status, 'sparse_categorical_accuracy' in _r.history)",
         ("finished", True),
     ),
     legit("predict-proba", "_p = %predict tiny x_iris[:3] --proba", "_p.shape", (3, 3)),
