@@ -30,7 +30,7 @@ test-backends: venv
 	  NBML_TEST_BACKEND=$$backend $(BIN)/python -m pytest $(BACKEND_TESTS) $(PYTEST_ARGS) || exit 1; \
 	done
 	# the export that needs TensorFlow (skipped by make test, which installs no TensorFlow)
-	$(BIN)/python -m pytest tests/test_store.py -k saved_model $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/test_saves.py -k saved_model $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check nbml tests benchmarks
