@@ -55,7 +55,9 @@ def test_metrics_that_cannot_read_the_labels():
         NbmlError, match="sparse_categorical_accuracy does not fit these labels .one-hot"
     ):
         check_metrics(["sparse_categorical_accuracy"], ONE_HOT, 3)
-    check_metrics("accuracy,sparse_top_k_categorical_accuracy", INDICES, 3)
+    check_metrics("accuracy,sparse_top_k_categorical_accuracy", INDICES, 10)
+    with pytest.raises(NbmlError, match="top 5 classes, but this model has 3 outputs"):
+        check_metrics("accuracy,sparse_top_k_categorical_accuracy", INDICES, 3)
     check_metrics("auc,precision", BINARY, 1)
     check_metrics("mae,mse", REGRESSION, 1)
 
