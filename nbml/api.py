@@ -112,17 +112,7 @@ def train(
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
     REGISTRY.ensure_free(name, model, action="train it", wait=opts.wait)
     ns = _namespace(namespace)
-    undo = None
-    if opts.from_run is not None:
-        opts, undo = _adopt(name, model, opts, ns)
-    try:
-        p = pipeline.plan(name, model, ns, opts)
-    except BaseException:
-        if undo is not None:
-            undo()
-        raise
-    if undo is not None:
-        p.params["from_run"] = options["from_run"]
+    p = _plan(name, model, ns, opts)
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     background = opts.background
     # Registering the run, showing it, training and publishing its end are one piece: an
@@ -152,6 +142,22 @@ def _train_signature() -> inspect.Signature:
 
 
 train.__signature__ = _train_signature()  # type: ignore[attr-defined]
+
+
+def _plan(name: str, model: Any, ns: dict[str, Any], opts: _options.TrainOptions) -> Any:
+    """The checked plan of a training (``--from-run`` first adopts the stored model, and is
+    undone if planning then fails)."""
+    if opts.from_run is None:
+        return pipeline.plan(name, model, ns, opts)
+    run_id = opts.from_run
+    rest, undo = _adopt(name, model, opts, ns)
+    try:
+        p = pipeline.plan(name, model, ns, rest)
+    except BaseException:
+        undo()
+        raise
+    p.params["from_run"] = run_id
+    return p
 
 
 def _adopt(

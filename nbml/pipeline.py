@@ -350,12 +350,8 @@ def adopt(
     previous = REGISTRY.get(name)
     model_file = stored.model_file()  # a file in the store's models folder, else NbmlError
     p = stored.params
-    load = {
-        "target": target,
-        "task": task or p.get("task"),
-        "clean": clean,
-        "seed": p.get("seed", 0),
-    }
+    seed, task = p.get("seed", 0), task or p.get("task")
+    load = {"target": target, "task": task, "clean": clean, "seed": seed}
     split = {
         "test_split": check_split("--test-split", p.get("test_split")),
         "validation_split": check_split("--validation-split", p.get("validation_split")),

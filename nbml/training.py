@@ -102,6 +102,12 @@ def fit(
                 ) from None
             raise
     run.ended = time.time()
+    _settle(run, publisher, lr, forced)
+    return publisher
+
+
+def _settle(run: Run, publisher: TrainingPublisher, lr: float | None, forced: bool) -> None:
+    """The run's outcome once ``fit`` returned: failed (NaN), stopped or finished."""
     if publisher.nan_at is not None:
         epoch, batch, value = publisher.nan_at
         back = f"the end of epoch {epoch}" if epoch > 0 else "its initial weights"
@@ -124,7 +130,6 @@ def fit(
         )
     else:
         run.status = "finished"
-    return publisher
 
 
 def _restore(model: Any, publisher: TrainingPublisher) -> None:
