@@ -35,6 +35,7 @@ test-backends: venv
 lint: venv
 	$(BIN)/ruff check nbml tests benchmarks
 	$(BIN)/ruff format --check nbml tests benchmarks
+	$(BIN)/lint-imports
 	cd labextension && npm run lint:check
 
 format: venv

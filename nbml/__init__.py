@@ -17,8 +17,7 @@ if "keras" not in sys.modules:
     os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from .errors import NbmlError  # noqa: E402
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402, F401  (nbml.__version__)
 
 _LAZY = {
     "train": "api",

@@ -202,8 +202,8 @@ class SidebarChannel:
         """The full state: versions, devices, host, every model."""
         import os
 
-        from . import __version__
         from .hardware import host
+        from .version import __version__
 
         info: dict[str, Any] = {
             "type": "hello",

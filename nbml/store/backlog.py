@@ -23,8 +23,8 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..files import reason
 from . import liveness, writes
-from .files import reason
 
 if TYPE_CHECKING:
     from .writer import Store

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NbmlError, did_you_mean
+from ..files import inside, reason
 from . import liveness
-from .files import inside, reason
 from .schema import BUSY_TIMEOUT_S, COLUMNS, open_readonly
 
 #: How a run's message says that it is kept without its model (then why).

@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .. import files
 from ..registry import REGISTRY, Event, Registry
-from . import backlog, files, writes
+from . import backlog, writes
 from .records import Reader
 from .schema import BUSY_TIMEOUT_S, connect
 

@@ -159,7 +159,7 @@ def settle(db: sqlite3.Connection) -> None:
 
 
 def _nbml_version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
