@@ -24,3 +24,15 @@ def kernel(tmp_path_factory):
     k.ok("%load_ext nbml\nimport keras, numpy as np")
     yield k
     k.shutdown()
+
+
+@pytest.fixture
+def fresh_registry():
+    """No model left over from another test, and no run store left attached after this one."""
+    import nbml.store
+    from nbml.registry import REGISTRY
+
+    for name in REGISTRY.names():
+        REGISTRY.remove(name)
+    yield
+    nbml.store.close()

@@ -32,13 +32,7 @@ from nbml.magics import NbmlMagics
 from nbml.registry import REGISTRY, Event, Registry, Run
 from nbml.store import Store
 
-
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    for name in REGISTRY.names():
-        REGISTRY.remove(name)
-    yield
-    nbml.store.close()
+pytestmark = pytest.mark.usefixtures("fresh_registry")
 
 
 class Sub(keras.Model):

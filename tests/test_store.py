@@ -25,12 +25,7 @@ from nbml.store import Store, liveness, schema
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    for name in REGISTRY.names():
-        REGISTRY.remove(name)
-    yield
-    nbml.store.close()
+pytestmark = pytest.mark.usefixtures("fresh_registry")
 
 
 @pytest.fixture

@@ -36,12 +36,7 @@ ROOT_USER = os.geteuid() == 0
 REAL_FAULTS = os.environ.get("NBML_TEST_FAULTS", "real") != "sqlite"
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    for name in REGISTRY.names():
-        REGISTRY.remove(name)
-    yield
-    nbml.store.close()
+pytestmark = pytest.mark.usefixtures("fresh_registry")
 
 
 def train(name="m", epochs=3):
