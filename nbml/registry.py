@@ -269,6 +269,9 @@ class _ViewsThread:
         self._thread: threading.Thread | None = None
 
     def post(self, event: Event, context: contextvars.Context, wait: bool) -> None:
+        if threading.current_thread() is self._thread:  # a view posting: publish it in turn
+            self._publish(event)
+            return
         done = threading.Event() if wait else None
         with self._ready:
             self._items.append((event, context, done))

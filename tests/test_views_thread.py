@@ -86,3 +86,20 @@ def test_drain_waits_for_everything_posted():
     finally:
         unsubscribe()
     assert seen == ["begin", "epoch", "end"]
+
+
+def test_a_view_that_posts_while_it_is_heard_does_not_wait_on_itself():
+    """A view that posts (and waits) from the views thread is published in turn, no deadlock."""
+    seen = []
+
+    def chatty(event: Event) -> None:
+        seen.append(event.kind)
+        if event.kind == "begin":
+            REGISTRY.post(Event("epoch", event.run), wait=True)
+
+    unsubscribe = REGISTRY.subscribe(chatty)
+    try:
+        REGISTRY.post(Event("begin", Run("r3", "m", {}, "data", 1)), wait=True)
+    finally:
+        unsubscribe()
+    assert seen == ["begin", "epoch"]
