@@ -47,6 +47,7 @@ bench: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/overhead.py --batch-size 256 --epochs 5
+	$(BIN)/python benchmarks/overhead.py --samples 20000 --features 64 --hidden 32 --defaults-budget 0.80 --skip-load-ext
 	$(BIN)/python benchmarks/messages.py
 
 wheel: venv
