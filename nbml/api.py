@@ -64,8 +64,8 @@ def load_data(
     return _data.prepare(
         raw,
         task=task,
-        test_split=pipeline.check_split("--test-split", test_split),
-        validation_split=pipeline.check_split("--validation-split", validation_split),
+        test_split=test_split,  # checked there (None: 0.2)
+        validation_split=validation_split,
         seed=seed,
         clean=clean,
     )

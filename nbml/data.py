@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from . import streams
+from . import options, streams
 from .arrays import as_array, same_index
 from .errors import NbmlError
+from .options import check_split
 from .sources import (
     SKLEARN_DATASETS,
     Raw,
@@ -126,15 +127,14 @@ def prepare(
     raw: Raw,
     *,
     task: str | None = None,
-    test_split: float = 0.2,
-    validation_split: float = 0.2,
+    test_split: float | None = 0.2,
+    validation_split: float | None = 0.2,
     seed: int = 0,
     clean: bool = False,
 ) -> Dataset:
     """Check arrays, detect the task, drop bad rows (``clean``) and split seeded."""
-    for name, v in (("--test-split", test_split), ("--validation-split", validation_split)):
-        if not 0 <= v < 1:
-            raise NbmlError(f"{name} must be at least 0 and below 1, not {v}.")
+    test_split = check_split("--test-split", test_split)
+    validation_split = check_split("--validation-split", validation_split)
     check_seed(seed)
     if raw.stream is not None:
         return _prepare_stream(raw, task)
@@ -282,11 +282,8 @@ def prepare_eval(raw: Raw, t: Task) -> tuple[Any, Any]:
 
 
 def check_seed(seed: Any) -> int:
-    """``--seed``: a whole number from 0 to 2**32 - 1 (what NumPy and scikit-learn take)."""
-    ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
-    if not ok or not 0 <= seed < 2**32:
-        raise NbmlError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}.")
-    return int(seed)
+    """``--seed``: a whole number from 0 to 2**32 - 1 (the rule of :mod:`nbml.options`)."""
+    return options.check_seed("--seed", seed)
 
 
 def check_stream(dataset: Dataset, epochs: int) -> None:

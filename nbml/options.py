@@ -67,7 +67,8 @@ def _patience(option: str, value: Any) -> int:
     return int(value)
 
 
-def _seed(option: str, value: Any) -> int:
+def check_seed(option: str, value: Any) -> int:
+    """A seed numpy and Keras take: a whole number from 0 to :data:`MAX_SEED`."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not ok or not 0 <= value <= MAX_SEED:
         raise NbmlError(f"{option} must be a whole number from 0 to {MAX_SEED}, not {value!r}.")
@@ -138,7 +139,7 @@ class TrainOptions:
     test_split: float | None = option(
         None, "held out for %%evaluate; default 0.2", check=check_split, kind=float
     )
-    seed: int = option(0, "seed of the splits (default 0)", check=_seed, kind=int)
+    seed: int = option(0, "seed of the splits (default 0)", check=check_seed, kind=int)
     normalize: str | None = option(
         None, "none, minmax or standard (default: minmax for images)", check=_one_of(NORMALIZE)
     )

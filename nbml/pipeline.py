@@ -180,7 +180,6 @@ class _Step:
         o = self.opts
         raw = _data.resolve(data, self.ns, o.target)
         split = {"test_split": o.test_split, "validation_split": o.validation_split}
-        split = {k: check_split(flag(k), v) for k, v in split.items()}
         return _data.prepare(raw, task=o.task, seed=o.seed, clean=o.clean, **split)
 
     def new_model(self, model: Any, previous: ModelRecord | None) -> None:
