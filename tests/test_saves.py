@@ -345,7 +345,9 @@ def test_save_formats_name_what_to_install(store):
 
 
 def test_saved_model_export_serves_the_same_predictions(store, tmp_path):
-    tf = pytest.importorskip("tensorflow")
+    tf = pytest.importorskip(
+        "tensorflow", reason="SavedModel needs TensorFlow: make test-backends runs this"
+    )
     ns = {}
     nbml.train("m", iris_model(), "sklearn:iris", epochs=1, namespace=ns, display=False)
     path = nbml.save("m", str(tmp_path / "served"), format="saved_model")

@@ -39,6 +39,9 @@ from .schema import BUSY_TIMEOUT_S, connect
 
 log = logging.getLogger("nbml")
 
+#: How long the epoch subscriber waits for a healthy store's commit before views hear it.
+EPOCH_COMMIT_WAIT_S = 2.0
+
 _DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("nbml_deferred", default=False)
 
 
@@ -158,7 +161,18 @@ class Store(Reader):
             logs = dict(event.data.get("logs") or run.metrics)
             op = ("epoch", run.id, index, logs, event.time, event.data.get("seconds"))
             self._put(op, run.name)
+            self._committed(EPOCH_COMMIT_WAIT_S)
         self.warn()
+
+    def _committed(self, timeout: float) -> None:
+        """Wait (bounded) until what is queued is committed, so the views that hear an epoch
+        after this subscriber never show one a killed kernel would lose (SPEC §8). A store
+        that cannot be written is not waited for: training and views go on, it catches up."""
+        if self.fault or self._stopped:
+            return
+        done = threading.Event()
+        self._put(("flush", done))
+        done.wait(timeout)
 
     def finish(self, event: Event) -> None:
         """Queue a run's outcome and saved model; heard after every view (serialising is slow)."""
