@@ -61,7 +61,7 @@ check-wheel: wheel
 	build/wheel-venv/bin/python -m pip install --quiet --disable-pip-version-check dist/nbml-*.whl
 	build/wheel-venv/bin/jupyter labextension list 2>&1 | tee build/labextension-list.txt
 	grep -E "nbml v[0-9.]+ .*enabled.*OK" build/labextension-list.txt
-	build/wheel-venv/bin/python -I -c "import nbml.widgets as w; assert 'site-packages' in str(w.STATIC) and (w.STATIC / 'monitor.js').exists()"
+	build/wheel-venv/bin/python -I -c "import nbml.views.widgets as w; assert 'site-packages' in str(w.STATIC) and (w.STATIC / 'monitor.js').exists()"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache example_notebooks/.nbml

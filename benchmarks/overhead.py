@@ -261,8 +261,8 @@ print('@@' + repr({'backend': keras.backend.backend(), 'env': os.environ.get('KE
 
 BREAKDOWN = """\
 import functools as _ft, gc as _gc, time as _time
-import nbml.api as _api, nbml.compiling as _cp, nbml.magics as _mg, nbml.training as _nt
-import nbml.pipeline as _pl, nbml.views as _vw
+import nbml.api as _api, nbml.ml.compiling as _cp, nbml.magics as _mg, nbml.training.loop as _nt
+import nbml.training.pipeline as _pl, nbml.views.showing as _vw
 _bd = {{}}
 def _wrap(owner, name, key):
     f = getattr(owner, name)
@@ -486,14 +486,14 @@ def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
         if bd:
             print()
             print("nbml_text breakdown: one more %%train run, seconds")
-            print(f"  cell start -> nbml.training.fit entered: {bd['before_fit']:.3f}")
+            print(f"  cell start -> nbml.training.loop.fit entered: {bd['before_fit']:.3f}")
             print(
                 f"    cell body (builds the model) {bd['body']:.3f}, nbml.api.load_data "
                 f"{bd['load_data']:.3f}, whole plan (load, wrap, checks) {bd['plan']:.3f}, "
                 f"compile {bd['compile']:.3f}, "
                 f"display {bd['display']:.3f}"
             )
-            print(f"  nbml.training.fit (model.fit and settling the run): {bd['fit']:.3f}")
+            print(f"  nbml.training.loop.fit (model.fit and settling the run): {bd['fit']:.3f}")
             print(f"  whole cell: {bd['total']:.3f}")
             print(f"  nbml.api.load_data called again on its own: {bd['load_data_again']:.3f}")
     load = result.get("load_ext")

@@ -16,8 +16,8 @@ from typing import Any
 if "keras" not in sys.modules:
     os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from .errors import NbmlError  # noqa: E402
-from .version import __version__  # noqa: E402, F401  (nbml.__version__)
+from .core.errors import NbmlError  # noqa: E402
+from .core.version import __version__  # noqa: E402, F401  (nbml.__version__)
 
 _LAZY = {
     "train": "api",
@@ -29,11 +29,11 @@ _LAZY = {
     "save": "api",
     "stop": "api",
     "load_data": "api",
-    "Run": "registry",
-    "ModelRecord": "registry",
-    "Evaluation": "evaluation",
-    "Dataset": "data",
-    "LiveMonitor": "callbacks",
+    "Run": "core.registry",
+    "ModelRecord": "core.registry",
+    "Evaluation": "ml.evaluation",
+    "Dataset": "ml.data",
+    "LiveMonitor": "training.callbacks",
 }
 
 __all__ = [*_LAZY, "NbmlError", "load_ipython_extension", "store", "unload_ipython_extension"]
@@ -72,7 +72,7 @@ def load_ipython_extension(ipython: Any) -> None:
     from . import store
 
     ipython.events.register("pre_run_cell", store.wait_saves)
-    from . import comm
+    from .views import comm
 
     if comm.CHANNEL is None:
         comm.CHANNEL = comm.SidebarChannel()
@@ -95,7 +95,7 @@ def unload_ipython_extension(ipython: Any) -> None:
             magics[kind].pop(n, None)
     magics["line"].update(getattr(ipython, "_nbml_shadowed", {}))
     ipython.magics_manager.registry.pop("NbmlMagics", None)
-    from . import comm
+    from .views import comm
 
     if comm.CHANNEL is not None:
         comm.CHANNEL.stop()

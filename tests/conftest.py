@@ -30,7 +30,7 @@ def kernel(tmp_path_factory):
 def fresh_registry():
     """No model left over from another test, and no run store left attached after this one."""
     import nbml.store
-    from nbml.registry import REGISTRY
+    from nbml.core.registry import REGISTRY
 
     for name in REGISTRY.names():
         REGISTRY.remove(name)

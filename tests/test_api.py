@@ -9,7 +9,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 import nbml
 from nbml import NbmlError
-from nbml.registry import REGISTRY
+from nbml.core.registry import REGISTRY
 
 
 @pytest.fixture(autouse=True)
@@ -251,7 +251,7 @@ def test_regression_evaluate_and_predict_shapes():
 
 
 def test_the_training_thread_runs_nbml_code_only_when_there_is_work(monkeypatch):
-    from nbml.callbacks import TrainingPublisher
+    from nbml.training.callbacks import TrainingPublisher
 
     # no per-batch hook on the training thread: Keras's own no-op, as for any callback
     assert TrainingPublisher.on_train_batch_begin is keras.callbacks.Callback.on_train_batch_begin

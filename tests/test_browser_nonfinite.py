@@ -46,11 +46,11 @@ CELLS = [
     "%%train boom --data reg --epochs 5 --optimizer sgd --lr 10\n" + DENSE.format(init=""),
     "%%train nanrun --data reg --epochs 2\n" + DENSE.format(init=NAN_INIT),
     # a NaN and an infinity pushed to the sidebar, whatever the runs published
-    "from nbml import comm\nfrom nbml.registry import REGISTRY, Event, Run\n"
+    "from nbml.views import comm\nfrom nbml.core.registry import REGISTRY, Event, Run\n"
     "REGISTRY.get('nanrun').run.metrics = {'loss': float('nan'), 'mae': float('inf')}\n"
     "comm.CHANNEL._changed.add('nanrun')\ncomm.CHANNEL.push()",
     # a monitor of a loss exploding from 1 to 1e30, then inf and NaN
-    "from nbml.widgets.monitor import TrainingMonitor\n"
+    "from nbml.views.widgets.monitor import TrainingMonitor\n"
     "run = Run('x1', 'exploding', {'lr': 10.0, 'batch_size': 32}, 'synthetic', 1)\n"
     "mon = TrainingMonitor('exploding', update_interval=0)\nmon.track(run, foreground=False)\n"
     "display(mon)\nREGISTRY.publish(Event('begin', run))\n"
@@ -59,7 +59,7 @@ CELLS = [
     "    REGISTRY.publish(Event('batch', run, {'epoch': 0, 'batch': b, 'steps': 7, 'logs': logs}))\n"
     "run.status, run.message = 'failed', 'Loss became inf'\nREGISTRY.publish(Event('end', run))",
     # the runs table of the two runs, a NaN in the table and in the ticked run's curve
-    "from nbml.comparison import RunTable\nr = REGISTRY.get('nanrun').run\n"
+    "from nbml.views.comparison import RunTable\nr = REGISTRY.get('nanrun').run\n"
     "r.history = {'loss': [3.0, float('nan'), 1.0]}\n"
     "RunTable([REGISTRY.get('boom').run, r], compare=[r])",
     'print("all cells ran")',

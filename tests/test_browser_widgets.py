@@ -31,7 +31,7 @@ from browser import (
     write_notebook,
 )
 
-from nbml.widgets.confusion import ConfusionMatrix
+from nbml.views.widgets.confusion import ConfusionMatrix
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "example_notebooks" / "01_quickstart.ipynb"

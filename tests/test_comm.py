@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbml
-from nbml import comm
-from nbml.jsonsafe import finite_or_none, json_safe
-from nbml.registry import REGISTRY, Event, ModelRecord, Run
+from nbml.core.jsonsafe import finite_or_none, json_safe
+from nbml.core.registry import REGISTRY, Event, ModelRecord, Run
+from nbml.views import comm
 
 
 class FakeComm:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nbml import NbmlError
-from nbml.compiling import check_loss, check_metrics, compile_model
-from nbml.tasks import Task
+from nbml.ml.compiling import check_loss, check_metrics, compile_model
+from nbml.ml.tasks import Task
 
 INDICES = Task("classification", [0, 1, 2], ["a", "b", "c"])
 ONE_HOT = Task("classification", [0, 1, 2], ["a", "b", "c"], one_hot=True)
@@ -71,7 +71,7 @@ def test_a_refused_loss_leaves_the_model_as_it_was():
 
 
 def test_a_stream_has_as_many_classes_as_the_model_has_outputs():
-    from nbml.compiling import check_head
+    from nbml.ml.compiling import check_head
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="softmax")])
     seen = Task("classification", [0, 1, 2], ["0", "1", "2"])  # a first batch without 3 and 4

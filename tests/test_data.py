@@ -8,7 +8,7 @@ import pytest
 
 from nbml import NbmlError
 from nbml.api import load_data
-from nbml.data import detect_task
+from nbml.ml.data import detect_task
 
 
 def test_sklearn_digits_is_image_shaped_with_whole_values():
@@ -153,7 +153,7 @@ def test_length_mismatch_and_bad_splits():
 def test_keras_dataset_offline_names_the_cache(monkeypatch, tmp_path):
     import keras
 
-    from nbml import sources
+    from nbml.ml import sources
 
     monkeypatch.setattr(sources, "keras_cache_dir", lambda: str(tmp_path / "datasets"))
 

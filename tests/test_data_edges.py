@@ -143,7 +143,7 @@ def test_odd_label_dtypes():
 
 
 def test_decode_a_unit_that_is_no_class():
-    from nbml.tasks import Task
+    from nbml.ml.tasks import Task
 
     assert Task("classification", [0, 1, 2], ["0", "1", "2"]).decode(np.array([0, 4])).tolist() == [
         0,
@@ -187,7 +187,7 @@ def test_many_valued_string_target_is_the_wrong_column():
 
 
 def test_encode_class_names_and_one_hot_rows():
-    from nbml.tasks import Task
+    from nbml.ml.tasks import Task
 
     iris = Task("classification", [0, 1, 2], ["setosa", "versicolor", "virginica"])
     assert iris.encode(np.array(["virginica", "setosa"])).tolist() == [2, 0]
@@ -214,7 +214,7 @@ def test_a_generator_planned_twice_keeps_its_first_batch():
 
 
 def test_a_generator_feeds_one_epoch():
-    from nbml.data import check_stream
+    from nbml.ml.data import check_stream
 
     ds = load_data((np.zeros((4, 3)), np.array([0, 1, 2, 1])) for _ in range(3))
     check_stream(ds, 1)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import nbml
-from nbml import execution
-from nbml.registry import REGISTRY
+from nbml.core.registry import REGISTRY
+from nbml.training import execution
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ keras.Sequential([
 # Events per run id, heard like any view: the tests count the ``end`` events.
 SPY = """
 import collections, time, nbml
-from nbml.registry import REGISTRY
+from nbml.core.registry import REGISTRY
 _events = collections.defaultdict(list)
 _spy = REGISTRY.subscribe(lambda e: _events[e.run.id].append(e.kind))
 def _ends(run):
@@ -146,7 +146,7 @@ def test_an_interrupt_before_fit_starts_ends_the_run(kernel):
     """An interrupt between registering the run and fit's own handler: stopped, one end."""
     k = kernel
     k.ok(
-        "import nbml.views as _views\n"
+        "import nbml.views.showing as _views\n"
         "_show = _views.show_run\n"
         "def _slow_show(*a, **kw):\n"
         "    print('SHOWING', flush=True)\n"

@@ -273,7 +273,7 @@ def test_inf_and_nan_runs_reach_the_sidebar_as_null_without_a_warning(bare):
     assert statuses["boom"] == "failed" and statuses["nanrun"] == "failed", statuses
     # whatever the runs published, a NaN and an infinity pushed now travel as null
     res = bare.ok(
-        "from nbml import comm\nfrom nbml.registry import REGISTRY\n"
+        "from nbml.views import comm\nfrom nbml.core.registry import REGISTRY\n"
         "REGISTRY.get('nanrun').run.metrics = {'loss': float('nan'), 'mae': float('inf')}\n"
         "comm.CHANNEL._changed.add('nanrun')\ncomm.CHANNEL.push()"
     )

@@ -12,8 +12,8 @@ import inspect
 import pytest
 
 import nbml
-from nbml import options
-from nbml.errors import NbmlError
+from nbml.core import options
+from nbml.core.errors import NbmlError
 from nbml.magics import train_parser
 
 
@@ -48,9 +48,9 @@ def test_a_new_option_is_in_help_keywords_and_retrain_panel(with_momentum):
     with pytest.raises(NbmlError, match="--momentum must be at least 0 and below 1, not 1.5"):
         options.from_kwargs(momentum=1.5).checked()
     # the monitor's Retrain panel: a field of its own, and its message is accepted and checked
-    from nbml.registry import Run
-    from nbml.widgets.messages import InvalidMessage, monitor_request
-    from nbml.widgets.monitor import TrainingMonitor
+    from nbml.core.registry import Run
+    from nbml.views.widgets.messages import InvalidMessage, monitor_request
+    from nbml.views.widgets.monitor import TrainingMonitor
 
     run = Run("r", "m", {"batch_size": 32, "momentum": 0.5}, "d", 3)
     monitor = TrainingMonitor("m", **TrainingMonitor._state(run, None, False))

@@ -25,11 +25,11 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import nbml
 import nbml.api
-import nbml.tables
+import nbml.views.tables
 from nbml import NbmlError
-from nbml.exporting import ONNX_NEEDS
+from nbml.core.registry import REGISTRY, Event, Registry, Run
 from nbml.magics import NbmlMagics
-from nbml.registry import REGISTRY, Event, Registry, Run
+from nbml.ml.exporting import ONNX_NEEDS
 from nbml.store import Store
 
 pytestmark = pytest.mark.usefixtures("fresh_registry")
@@ -116,10 +116,10 @@ def test_a_model_keras_cannot_save_leaves_the_earlier_file_and_says_why(tmp_path
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("nbml:")]
     assert len(lines) == 1 and f"keeps run {run.id} of sub without its model" in lines[0]
     assert "get_config()" in lines[0]
-    note = nbml.tables.run_table().note
+    note = nbml.views.tables.run_table().note
     assert f"Run {run.id} (sub) has no saved model: Keras cannot save it" in note
     REGISTRY.remove("sub")  # as a new kernel reads it
-    assert "Keras cannot save it" in nbml.tables.run_table().note
+    assert "Keras cannot save it" in nbml.views.tables.run_table().note
     with pytest.raises(NbmlError, match=r"has no saved model: Keras cannot save it \(Object Sub"):
         nbml.train("again", from_run=run.id, namespace={}, display=False)
 

@@ -17,9 +17,9 @@ import pytest
 
 import nbml
 import nbml.api
-import nbml.tables
+import nbml.views.tables
 from nbml import NbmlError
-from nbml.registry import REGISTRY, Event, Registry, Run
+from nbml.core.registry import REGISTRY, Event, Registry, Run
 from nbml.store import Store, liveness, schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def test_a_killed_process_leaves_an_interrupted_run_with_its_committed_epochs(tm
     code = f"""
 import os, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
-from nbml.registry import Event, Registry, Run
+from nbml.core.registry import Event, Registry, Run
 from nbml.store import Store
 st = Store({str(folder)!r}, registry=Registry())
 run = Run("deadbeef", "k", {{"epochs": 9}}, "sklearn:iris", 9)
@@ -273,7 +273,7 @@ def test_a_corrupted_store_warns_once_and_training_goes_on(tmp_path, capsys):
     line = _one_warning(capsys)
     assert "cannot be written (file is not a database)" in line and "not stored yet" in line
     assert [r.id for r in nbml.runs()] == [first.id, second.id]
-    assert "is behind" in nbml.tables.run_table().note
+    assert "is behind" in nbml.views.tables.run_table().note
     (tmp_path / ".nbml" / "runs.sqlite").unlink()  # the user moves the bad file away
     assert nbml.store.current().flush(timeout=30)  # and everything queued is written
     db = tmp_path / ".nbml" / "runs.sqlite"
@@ -281,7 +281,7 @@ def test_a_corrupted_store_warns_once_and_training_goes_on(tmp_path, capsys):
         (first.id, "finished", 2),
         (second.id, "finished", 2),
     ]
-    assert nbml.tables.run_table().note == ""
+    assert nbml.views.tables.run_table().note == ""
 
 
 @pytest.mark.parametrize("why", ["under-a-file", "newer-schema"])
@@ -333,17 +333,17 @@ def test_run_table_lists_best_values_and_overlays_selected_curves(store):
     a = train(epochs=2, lr=0.01)
     b = train(epochs=3, lr=0.05)
     store.flush()
-    table = nbml.tables.run_table()
+    table = nbml.views.tables.run_table()
     assert table.headers[:6] == ["run", "name", "status", "epoch", "data", "batch_size"]
     assert [row[0] for row in table.rows] == [a.id, b.id]
     best = table.headers.index("best val_accuracy")
     assert table.rows[1][best] == max(b.history["val_accuracy"])
     assert "<table" in table._repr_html_() and "<svg" not in table._repr_html_()
-    html = nbml.tables.run_table(compare=[a.id, b.id])._repr_html_()
+    html = nbml.views.tables.run_table(compare=[a.id, b.id])._repr_html_()
     assert html.count("<svg") == 2 and html.count("<polyline") == 4
-    assert nbml.tables.run_table(limit=1).note.startswith("The last 1 of 2 runs")
+    assert nbml.views.tables.run_table(limit=1).note.startswith("The last 1 of 2 runs")
     with pytest.raises(NbmlError, match="No run 'zzz'"):
-        nbml.tables.run_table(compare=["zzz"])
+        nbml.views.tables.run_table(compare=["zzz"])
 
 
 def test_flush_waits_for_a_run_that_ended_in_memory_but_not_yet_in_the_store(tmp_path):

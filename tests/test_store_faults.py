@@ -26,9 +26,9 @@ import pytest
 
 import nbml
 import nbml.api
-import nbml.registry
-import nbml.tables
-from nbml.registry import REGISTRY
+import nbml.core.registry
+import nbml.views.tables
+from nbml.core.registry import REGISTRY
 from nbml.store import schema, writer
 
 ROOT_USER = os.geteuid() == 0
@@ -72,7 +72,7 @@ def assert_behind(st, run, capsys, fault):
     assert run.status == "finished" and run.epoch == run.epochs
     assert not st.flush(timeout=1)  # the fault holds: nothing can be committed
     wait_for(lambda: st.fault)
-    table = nbml.tables.run_table()
+    table = nbml.views.tables.run_table()
     assert run.id in [r[0] for r in table.rows]  # this kernel's run is listed meanwhile
     assert "is behind" in table.note and "not stored yet" in table.note, table.note
     assert f"of run {run.id} (m)" in table.note and fault in table.note, table.note
@@ -94,7 +94,7 @@ def assert_all_stored(st, run):
     assert [e for e, _ in epochs] == list(range(run.epochs))
     assert [json.loads(logs)["loss"] for _, logs in epochs] == run.history["loss"]
     assert keras.saving.load_model(row[2]).count_params() == 15  # a complete file
-    assert st.fault == "" and st.behind() == "" and nbml.tables.run_table().note == ""
+    assert st.fault == "" and st.behind() == "" and nbml.views.tables.run_table().note == ""
 
 
 def _mount_tmpfs(folder, size):
@@ -177,7 +177,7 @@ def test_a_store_locked_by_another_process_is_listed_and_caught_up_when_let_go(t
         run = train()
         assert_behind(st, run, capsys, "locked")
         assert [r.id for r in nbml.runs()] == [before.id, run.id]
-        assert "is locked by another process" in nbml.tables.run_table().note or st.fault
+        assert "is locked by another process" in nbml.views.tables.run_table().note or st.fault
     finally:
         holder.communicate(b"\n", timeout=30)
     assert_all_stored(st, run)
@@ -332,17 +332,17 @@ def test_every_error_is_retried_with_a_capped_backoff_and_nothing_is_lost(
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(writer, "connect", broken)
-    st = writer.Store(tmp_path, registry=nbml.registry.Registry())
+    st = writer.Store(tmp_path, registry=nbml.core.registry.Registry())
     clock = st._wake = Clock(failures=9)
     clock.fix = lambda: monkeypatch.setattr(writer, "connect", real)
-    run = nbml.registry.Run("r1", "fake", {"epochs": 3}, "sklearn:iris", 3)
-    st(nbml.registry.Event("begin", run, {"params": run.params}))
+    run = nbml.core.registry.Run("r1", "fake", {"epochs": 3}, "sklearn:iris", 3)
+    st(nbml.core.registry.Event("begin", run, {"params": run.params}))
     for i in range(3):
         run.epoch += 1
         run.metrics = {"loss": 1.0 / (i + 1)}
-        st(nbml.registry.Event("epoch", run, {"epoch": i, "logs": run.metrics}))
+        st(nbml.core.registry.Event("epoch", run, {"epoch": i, "logs": run.metrics}))
     run.status, run.ended = "finished", time.time()
-    st(nbml.registry.Event("end", run, {"status": "finished"}))
+    st(nbml.core.registry.Event("end", run, {"status": "finished"}))
     assert st.flush(timeout=60)
     assert clock.delays == [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0]
     assert rows(st.db_path, "SELECT status, epoch FROM runs") == [("finished", 3)]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import nbml
-from nbml.registry import REGISTRY, Event, Run
+from nbml.core.registry import REGISTRY, Event, Run
 
 
 @pytest.fixture(autouse=True)

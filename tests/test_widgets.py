@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import nbml
-from nbml.registry import REGISTRY, Event, Run
-from nbml.widgets import confusion, images, monitor
-from nbml.widgets.monitor import TrainingMonitor
+from nbml.core.registry import REGISTRY, Event, Run
+from nbml.views.widgets import confusion, images, monitor
+from nbml.views.widgets.monitor import TrainingMonitor
 
 
 @pytest.fixture(autouse=True)
@@ -222,8 +222,8 @@ def test_live_monitor_on_a_plain_fit_registers_the_run():
 
 
 def test_runs_widget_sends_only_the_ticked_runs_curves():
-    from nbml.comparison import RunTable
-    from nbml.widgets.runs import RunsWidget
+    from nbml.views.comparison import RunTable
+    from nbml.views.widgets.runs import RunsWidget
 
     ns = {}
     nbml.train("w", mlp(), "sklearn:digits", epochs=2, namespace=ns, display="none")
@@ -239,7 +239,7 @@ def test_runs_widget_sends_only_the_ticked_runs_curves():
 
 
 def test_text_progress_line_redraws_at_most_four_times_a_second_between_epochs(capsys):
-    from nbml.display import ProgressView
+    from nbml.views.display import ProgressView
 
     run = Run("t1", "m", {}, "spec", 2)
     view = ProgressView(run)  # outside a kernel: one carriage-return line on stdout
@@ -296,8 +296,8 @@ def test_nan_and_inf_travel_as_null_in_ticks_snapshot_and_traits():
 
 
 def test_confusion_and_runs_widgets_send_null_for_nan():
-    from nbml.comparison import RunTable
-    from nbml.widgets.runs import RunsWidget, _cell
+    from nbml.views.comparison import RunTable
+    from nbml.views.widgets.runs import RunsWidget, _cell
 
     run = Run("r9", "w", {"lr": 0.1}, "spec", 2, status="failed", epoch=2)
     run.history = {"loss": [1.0, math.nan], "val_loss": [math.inf, 2.0]}
@@ -392,7 +392,7 @@ def test_other_bad_messages_are_refused_too():
         mon.notice = ""
         mon._on_msg(mon, bad, [])
         assert mon.notice.startswith("Refused: "), bad
-    from nbml.widgets.messages import monitor_request
+    from nbml.views.widgets.messages import monitor_request
 
     ok = monitor_request({**RETRAIN, "optimizer": "SGD", "lr": 10})
     assert ok == {**RETRAIN, "optimizer": "sgd", "lr": 10.0}

@@ -18,7 +18,7 @@ import atexit
 import os
 import sys
 
-from ..registry import REGISTRY, Registry
+from ..core.registry import REGISTRY, Registry
 from .records import StoredRun, lower_is_better
 from .schema import MIGRATIONS, connect, migrate, schema_version
 from .writer import Store, deferred_saves

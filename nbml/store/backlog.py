@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..files import reason
+from ..core.files import reason
 from . import liveness, writes
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NbmlError, did_you_mean
-from ..files import inside, reason
+from ..core.errors import NbmlError, did_you_mean
+from ..core.files import inside, reason
 from . import liveness
 from .schema import BUSY_TIMEOUT_S, COLUMNS, open_readonly
 

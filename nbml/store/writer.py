@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import files
-from ..registry import REGISTRY, Event, Registry
+from ..core import files
+from ..core.registry import REGISTRY, Event, Registry
 from . import backlog, writes
 from .records import Reader
 from .schema import BUSY_TIMEOUT_S, connect

@@ -159,7 +159,7 @@ def settle(db: sqlite3.Connection) -> None:
 
 
 def _nbml_version() -> str:
-    from ..version import __version__
+    from ..core.version import __version__
 
     return __version__
 
@@ -170,7 +170,7 @@ _DEVICES: list[str] = []
 def _devices() -> str | None:
     if not _DEVICES:
         try:
-            from ..hardware import describe
+            from ..ml.hardware import describe
 
             _DEVICES.append(describe())
         except Exception:  # no backend yet, or it cannot list its devices

@@ -19,7 +19,7 @@ from typing import Any
 
 import keras
 
-from .registry import REGISTRY, Event, Registry, Run
+from ..core.registry import REGISTRY, Event, Registry, Run
 
 
 class TrainingPublisher(keras.callbacks.Callback):
@@ -167,8 +167,8 @@ class LiveMonitor(TrainingPublisher):
         self.display = display
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        from .registry import ModelRecord
-        from .views import show_run
+        from ..core.registry import ModelRecord
+        from ..views.showing import show_run
 
         name = self.name or self.model.name
         epochs = int(self.params.get("epochs") or 0)

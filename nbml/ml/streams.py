@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbmlError
+from ..core.errors import NbmlError
 from .tasks import Task, detect_task, is_one_hot, make_task
 
 BATCH_FORM = "(x, y) or (x, y, sample_weight) batches of arrays"

@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..store.records import better
 from .display import curves_svg, e, seconds, table_html, table_text
-from .store.records import better
 
 #: Hyperparameters always shown; other ones are shown when they differ between the rows.
 KEY_PARAMS = ("batch_size", "optimizer", "lr")
@@ -121,7 +121,7 @@ class RunTable:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | None:
         """The sortable runs widget where widgets work (with the static table as fallback)."""
-        from .views import widgets_available
+        from .showing import widgets_available
 
         if not self.runs or not widgets_available():
             return None

@@ -6,12 +6,12 @@ The API (:mod:`nbml.api`) returns records; this view turns them into :class:`Tab
 
 from __future__ import annotations
 
-from . import store as _store
-from .api import _current_store, devices, runs
+from .. import store as _store
+from ..api import _current_store, devices, runs
+from ..core.registry import REGISTRY
+from ..ml.hardware import host
 from .comparison import RunTable
 from .display import Table, seconds
-from .hardware import host
-from .registry import REGISTRY
 
 
 def model_table() -> Table:
@@ -41,7 +41,7 @@ def model_table() -> Table:
 
 
 def _device_label() -> str:
-    from .hardware import describe
+    from ..ml.hardware import describe
 
     return describe()
 

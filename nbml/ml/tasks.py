@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbmlError
+from ..core.errors import NbmlError
 
 TASKS = ("classification", "regression")
 

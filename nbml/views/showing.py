@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.registry import ModelRecord, Run
 from .display import ProgressView, in_kernel
-from .registry import ModelRecord, Run
 
 
 def widgets_available() -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbmlError, did_you_mean
+from ..core.errors import NbmlError, did_you_mean
 
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 

@@ -14,14 +14,14 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ...core.jsonsafe import finite_or_none
 from ..comm import InvalidMessage
-from ..jsonsafe import finite_or_none
 from . import STATIC
 from .images import is_image_batch, png_data_url
 from .messages import confusion_request, say
 
 if TYPE_CHECKING:
-    from ..evaluation import Evaluation
+    from ...ml.evaluation import Evaluation
 
 
 class ConfusionMatrix(anywidget.AnyWidget):

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from . import compiling, distribution, preprocessing
-from . import data as _data
-from .errors import NbmlError, did_you_mean
-from .options import TrainOptions, check_split, flag
-from .registry import REGISTRY, ModelRecord, Run
+from ..core.errors import NbmlError, did_you_mean
+from ..core.options import TrainOptions, check_split, flag
+from ..core.registry import REGISTRY, ModelRecord, Run
+from ..ml import compiling, distribution, preprocessing
+from ..ml import data as _data
 
 REGRESSION_LOSSES = {"mse", "mae", "mean_squared_error", "mean_absolute_error", "huber", "log_cosh"}
 

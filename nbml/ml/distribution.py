@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import NbmlError, did_you_mean
+from ..core.errors import NbmlError, did_you_mean
 
 MODES = ("none", "data")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbmlError
+from ..core.errors import NbmlError
 
 AVERAGES = ("macro", "weighted", "micro")
 
@@ -174,12 +174,12 @@ class Evaluation:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | None:
         """The interactive confusion matrix where widgets work (with static fallbacks)."""
-        from .views import widgets_available
+        from ..views.showing import widgets_available
 
         if self.task != "classification" or not widgets_available():
             return None
         if getattr(self, "_widget", None) is None:
-            from .widgets.confusion import ConfusionMatrix
+            from ..views.widgets.confusion import ConfusionMatrix
 
             self._widget = ConfusionMatrix(self)
         bundle = self._widget._repr_mimebundle_()
@@ -210,7 +210,7 @@ class Evaluation:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from .display import confusion_html, metrics_html, per_class_html, scatter_svg
+        from ..views.display import confusion_html, metrics_html, per_class_html, scatter_svg
 
         e = html.escape
         title = (

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets as t
 
-from ..jsonsafe import finite_or_none
+from ...core.jsonsafe import finite_or_none
 from . import STATIC
 
 if TYPE_CHECKING:

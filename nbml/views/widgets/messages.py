@@ -30,7 +30,7 @@ MONITOR: dict[str, tuple[set[str], set[str]]] = {
 
 
 def _monitor_kinds() -> dict[str, tuple[set[str], set[str]]]:
-    from ..options import retrain_fields
+    from ...core.options import retrain_fields
 
     names = {f["name"] for f in retrain_fields()}
     required = MONITOR["retrain"][0]
@@ -39,7 +39,7 @@ def _monitor_kinds() -> dict[str, tuple[set[str], set[str]]]:
 
 def retrain_panel(run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The Retrain panel of ``run``'s monitor: its fields and their starting values (the run's)."""
-    from ..options import retrain_fields
+    from ...core.options import retrain_fields
 
     fields = retrain_fields()
     values = {f["name"]: run.params.get(f["name"], f["default"]) for f in fields}
@@ -107,7 +107,7 @@ def monitor_request(msg: Any, optimizers: Any = None) -> dict[str, Any]:
     name = msg.get("optimizer")
     if name is not None:
         if optimizers is None:
-            from ..compiling import optimizer_names
+            from ...ml.compiling import optimizer_names
 
             optimizers = optimizer_names()
         if not isinstance(name, str) or name.lower() not in optimizers:
@@ -120,8 +120,8 @@ def monitor_request(msg: Any, optimizers: Any = None) -> dict[str, Any]:
 
 def _checked(out: dict[str, Any]) -> dict[str, Any]:
     """Every option also passes TrainOptions' own check (the one ``nbml.train`` runs)."""
-    from ..errors import NbmlError
-    from ..options import from_kwargs
+    from ...core.errors import NbmlError
+    from ...core.options import from_kwargs
 
     given = {k: v for k, v in out.items() if k != "type" and v is not None}
     try:

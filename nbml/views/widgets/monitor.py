@@ -20,11 +20,11 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ...core.errors import NbmlError
+from ...core.jsonsafe import json_safe
+from ...core.registry import REGISTRY, Event, ModelRecord, Run
 from ..comm import InvalidMessage
 from ..display import STATUS_COLORS, curves_svg, ordered, progress_text
-from ..errors import NbmlError
-from ..jsonsafe import json_safe
-from ..registry import REGISTRY, Event, ModelRecord, Run
 from . import STATIC
 from .messages import monitor_request, retrain_panel, say
 
@@ -344,7 +344,7 @@ class TrainingMonitor(anywidget.AnyWidget):
 
     def _stop(self) -> None:
         """Stop the run this monitor follows (never a run of the model started elsewhere)."""
-        from .. import api
+        from ... import api
 
         running = [r for r in self._tracked.values() if r.status == "running"]
         if not running:
@@ -356,7 +356,7 @@ class TrainingMonitor(anywidget.AnyWidget):
     def retrain(self, options: dict[str, Any]) -> Run | None:
         """Start a background run of the same model with the panel's options (its ``fields``:
         ``epochs``, ``batch_size``, ``lr``, ...); if they are not valid, say why in ``notice``."""
-        from .. import api
+        from ... import api
 
         try:
             opts = monitor_request({"type": "retrain", **options})

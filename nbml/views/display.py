@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import REGISTRY, Event, Run
+from ..core.registry import REGISTRY, Event, Run
 
 e = html.escape
 _TABLE = "border-collapse:collapse;font:12px/1.4 var(--jp-code-font-family,monospace);margin:4px 0"

@@ -12,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from . import data as _data
-from . import exporting, pipeline, preprocessing, training, views
-from . import options as _options
-from . import store as _store
-from .errors import NbmlError, did_you_mean
-from .evaluation import Evaluation
-from .hardware import Device
-from .registry import REGISTRY, ModelRecord, Run
+from .. import store as _store
+from ..core import options as _options
+from ..core.errors import NbmlError, did_you_mean
+from ..core.registry import REGISTRY, ModelRecord, Run
+from ..ml import data as _data
+from ..ml import exporting, preprocessing
+from ..ml.evaluation import Evaluation
+from ..ml.hardware import Device
+from ..training import loop as training
+from ..training import pipeline
+from ..views import showing as views
 
 
 def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
@@ -331,7 +334,7 @@ def runs(name: str | None = None, *, limit: int | None = None) -> list[Run | _st
 
 def devices() -> list[Device]:
     """The devices the Keras backend sees (kind, id, memory in bytes or None)."""
-    from .hardware import devices as _devices
+    from ..ml.hardware import devices as _devices
 
     return _devices()
 

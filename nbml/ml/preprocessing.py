@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbmlError, did_you_mean
+from ..core.errors import NbmlError, did_you_mean
 
 NORMALIZE = ("none", "minmax", "standard")
 AUGMENT = ("flip", "rotate", "zoom", "shift")

@@ -24,8 +24,8 @@ import time
 from numbers import Real
 from typing import Any
 
-from .jsonsafe import finite_or_none, json_safe
-from .registry import REGISTRY, Event, ModelRecord
+from ..core.jsonsafe import finite_or_none, json_safe
+from ..core.registry import REGISTRY, Event, ModelRecord
 
 TARGET = "nbml"
 VERSION = 1
@@ -202,8 +202,8 @@ class SidebarChannel:
         """The full state: versions, devices, host, every model."""
         import os
 
-        from .hardware import host
-        from .version import __version__
+        from ..core.version import __version__
+        from ..ml.hardware import host
 
         info: dict[str, Any] = {
             "type": "hello",
@@ -245,7 +245,7 @@ class SidebarChannel:
                 "error": f"no model named {msg['model'][:80]!r} in this kernel",
             }
         if kind == "stop":
-            from .api import stop
+            from ..api import stop
 
             return {
                 "type": "ack",
@@ -302,7 +302,7 @@ def _backend() -> dict[str, Any]:
     try:
         import keras
 
-        from .hardware import devices
+        from ..ml.hardware import devices
 
         return {
             "backend": keras.backend.backend(),

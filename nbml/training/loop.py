@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import distribution, execution
+from ..core.errors import NbmlError
+from ..core.registry import REGISTRY, Event, Run
+from ..ml import distribution
+from ..ml.data import Dataset
+from . import execution
 from .callbacks import TrainingPublisher
-from .data import Dataset
-from .errors import NbmlError
-from .registry import REGISTRY, Event, Run
 
 if TYPE_CHECKING:
     from .pipeline import Plan

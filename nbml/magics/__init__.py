@@ -18,7 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
-from .errors import NbmlError, did_you_mean
+from ..core.errors import NbmlError, did_you_mean
 
 _HELP = re.compile(r"(^|\s)(-h|--help)(\s|$)")
 
@@ -92,7 +92,7 @@ class NbmlMagics(Magics, Configurable):
                 f"cell body: %train {args.name} --from-run {args.from_run}"
             )
         model = self._model_from_cell(cell) if cell is not None else None
-        from . import api, store
+        from .. import api, store
 
         given = {k: v for k, v in vars(args).items() if v is not None and v is not False}
         given.pop("name")
@@ -166,7 +166,7 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.evaluate, line):
             return None
         args = parse_argstring(self.evaluate, line)
-        from . import api
+        from .. import api
 
         with user_errors():
             return api.evaluate(
@@ -201,7 +201,7 @@ class NbmlMagics(Magics, Configurable):
             raise UsageError(
                 f"No variable named '{missing}' in the notebook.{did_you_mean(missing, names)}"
             ) from None
-        from . import api
+        from .. import api
 
         with user_errors():
             return api.predict(name, x, proba=flags["proba"], wait=flags["wait"])
@@ -215,7 +215,7 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.models, line):
             return None
         parse_argstring(self.models, line)  # no options: anything else is a UsageError
-        from . import tables
+        from ..views import tables
 
         return tables.model_table()
 
@@ -226,7 +226,7 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.devices, line):
             return None
         parse_argstring(self.devices, line)
-        from . import tables
+        from ..views import tables
 
         return tables.device_table()
 
@@ -238,7 +238,7 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.stop, line):
             return
         args = parse_argstring(self.stop, line)
-        from . import api
+        from .. import api
 
         with user_errors():
             print(api.stop(args.name))
@@ -258,7 +258,7 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.save, line):
             return
         args = parse_argstring(self.save, line)
-        from . import api
+        from .. import api
 
         with user_errors():
             path = api.save(
@@ -287,7 +287,7 @@ class NbmlMagics(Magics, Configurable):
         if self._help(self.runs, line):
             return None
         args = parse_argstring(self.runs, line)
-        from . import tables
+        from ..views import tables
 
         compare = None
         if args.compare is not None:
@@ -311,14 +311,14 @@ def _assigns_model(tree: ast.AST) -> bool:
 
 def train_parser() -> Any:
     """``%train``'s argument parser, made from :class:`nbml.options.TrainOptions`."""
-    from .options import parser
+    from ..core.options import parser
 
     return parser("%train", NbmlMagics.train.__doc__.split("\n")[0])
 
 
 def attach_store(path: str) -> None:
     """Keep runs in the store at ``path`` (made absolute now); ``''`` keeps them in memory."""
-    from . import store
+    from .. import store
 
     if path:
         store.open(path)

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from . import options, streams
+from ..core import options
+from ..core.errors import NbmlError
+from ..core.options import check_split
+from . import streams
 from .arrays import as_array, same_index
-from .errors import NbmlError
-from .options import check_split
 from .sources import (
     SKLEARN_DATASETS,
     Raw,

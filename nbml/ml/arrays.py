@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbmlError
+from ..core.errors import NbmlError
 from .sources import frame_values
 
 

@@ -20,8 +20,8 @@ import shutil
 import tempfile
 from typing import Any
 
-from . import files
-from .errors import NbmlError, did_you_mean
+from ..core import files
+from ..core.errors import NbmlError, did_you_mean
 
 FORMATS = ("keras", "saved_model", "onnx")
 

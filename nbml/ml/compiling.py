@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import NbmlError, did_you_mean
 from .data import Task
-from .errors import NbmlError, did_you_mean
 
 
 def optimizer_names() -> dict[str, type]:
