@@ -29,6 +29,8 @@ _LAZY = {
     "save": "api",
     "stop": "api",
     "load_data": "api",
+    "lr_find": "api.lr_find",
+    "sweep": "api.sweep",
     "Run": "core.registry",
     "ModelRecord": "core.registry",
     "Evaluation": "ml.evaluation",
@@ -53,14 +55,16 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-_MAGIC_NAMES = ("train", "evaluate", "predict", "models", "devices", "stop", "save", "runs")
+_MAGIC_NAMES = (
+    "train", "evaluate", "predict", "models", "devices", "stop", "save", "runs", "lr_find", "sweep",
+)  # fmt: skip
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register nbml's magics (``%load_ext nbml``) and attach the run store at
     ``NbmlMagics.store_path`` (no file is touched until a run starts); loading twice is
     harmless."""
-    from .magics import NbmlMagics, attach_store
+    from .magics import NbmlMagics, attach_store, more_magics
 
     if any(isinstance(c, NbmlMagics) for c in ipython.configurables):
         return
@@ -68,6 +72,8 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython._nbml_shadowed = {n: fn for n, fn in shadowed.items() if fn is not None}
     magics = NbmlMagics(ipython)
     ipython.register_magics(magics)
+    for cls in more_magics():
+        ipython.register_magics(cls(ipython, magics))
     attach_store(magics.store_path)
     from . import store
 
@@ -94,7 +100,8 @@ def unload_ipython_extension(ipython: Any) -> None:
         for n in _MAGIC_NAMES:
             magics[kind].pop(n, None)
     magics["line"].update(getattr(ipython, "_nbml_shadowed", {}))
-    ipython.magics_manager.registry.pop("NbmlMagics", None)
+    for cls in ("NbmlMagics", "LRFindMagics", "SweepMagics"):
+        ipython.magics_manager.registry.pop(cls, None)
     from .views import comm
 
     if comm.CHANNEL is not None:
