@@ -13,11 +13,17 @@ import os
 import sys
 from typing import Any
 
-if "keras" not in sys.modules:
-    os.environ.setdefault("KERAS_BACKEND", "jax")
+#: Whether importing nbml chose the backend; the Jupyter server extension takes the choice back
+#: (the server imports nbml, and its kernels, with or without nbml, inherit its environment).
+_CHOSE_BACKEND = "keras" not in sys.modules and "KERAS_BACKEND" not in os.environ
+if _CHOSE_BACKEND:
+    os.environ["KERAS_BACKEND"] = "jax"
 
 from .core.errors import NbmlError  # noqa: E402
 from .core.version import __version__  # noqa: E402, F401  (nbml.__version__)
+from .views import install as _install_views  # noqa: E402
+
+_install_views()  # views subscribe to runs; an Evaluation displays as a report
 
 _LAZY = {
     "train": "api",
@@ -70,6 +76,7 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     shadowed = {n: ipython.find_line_magic(n) for n in _MAGIC_NAMES}
     ipython._nbml_shadowed = {n: fn for n, fn in shadowed.items() if fn is not None}
+    _install_views(ipython)
     magics = NbmlMagics(ipython)
     ipython.register_magics(magics)
     for cls in more_magics():
@@ -83,6 +90,9 @@ def load_ipython_extension(ipython: Any) -> None:
     if comm.CHANNEL is None:
         comm.CHANNEL = comm.SidebarChannel()
         comm.CHANNEL.start()
+    from .views import presence
+
+    presence.start()  # the Jupyter server lists this kernel's models (docs/notebook7.md)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -107,3 +117,12 @@ def unload_ipython_extension(ipython: Any) -> None:
     if comm.CHANNEL is not None:
         comm.CHANNEL.stop()
         comm.CHANNEL = None
+    from .views import presence
+
+    presence.stop()
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension (``nbml.server``: ``/nbml/kernels``), enabled by the
+    wheel's ``etc/jupyter/jupyter_server_config.d/nbml.json``."""
+    return [{"module": "nbml.server"}]

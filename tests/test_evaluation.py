@@ -14,6 +14,7 @@ from sklearn.metrics import (
 )
 
 from nbml import Evaluation, NbmlError
+from nbml.views.evaluations import evaluation_html
 
 
 @pytest.fixture
@@ -66,13 +67,13 @@ def test_regression_metrics():
     ev = Evaluation("r", "regression", t, p)
     assert ev.mse == mean_squared_error(t, p) and ev.mae == mean_absolute_error(t, p)
     assert ev.r2 == r2_score(t, p) and ev.rmse == pytest.approx(np.sqrt(ev.mse))
-    assert "<svg" in ev._repr_html_()
+    assert "<svg" in evaluation_html(ev)
 
 
 def test_html_report_escapes_and_shows_matrix(preds):
     y_true, y_pred = preds
     ev = Evaluation("<b>x</b>", "classification", y_true, y_pred, labels=["<i>", "b", "c", "d"])
-    html = ev._repr_html_()
+    html = evaluation_html(ev)
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html and "&lt;i&gt;" in html
     assert html.count("<table") == 3  # metrics, per-class, confusion matrix
     assert f">{ev.confusion_matrix[0, 0]}</td>" in html and "rgba(31,119,180" in html
@@ -95,7 +96,7 @@ def test_a_predicted_unit_beyond_the_classes_counts_as_wrong():
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
     assert (ev.precision, ev.recall, ev.f1) == (p, r, f)
     assert list(ev.misclassified("c", "output 4")) == [5]
-    assert "output 4" in ev.text() and "output 4" in ev._repr_html_()
+    assert "output 4" in ev.text() and "output 4" in evaluation_html(ev)
 
 
 def test_class_names_that_are_report_keys_keep_their_rows():

@@ -42,4 +42,54 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     registry.write_text(registry.read_text() + "\n\ndef _up():\n    from .. import api\n")
     res = lint(root)
     assert res.returncode == 1, res.stdout
-    assert "nbml.core.registry is not allowed to import nbml.api" in res.stdout
+    assert "nbml.core is not allowed to import nbml.api" in res.stdout
+    assert "nbml.core.registry -> nbml.api" in res.stdout
+
+
+def import_circles(package: str = "nbml") -> list[list[str]]:
+    """The import circles among ``package``'s modules (every import counts: lazy ones inside
+    functions and ``TYPE_CHECKING`` ones too), as strongly connected components."""
+    import grimp
+
+    graph = grimp.build_graph(package)
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    order, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for module in sorted(edges):
+        if module not in order:
+            visit(module)
+    return circles
+
+
+def test_no_import_circle_in_nbml():
+    assert import_circles() == []
+
+
+def test_the_circle_check_sees_a_lazy_circle(tmp_path, monkeypatch):
+    root = copy_of_nbml(tmp_path)
+    showing = root / "nbml" / "views" / "showing.py"
+    showing.write_text(showing.read_text() + "\n\ndef _back():\n    from . import comparison\n")
+    comparison = root / "nbml" / "views" / "comparison.py"
+    assert "from .showing import" in comparison.read_text()  # comparison -> showing already
+    monkeypatch.syspath_prepend(str(root))
+    for name in [m for m in sys.modules if m == "nbml" or m.startswith("nbml.")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert ["nbml.views.comparison", "nbml.views.showing"] in import_circles()

@@ -15,14 +15,13 @@ import numpy as np
 from .. import store as _store
 from ..core import options as _options
 from ..core.errors import NbmlError, did_you_mean
-from ..core.registry import REGISTRY, ModelRecord, Run
+from ..core.registry import REGISTRY, ModelRecord, Run, announce
 from ..ml import data as _data
 from ..ml import exporting, preprocessing
 from ..ml.evaluation import Evaluation
 from ..ml.hardware import Device
 from ..training import loop as training
 from ..training import pipeline
-from ..views import showing as views
 
 
 def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
@@ -122,12 +121,7 @@ def train(
     # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it hanging.
     with training.deferred_interrupts() as launch:
         run = p.commit(ns, cell)
-        try:
-            views.show_run(p.record, run, show, foreground=not background)
-        except BaseException as exc:
-            run.status, run.message = "failed", f"Training could not start: {exc!r}"[:300]
-            training.end(p.record, run)
-            raise
+        announce(p.record, run, show, foreground=not background)
         training.execute(p, run, background=background, interval=update_interval, launch=launch)
     return run
 

@@ -124,7 +124,8 @@ class ModelRecord:
 
 @dataclass
 class Event:
-    """Something that happened to a run: ``begin``, ``batch``, ``epoch`` or ``end``."""
+    """Something that happened to a run: ``show`` (registered, to be shown: see
+    :func:`announce`), ``begin``, ``batch``, ``epoch`` or ``end``."""
 
     kind: str
     run: Run
@@ -329,3 +330,19 @@ def _same(a: Any, b: Any) -> bool:
 
 
 REGISTRY = Registry()
+
+
+def announce(
+    record: ModelRecord,
+    run: Run,
+    display: str,
+    *,
+    foreground: bool,
+    registry: Registry | None = None,
+) -> None:
+    """Publish a run's ``show`` event on this thread, before it trains: the views layer shows
+    it (``display``: auto, widget, text or none) in the output of the cell that started it.
+    A view that fails to show it is logged and training goes on (see :meth:`Registry.publish`).
+    """
+    data = {"record": record, "display": display, "foreground": foreground}
+    (registry or REGISTRY).publish(Event("show", run, data))

@@ -1,13 +1,13 @@
 """Evaluation results computed with scikit-learn's own metric functions.
 
-:class:`Evaluation` holds the true and predicted classes (or values), the metrics, and renders
-itself as an HTML report (metrics table and heat-coloured confusion matrix) that reads the same
-in JupyterLab, nbconvert and GitHub.
+:class:`Evaluation` holds the true and predicted classes (or values) and the metrics; it is a
+pure result. The views layer draws it (:mod:`nbml.views.evaluations`, registered as IPython
+formatters: a confusion-matrix widget, and HTML that reads the same in JupyterLab, nbconvert and
+GitHub).
 """
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
@@ -172,19 +172,6 @@ class Evaluation:
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text())
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | None:
-        """The interactive confusion matrix where widgets work (with static fallbacks)."""
-        from ..views.showing import widgets_available
-
-        if self.task != "classification" or not widgets_available():
-            return None
-        if getattr(self, "_widget", None) is None:
-            from ..views.widgets.confusion import ConfusionMatrix
-
-            self._widget = ConfusionMatrix(self)
-        bundle = self._widget._repr_mimebundle_()
-        return bundle[0] if bundle else None
-
     def text(self) -> str:
         """A plain-text report."""
         lines = [f"{self.name} on {self.data or 'its test set'}: {len(self.y_true)} samples"]
@@ -208,29 +195,3 @@ class Evaluation:
             cells = " ".join(f"{v:>{width}d}" for v in row)
             lines.append(f"  {str(lab)[:12]:<12} {cells}")
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        from ..views.display import confusion_html, metrics_html, per_class_html, scatter_svg
-
-        e = html.escape
-        title = (
-            f"<div style='font-weight:600;margin:4px 0'>{e(self.name)} on "
-            f"{e(self.data or 'its test set')} &middot; {len(self.y_true)} samples</div>"
-        )
-        if self.task != "classification":
-            t, p = np.ravel(self.y_true), np.ravel(self.y_pred)
-            residuals = scatter_svg(
-                p, t - p, xlabel="predicted", ylabel="residual (true - predicted)", reference="zero"
-            )
-            return (
-                f"<div class='nbml-evaluation'>{title}{metrics_html(self.metrics)}"
-                f"<div style='display:flex;gap:12px;flex-wrap:wrap'>{scatter_svg(t, p)}"
-                f"{residuals}</div></div>"
-            )
-        rows = [(str(lab), self.report[str(lab)]) for lab in self.labels if str(lab) in self.report]
-        return (
-            f"<div class='nbml-evaluation'>{title}"
-            f"{metrics_html(self.metrics, self.average)}"
-            "<div style='display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start'>"
-            f"{per_class_html(rows)}{confusion_html(self.confusion_matrix, self.labels)}</div></div>"
-        )

@@ -21,13 +21,10 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.files import reason
 from . import liveness, writes
-
-if TYPE_CHECKING:
-    from .writer import Store
 
 FIRST_RETRY_S = 0.2
 MAX_RETRY_S = 10.0
@@ -156,8 +153,9 @@ class Backlog:
         self.ops, self.writes, self._epochs, self._heartbeat = [], 0, 0, False
 
 
-def run(store: Store) -> None:
-    """The writer thread of ``store``: commit what is queued, retrying every error."""
+def run(store: Any) -> None:
+    """The writer thread of ``store`` (a :class:`~nbml.store.writer.Store`, which imports this
+    module): commit what is queued, retrying every error."""
     db: sqlite3.Connection | None = None
     backlog = Backlog(store.pending)
     live: dict[str, dict[str, float]] = {}  # this process's running runs: best values

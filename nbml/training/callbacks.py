@@ -167,8 +167,7 @@ class LiveMonitor(TrainingPublisher):
         self.display = display
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        from ..core.registry import ModelRecord
-        from ..views.showing import show_run
+        from ..core.registry import ModelRecord, announce
 
         name = self.name or self.model.name
         epochs = int(self.params.get("epochs") or 0)
@@ -181,7 +180,7 @@ class LiveMonitor(TrainingPublisher):
         record.status = "training"
         self.registry.put(record)
         self._record = record
-        show_run(record, self.run, self.display, foreground=True)
+        announce(record, self.run, self.display, foreground=True, registry=self.registry)
         self._publish("begin", {"params": self.run.params})
         super().on_train_begin(logs)
 

@@ -1,1 +1,71 @@
-"""views"""
+"""The views layer: text, HTML and widgets that show runs, models and evaluations.
+
+Views depend on the layers below and subscribe to them; nothing below calls a view.
+:func:`install` wires them in, once per process (importing :mod:`nbml` calls it):
+
+- a registry subscriber that shows a run when it is announced (the ``show`` event the API and
+  :class:`~nbml.LiveMonitor` publish when a run is registered), on the announcing thread, so
+  the monitor or the text line appears in the cell that started the run;
+- IPython formatters that draw an :class:`~nbml.Evaluation` (a confusion-matrix widget, static
+  HTML), registered on the running IPython shell (now, or when ``%load_ext nbml`` runs).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..core.registry import REGISTRY, Event
+
+_lock = threading.Lock()
+_installed = False
+_formatted: set[int] = set()  # the shells whose formatters are registered
+
+
+def install(shell: Any = None) -> None:
+    """Subscribe the views to the registry (once) and register the formatters on ``shell``
+    (default: the running IPython shell, if any)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            REGISTRY.subscribe(_on_show)
+            _installed = True
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # no IPython: plain Python shows the text line only
+            return
+        shell = get_ipython()
+    if shell is not None and id(shell) not in _formatted:
+        _register_formatters(shell)
+        _formatted.add(id(shell))
+
+
+def _on_show(event: Event) -> None:
+    if event.kind != "show":
+        return
+    from .showing import show_run
+
+    data = event.data
+    show_run(data["record"], event.run, data["display"], foreground=data["foreground"])
+
+
+def _register_formatters(shell: Any) -> None:
+    formatter = getattr(shell, "display_formatter", None)
+    if formatter is None:
+        return
+    module, name = "nbml.ml.evaluation", "Evaluation"
+    formatter.mimebundle_formatter.for_type_by_name(module, name, _bundle)
+    formatter.formatters["text/html"].for_type_by_name(module, name, _html)
+
+
+def _bundle(ev: Any) -> dict | None:  # (imported when first used: %load_ext stays cheap)
+    from .widgets.confusion import bundle
+
+    return bundle(ev)
+
+
+def _html(ev: Any) -> str:
+    from .evaluations import evaluation_html
+
+    return evaluation_html(ev)

@@ -16,6 +16,7 @@ import traitlets as t
 
 from ...core.jsonsafe import finite_or_none
 from ..comm import InvalidMessage
+from ..evaluations import evaluation_html
 from . import STATIC
 from .images import is_image_batch, png_data_url
 from .messages import confusion_request, say
@@ -109,5 +110,19 @@ class ConfusionMatrix(anywidget.AnyWidget):
             return None
         data, metadata = bundle
         data["text/plain"] = self.evaluation.text()
-        data["text/html"] = self.evaluation._repr_html_()
+        data["text/html"] = evaluation_html(self.evaluation)
         return data, metadata
+
+
+def bundle(ev: Evaluation) -> dict | None:
+    """An evaluation's confusion-matrix widget as a mime bundle (classification, where widgets
+    work; one widget per evaluation), with its static HTML beside it; None otherwise."""
+    from ..showing import widgets_available
+
+    if ev.task != "classification" or not widgets_available():
+        return None
+    widget = getattr(ev, "_widget", None)
+    if widget is None:
+        widget = ev._widget = ConfusionMatrix(ev)
+    shown = widget._repr_mimebundle_()
+    return shown[0] if shown else None

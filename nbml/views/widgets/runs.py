@@ -5,16 +5,13 @@ A value that is not finite (a NaN loss) travels as ``null`` and shows as "nan".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anywidget
 import traitlets as t
 
 from ...core.jsonsafe import finite_or_none
 from . import STATIC
-
-if TYPE_CHECKING:
-    from ..comparison import RunTable
 
 
 def _cell(value: Any) -> Any:
@@ -40,7 +37,7 @@ class RunsWidget(anywidget.AnyWidget):
     curves = t.Dict().tag(sync=True)
     note = t.Unicode("").tag(sync=True)
 
-    def __init__(self, table: RunTable, **kwargs: Any) -> None:
+    def __init__(self, table: Any, **kwargs: Any) -> None:  # a RunTable (which imports this)
         super().__init__(
             headers=[str(h) for h in table.headers],
             rows=[[_cell(v) for v in row] for row in table.rows],
