@@ -59,6 +59,22 @@ LAB_SETTINGS = {
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
+# What each application needs on its command line: JupyterLab (``jupyter lab``) or Jupyter
+# Notebook 7 (``jupyter notebook``, whose app class takes neither news_url nor
+# check_for_updates_class).
+APP_ARGS = {
+    "lab": [
+        "jupyterlab",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ],
+    "notebook": ["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"],
+}
+APP_CLASS = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}
+# nbml's server extension (/nbml/kernels), enabled by the same file the wheel installs
+SERVER_CONFIG = ROOT / "jupyter-config" / "jupyter_server_config.d" / "nbml.json"
+
 
 @dataclass
 class Lab:
@@ -67,6 +83,7 @@ class Lab:
     root: Path
     log: Path
     proc: subprocess.Popen
+    app: str = "lab"
 
     def log_tail(self, n: int = 4000) -> str:
         try:
@@ -75,6 +92,8 @@ class Lab:
             return ""
 
     def tree_url(self, path: str) -> str:
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{path}?token={self.token}"
         return f"{self.url}/lab/tree/{path}?token={self.token}"
 
 
@@ -113,10 +132,17 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 @contextlib.contextmanager
-def jupyter_lab(tmp: Path) -> Iterator[Lab]:
-    """A JupyterLab server on a free port and the root ``tmp/root``, shut down with its kernels."""
+def jupyter_lab(
+    tmp: Path, app: str = "lab", environ: dict[str, str | None] | None = None
+) -> Iterator[Lab]:
+    """A JupyterLab server on a free port and the root ``tmp/root``, shut down with its kernels;
+    ``app="notebook"`` starts Jupyter Notebook 7 instead; ``environ`` changes the server's
+    environment (None removes a variable). nbml's server extension is on."""
     root = tmp / "root"
     root.mkdir()
+    config = tmp / "config" / "jupyter_server_config.d"
+    config.mkdir(parents=True)
+    (config / SERVER_CONFIG.name).write_text(SERVER_CONFIG.read_text())
     settings = tmp / "settings"
     for rel, value in LAB_SETTINGS.items():
         path = settings / rel
@@ -132,10 +158,15 @@ def jupyter_lab(tmp: Path) -> Iterator[Lab]:
         KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"),
         PYTHONUNBUFFERED="1",
     )
+    for key, value in (environ or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        APP_ARGS[app][0],
         "--no-browser",
         "--allow-root",
         f"--ServerApp.token={token}",
@@ -143,18 +174,16 @@ def jupyter_lab(tmp: Path) -> Iterator[Lab]:
         "--ServerApp.port_retries=0",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={root}",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        *APP_ARGS[app][1:],
+        f"--{APP_CLASS[app]}.user_settings_dir={settings}",
+        f"--{APP_CLASS[app]}.workspaces_dir={tmp / 'workspaces'}",
     ]
     log = tmp / "jupyter.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log, proc, app)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
