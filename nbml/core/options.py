@@ -103,23 +103,30 @@ def option(
     metavar: str | None = None,
     retrain: bool = False,
     api: bool = True,
+    search: bool | str = True,
 ) -> Any:
     """A :class:`TrainOptions` field: ``kind`` is what the magic's parser converts to (``bool``
     for a flag), ``retrain`` puts it in the monitor's Retrain panel, ``api=False`` keeps it to
-    the magic."""
+    the magic. ``search`` says whether ``%%sweep`` may search it (a flag never is); a string
+    is the separator of its alternatives, for an option whose own value holds commas."""
     meta = {"help": help, "check": check, "kind": kind, "metavar": metavar, "retrain": retrain}
-    return field(default=default, metadata={**meta, "api": api})
+    return field(default=default, metadata={**meta, "api": api, "search": search})
 
 
 @dataclass
 class TrainOptions:
     """The options of one training (SPEC §3): ``%%train``'s flags, ``nbml.train``'s keywords."""
 
-    data: Any = option(None, "variable, sklearn:NAME, keras:NAME, .csv/.npz", metavar="SPEC")
-    target: str | None = option(None, "label column of a DataFrame or CSV", metavar="COL")
-    task: str | None = option(
-        None, "classification or regression (default: detected from labels)", check=_one_of(TASKS)
+    data: Any = option(
+        None, "variable, sklearn:NAME, keras:NAME, .csv/.npz", metavar="SPEC", search=False
     )
+    target: str | None = option(
+        None, "label column of a DataFrame or CSV", metavar="COL", search=False
+    )
+    task: str | None = option(
+        None, "classification or regression (default: detected from labels)",
+        check=_one_of(TASKS), search=False,
+    )  # fmt: skip
     epochs: int = option(
         10, "epochs (default: NbmlMagics.default_epochs, 10)", check=positive_int, kind=int,
         retrain=True,
@@ -132,31 +139,41 @@ class TrainOptions:
     )
     lr: float | None = option(None, "learning rate", check=_lr, kind=float, retrain=True)
     loss: str | None = option(None, "Keras loss name, or auto (default)", check=_text)
-    metrics: Any = option(None, "comma-separated Keras metric names, or auto (default)")
+    metrics: Any = option(
+        None, "comma-separated Keras metric names, or auto (default)", search=False
+    )
     validation_split: float | None = option(
-        None, "taken from the training part; default 0.2", check=check_split, kind=float
-    )
+        None, "taken from the training part; default 0.2", check=check_split, kind=float,
+        search=False,
+    )  # fmt: skip
     test_split: float | None = option(
-        None, "held out for %%evaluate; default 0.2", check=check_split, kind=float
+        None, "held out for %%evaluate; default 0.2", check=check_split, kind=float,
+        search=False,
+    )  # fmt: skip
+    seed: int = option(
+        0, "seed of the splits (default 0)", check=check_seed, kind=int, search=False
     )
-    seed: int = option(0, "seed of the splits (default 0)", check=check_seed, kind=int)
     normalize: str | None = option(
         None, "none, minmax or standard (default: minmax for images)", check=_one_of(NORMALIZE)
     )
     clean: bool = option(False, "drop rows with NaN or inf", kind=bool)
-    augment: Any = option(None, "comma-separated: flip, rotate, zoom, shift (images)")
+    augment: Any = option(None, "comma-separated: flip, rotate, zoom, shift (images)", search="|")
     early_stopping: int | None = option(
         None, "stop after PATIENCE flat epochs", check=_patience, kind=int, metavar="PATIENCE"
     )
     reset: bool = option(False, "line form: start again from fresh weights", kind=bool)
     from_run: str | None = option(
-        None, "line form: continue the saved model of run ID", check=_text, metavar="ID"
-    )
+        None, "line form: continue the saved model of run ID", check=_text, metavar="ID",
+        search=False,
+    )  # fmt: skip
     background: bool = option(False, "train in a kernel thread; return at once", kind=bool)
     distribute: str | None = option(
-        None, "none (default) or data: keras.distribution.DataParallel", check=_one_of(DISTRIBUTE)
+        None, "none (default) or data: keras.distribution.DataParallel",
+        check=_one_of(DISTRIBUTE), search=False,
+    )  # fmt: skip
+    devices: Any = option(
+        None, "with --distribute data: e.g. cpu:0,cpu:1 (default: all)", search=False
     )
-    devices: Any = option(None, "with --distribute data: e.g. cpu:0,cpu:1 (default: all)")
     steps_per_execution: Any = option(
         None,
         "auto (default) or N: batches per compiled call; a model the cell compiled keeps its own",
