@@ -82,6 +82,8 @@ def train(
     update_interval: float = 0.1,
     namespace: dict[str, Any] | None = None,
     cell: int | None = None,
+    callbacks: list[Any] | None = None,
+    extra_params: dict[str, Any] | None = None,
     **options: Any,
 ) -> Run:
     """Train ``model`` as ``name`` on ``data`` and record the run.
@@ -97,6 +99,9 @@ def train(
         display: ``"auto"`` (the live widget where widgets work, else text), ``"widget"``,
             ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
         update_interval: seconds between two live updates of the display.
+        callbacks: more Keras callbacks for ``fit`` (after nbml's own).
+        extra_params: more entries for the run's recorded hyperparameters (a sweep records
+            its study, the trial number and the values it sampled).
         **options: the training options of :class:`nbml.options.TrainOptions` (``%%train``'s
             flags with underscores: ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
             ``validation_split``, ``early_stopping``, ``background``, ``from_run``,
@@ -115,6 +120,8 @@ def train(
     REGISTRY.ensure_free(name, model, action="train it", wait=opts.wait)
     ns = _namespace(namespace)
     p = _plan(name, model, ns, opts)
+    p.callbacks.extend(callbacks or ())
+    p.params.update(extra_params or {})
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     background = opts.background
     # Registering the run, showing it, training and publishing its end are one piece: an
