@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv lab test test-backends lint format bench wheel check-wheel clean
+.PHONY: venv lab notebook test test-backends lint format bench wheel check-wheel clean
 
 $(BIN)/.nbml-installed: pyproject.toml labextension/package.json $(wildcard labextension/widgets/*.ts labextension/widgets/*.css labextension/src/*.ts labextension/src/*.tsx labextension/style/*.css)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ venv: $(BIN)/.nbml-installed
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=example_notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+# The same examples in Jupyter Notebook 7 (the Models panel: View > Left Sidebar > Show Models).
+notebook: venv
+	$(BIN)/jupyter notebook --notebook-dir=example_notebooks $(ALLOW_ROOT) $(NOTEBOOK_ARGS)
 
 test: venv
 	scripts/ensure-chromium
@@ -54,13 +58,17 @@ wheel: venv
 	rm -rf dist
 	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps -w dist .
 
-# The wheel in a clean venv: the prebuilt extension must show up without Node.js.
+# The wheel in a clean venv: the prebuilt extension must show up without Node.js, and the
+# server extension (/nbml/kernels, for the Models panel's other kernels) enabled.
 check-wheel: wheel
 	rm -rf build/wheel-venv
 	$(PYTHON) -m venv build/wheel-venv
 	build/wheel-venv/bin/python -m pip install --quiet --disable-pip-version-check dist/nbml-*.whl
 	build/wheel-venv/bin/jupyter labextension list 2>&1 | tee build/labextension-list.txt
 	grep -E "nbml v[0-9.]+ .*enabled.*OK" build/labextension-list.txt
+	build/wheel-venv/bin/jupyter server extension list 2>&1 | tee build/server-extension-list.txt
+	grep -E "^ +nbml .*enabled" build/server-extension-list.txt
+	grep -E "^ +nbml [0-9.]+ .*OK" build/server-extension-list.txt
 	build/wheel-venv/bin/python -I -c "import nbml.views.widgets as w; assert 'site-packages' in str(w.STATIC) and (w.STATIC / 'monitor.js').exists()"
 
 clean:
