@@ -18,7 +18,6 @@ Screenshots go to ``test-artifacts/nb7_*.png``. Server and browser set-up: ``tes
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any

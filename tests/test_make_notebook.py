@@ -19,8 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_make_notebook_serves_the_examples_with_both_extensions(tmp_path):
     port, token = free_port(), "nbml-make-notebook"
     args = (
-        f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} "
-        f"--ServerApp.token={token}"
+        f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.token={token}"
     )
     # the user's own config dir is left out, so only the installed package enables nbml.server
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path)}

@@ -66,6 +66,7 @@ class PresenceReporter:
         self._thread: threading.Thread | None = None
         self._unsubscribe: Any = None
         self._backend: dict[str, Any] = {}
+        self._host: dict[str, Any] | None = None
 
     def start(self) -> None:
         self._unsubscribe = REGISTRY.subscribe(self._on_event)
@@ -140,6 +141,7 @@ class PresenceReporter:
                 "kernel": self.kernel,
                 "pid": os.getpid(),
                 "nbml": __version__,
+                "host": self._host_info(),
                 **self._devices(),
                 "models": models,
                 "answers": self.answers[-ANSWERS:],
@@ -150,6 +152,13 @@ class PresenceReporter:
 
     def write(self) -> None:
         presence.write_snapshot(self.dir, self.kernel, self.snapshot())
+
+    def _host_info(self) -> dict[str, Any]:
+        if self._host is None:
+            from ..ml.hardware import host
+
+            self._host = vars(host())
+        return self._host
 
     def _devices(self) -> dict[str, Any]:
         if "keras" not in sys.modules:  # never import Keras just to report
