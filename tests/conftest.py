@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,11 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 # In-process tests keep runs in memory unless they open a store themselves: the API would
 # otherwise attach .nbml/ in the current folder on first use (SPEC §8).
 os.environ.setdefault("NBML_STORE_PATH", "")
+# Compiled programs (nbml.training.compile_cache) go to a folder of this test session, shared
+# by its kernels, not to ~/.cache.
+if "NBML_COMPILE_CACHE" not in os.environ:
+    os.environ["NBML_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="nbml-xla-")
+    atexit.register(shutil.rmtree, os.environ["NBML_COMPILE_CACHE"], True)
 sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel import Kernel  # noqa: E402

@@ -21,7 +21,7 @@ from ..core.errors import NbmlError
 from ..core.registry import REGISTRY, Event, Run
 from ..ml import distribution
 from ..ml.data import Dataset
-from . import execution
+from . import compile_cache, execution
 from .callbacks import TrainingPublisher
 
 if TYPE_CHECKING:
@@ -194,6 +194,7 @@ def end(record: Any, run: Run) -> None:
 def _steps(plan: Plan, run: Run) -> None:
     """Set the model's batches per compiled call (SPEC §10) and record it in the run's params."""
     model, ds = plan.model, plan.dataset
+    compile_cache.enable()  # before the first program is compiled
     if not ds.is_stream:
         with distribution.scope(plan.distribution):
             execution.prebuild(model, ds.x_train, ds.y_train, plan.batch_size)
