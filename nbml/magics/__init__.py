@@ -130,8 +130,9 @@ class NbmlMagics(Magics, Configurable):
         except AttributeError:  # a shell without history
             return None
 
-    def _model_from_cell(self, cell: str) -> Any:
-        """Run the cell body in the notebook; return its last expression's value (or `model`)."""
+    def _model_from_cell(self, cell: str, magic: str = "%%train") -> Any:
+        """Run the cell body in the notebook; return its last expression's value (or `model`);
+        ``magic`` names the cell in the error when there is none."""
         code = self.shell.transform_cell(cell)
         tree = ast.parse(code)
         last = None
@@ -157,7 +158,7 @@ class NbmlMagics(Magics, Configurable):
         )
         earlier = " (the `model` from an earlier cell is not taken)" if stale is not None else ""
         raise UsageError(
-            f"The %%train cell yields no Keras model: {what} and it does not assign the variable "
+            f"The {magic} cell yields no Keras model: {what} and it does not assign the variable "
             f"`model`{earlier}. End the cell with the model (e.g. a last line `model`) or assign "
             "it to `model` in this cell."
         )

@@ -42,6 +42,17 @@ class Plan:
 
     def commit(self, namespace: dict[str, Any], cell: int | None) -> Run:
         """Apply the plan: compile, register the run, bind the name in the notebook."""
+        rec = self.apply()
+        run = Run(REGISTRY.new_run_id(), self.name, self.params, self.dataset.spec, self.epochs)
+        run.samples = 0 if self.dataset.is_stream else len(self.dataset.x_train)
+        rec.runs.append(run)
+        rec.status = "training"
+        self.bind(namespace, cell)
+        return run
+
+    def apply(self) -> ModelRecord:
+        """Compile the model as planned and set up its record, registering nothing (the
+        learning-rate finder trains it so, then registers it with :meth:`bind`, without a run)."""
         if self.distribution is not None:
             src = self.model
             self.model = distribution.replicate(src, self.distribution)
@@ -65,14 +76,14 @@ class Plan:
             lr=compiling.learning_rate(self.model),
             loss=_loss_name(self.model.loss),
         )
-        run = Run(REGISTRY.new_run_id(), self.name, self.params, self.dataset.spec, self.epochs)
-        run.samples = 0 if self.dataset.is_stream else len(self.dataset.x_train)
-        rec.runs.append(run)
-        rec.status = "training"
+        return rec
+
+    def bind(self, namespace: dict[str, Any], cell: int | None) -> None:
+        """Register the record and bind the name to the model in the notebook."""
+        rec = self.record
         rec.cell = cell if cell is not None else rec.cell
         REGISTRY.put(rec)
         namespace[self.name] = self.model
-        return run
 
 
 def _loss_name(loss: Any) -> str | None:

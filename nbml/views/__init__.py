@@ -7,7 +7,8 @@ Views depend on the layers below and subscribe to them; nothing below calls a vi
   :class:`~nbml.LiveMonitor` publish when a run is registered), on the announcing thread, so
   the monitor or the text line appears in the cell that started the run;
 - IPython formatters that draw an :class:`~nbml.Evaluation` (a confusion-matrix widget, static
-  HTML), registered on the running IPython shell (now, or when ``%load_ext nbml`` runs).
+  HTML) and an :class:`~nbml.training.lr_range.LRFinding` (the finder's chart widget, static
+  SVG), registered on the running IPython shell (now, or when ``%load_ext nbml`` runs).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def _register_formatters(shell: Any) -> None:
     module, name = "nbml.ml.evaluation", "Evaluation"
     formatter.mimebundle_formatter.for_type_by_name(module, name, _bundle)
     formatter.formatters["text/html"].for_type_by_name(module, name, _html)
+    module, name = "nbml.training.lr_range", "LRFinding"
+    formatter.mimebundle_formatter.for_type_by_name(module, name, _finding_bundle)
+    formatter.formatters["text/html"].for_type_by_name(module, name, _finding_html)
 
 
 def _bundle(ev: Any) -> dict | None:  # (imported when first used: %load_ext stays cheap)
@@ -69,3 +73,15 @@ def _html(ev: Any) -> str:
     from .evaluations import evaluation_html
 
     return evaluation_html(ev)
+
+
+def _finding_bundle(finding: Any) -> dict | None:
+    from .lr_find import finding_bundle
+
+    return finding_bundle(finding)
+
+
+def _finding_html(finding: Any) -> str:
+    from .lr_find import finding_html
+
+    return finding_html(finding)
