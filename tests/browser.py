@@ -7,7 +7,9 @@
   Chromium is expected at ``/usr/bin/chromium`` (``apt-get install chromium``; never
   ``playwright install``); set ``NBML_CHROMIUM`` to use another binary.
 - :func:`open_lab`, :func:`write_notebook`, :func:`shot` and :func:`page_errors` are small helpers
-  around them. Screenshots go to ``test-artifacts/`` at the repository root (git-ignored).
+  around them; :func:`install_lag_probe` records the sidebar's lag in the page (a probe of the
+  test, not of the extension). Screenshots go to ``test-artifacts/`` at the repository root
+  (git-ignored).
 
 The test modules wrap the two context managers in module-scoped fixtures.
 """
@@ -266,6 +268,51 @@ def open_lab(page: Any, lab: Lab, path: str, timeout: int = DEFAULT_TIMEOUT) -> 
     page.goto(lab.tree_url(path))
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=timeout)
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout)
+
+
+# The sidebar's lag probe, injected into the test page (production code keeps no probe): each
+# document section of the "Models" panel carries the kernel time of its newest event
+# (``data-event-time``); whenever it changes, the lag from that time to now is recorded in
+# ``window.nbmlLags`` (all documents) and ``window.nbmlLagsByDoc[name]``. The observer watches
+# only the panel, which it finds once JupyterLab has made it.
+LAG_PROBE = """(() => {
+    window.nbmlLags = [];
+    window.nbmlLagsByDoc = {};
+    const seen = new WeakMap();
+    const record = (s) => {
+        const t = Number(s.dataset.eventTime);
+        if (!t || seen.get(s) === t) return;
+        seen.set(s, t);
+        const lag = Date.now() / 1000 - t;
+        window.nbmlLags.push(lag);
+        (window.nbmlLagsByDoc[s.dataset.doc] ??= []).push(lag);
+    };
+    const scan = (node) => {
+        if (node.nodeType !== 1) return;
+        if (node.matches('section.nbml-sb-doc')) record(node);
+        node.querySelectorAll('section.nbml-sb-doc').forEach(record);
+    };
+    const timer = setInterval(() => {
+        const panel = document.getElementById('nbml-sidebar');
+        if (!panel) return;
+        clearInterval(timer);
+        scan(panel);
+        new MutationObserver((changes) => {
+            for (const c of changes) {
+                if (c.type === 'attributes') record(c.target);
+                else c.addedNodes.forEach(scan);
+            }
+        }).observe(panel, {
+            subtree: true, childList: true, attributes: true, attributeFilter: ['data-event-time'],
+        });
+    }, 20);
+})()"""
+
+
+def install_lag_probe(page: Any) -> None:
+    """Record the sidebar's lag in ``window.nbmlLags`` (see :data:`LAG_PROBE`) on every page
+    this ``page`` loads from now on."""
+    page.add_init_script(LAG_PROBE)
 
 
 def collect_console(page: Any) -> list[str]:

@@ -7,7 +7,8 @@ import { ConsolePanel, IConsoleTracker } from "@jupyterlab/console";
 import { INotebookTracker, NotebookPanel } from "@jupyterlab/notebook";
 
 import { SidebarModel } from "./model";
-import { KernelLink, ModelInfo } from "./protocol";
+import { KernelLink } from "./kernel";
+import type { ModelInfo } from "./protocol";
 import { SidebarPanel } from "./sidebar";
 
 import "../style/index.css";

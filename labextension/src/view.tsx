@@ -3,8 +3,17 @@
 // trusted to be well formed: a number may be null (a NaN or an infinity travels as null and shows
 // as "nan") or anything else, and each document and each model row sits in an error boundary, so
 // whatever a kernel sends, the panel stays up and says what could not be shown.
-import React, { useEffect, useState } from "react";
+import React, { useState } from "react";
 
+import {
+  finite,
+  formatDuration,
+  formatNumber,
+  mainMetric,
+  orderedMetrics,
+  percent,
+  progressFraction,
+} from "./format";
 import type { DocEntry, SidebarModel } from "./model";
 import type { ModelInfo } from "./protocol";
 
@@ -12,17 +21,6 @@ export interface Actions {
   stop(docId: string, model: ModelInfo): void;
   summary(docId: string, name: string): void;
   reveal(docId: string, model: ModelInfo): void;
-}
-
-/** ``v`` if it is a finite number, else null. */
-export function finite(v: unknown): number | null {
-  return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
-/** A number with 4 significant digits; null, NaN, infinities and non-numbers show as "nan". */
-export function num(v: unknown): string {
-  const n = finite(v);
-  return n === null ? "nan" : String(Number(n.toPrecision(4)));
 }
 
 /** A whole number with thousands separators, or "?" when it is not a finite number. */
@@ -49,39 +47,26 @@ export function bytes(v: unknown): string {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-export function seconds(v: unknown): string {
-  const s = finite(v);
-  if (s === null) return "?";
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  return m < 60
-    ? `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`
-    : `${Math.floor(m / 60)}h${m % 60}m`;
-}
-
-/** The first four metrics, losses first: ``loss 0.3 · val_loss nan``. */
+/** The first four metrics in reading order (loss, metrics, val_ twins: ``loss 0.3 · val_loss
+ * nan``), the main metric always among them. */
 export function metricText(m: unknown): string {
   if (!m || typeof m !== "object") return "";
   const metrics = m as Record<string, unknown>;
-  const keys = Object.keys(metrics).sort((a, b) => {
-    const rank = (k: string): number =>
-      (k.startsWith("val_") ? 2 : 0) + (k.endsWith("loss") ? 0 : 1);
-    return rank(a) - rank(b) || a.localeCompare(b);
-  });
-  return keys
-    .slice(0, 4)
-    .map((k) => `${k} ${num(metrics[k])}`)
-    .join(" · ");
-}
-
-/** A fraction in 0..1 for a progress bar (0 for anything else). */
-function fraction(v: unknown): number {
-  const n = finite(v);
-  return n === null ? 0 : Math.min(Math.max(n, 0), 1);
+  const keys = orderedMetrics(Object.keys(metrics));
+  const shown = keys.slice(0, 4);
+  const main = mainMetric(keys);
+  if (main !== null && !shown.includes(main)) shown[3] = main;
+  return shown.map((k) => `${k} ${formatNumber(metrics[k])}`).join(" · ");
 }
 
 function text(v: unknown): string {
   return v == null ? "" : String(v);
+}
+
+/** The word a row shows: its latest run's status (running, finished, stopped, failed: what the
+ * monitor and %runs say for that run), or the model's own status for a model without runs. */
+export function statusWord(model: ModelInfo): string {
+  return text(model.run_status ?? model.status);
 }
 
 interface BoundaryProps {
@@ -156,9 +141,9 @@ export function ModelRow(props: {
   const { doc, model, actions } = props;
   const [open, setOpen] = useState(false);
   const name = text(model.name);
-  const status = text(model.status);
+  const status = statusWord(model);
   const summary = doc.summaries[name];
-  const progress = fraction(model.progress);
+  const progress = progressFraction(model.progress);
   return (
     <li className="nbml-sb-model" data-model={name} data-status={status}>
       <div className="nbml-sb-line">
@@ -169,16 +154,16 @@ export function ModelRow(props: {
         </span>
       </div>
       <div className="nbml-sb-progress" title={`${Math.round(progress * 100)}%`}>
-        <div style={{ width: `${progress * 100}%` }} />
+        <div style={{ width: percent(progress) }} />
       </div>
       <div className="nbml-sb-metrics">{metricText(model.metrics)}</div>
       <div className="nbml-sb-meta">
-        {seconds(model.elapsed)}
+        {formatDuration(model.elapsed)}
         {model.device ? ` · ${text(model.device)}` : ""} · {count(model.params)} params
       </div>
       {model.message ? <div className="nbml-sb-message">{text(model.message)}</div> : null}
       <div className="nbml-sb-actions">
-        {status === "training" ? (
+        {status === "running" || status === "training" ? (
           <button
             className="jp-mod-styled"
             title={model.foreground ? "Interrupts the kernel: nbml stops at the next batch" : ""}
@@ -220,22 +205,14 @@ function devicesText(doc: DocEntry): string {
 
 export function DocView(props: { doc: DocEntry; actions: Actions }): JSX.Element {
   const { doc, actions } = props;
-  useEffect(() => {
-    // lag from the kernel event to this render, for the benchmark in the browser test: all
-    // documents in `nbmlLags`, and per document name in `nbmlLagsByDoc`
-    if (doc.eventTime && typeof window !== "undefined") {
-      const w = window as unknown as {
-        nbmlLags?: number[];
-        nbmlLagsByDoc?: Record<string, number[]>;
-      };
-      const lag = Date.now() / 1000 - doc.eventTime;
-      (w.nbmlLags ??= []).push(lag);
-      ((w.nbmlLagsByDoc ??= {})[doc.name] ??= []).push(lag);
-    }
-  }, [doc.eventTime]);
   const models = Array.isArray(doc.models) ? doc.models : [];
   return (
-    <section className="nbml-sb-doc" data-doc={doc.name} data-nbml={doc.nbml}>
+    <section
+      className="nbml-sb-doc"
+      data-doc={doc.name}
+      data-nbml={doc.nbml}
+      data-event-time={doc.eventTime || undefined}
+    >
       <header>
         <span className="nbml-sb-docname">{doc.name}</span>
         <span className="nbml-sb-kernel">{doc.kernelStatus}</span>

@@ -11,7 +11,8 @@
 //   prints long or locale-grouped numbers for tiny and huge values).
 import uPlot from "uplot";
 
-import { el, finite } from "./shared";
+import { finite } from "../src/format";
+import { el } from "./shared";
 
 /** Beyond this ratio of the largest to the smallest (positive) value, the y axis is log10. */
 export const LOG_RATIO = 1e3;
@@ -79,7 +80,33 @@ export function plot(lines: Line[]): Plot {
   return { data, series: [{}, ...kept.map((k) => k.series)], log, nonFinite, finite: drawn };
 }
 
-/** uPlot options for ``p``: readable y labels, log-scale labels when ``p.log``. */
+/** Tick steps of an epoch axis: whole epochs only (batch points sit between them). */
+export const EPOCH_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000];
+
+/** An epoch axis spans whole epochs: from the epoch the first point is in to the end of the
+ * epoch of the last (at least one epoch), so a run's first epoch fills the chart as it goes. */
+export function epochRange(
+  _u: unknown,
+  min: number | null,
+  max: number | null,
+): uPlot.Range.MinMax {
+  if (min == null || max == null || !Number.isFinite(min) || !Number.isFinite(max)) {
+    return [0, 1];
+  }
+  const lo = Math.floor(min);
+  return [lo, Math.max(Math.ceil(max), lo + 1)];
+}
+
+/** The labels of an epoch axis's ticks (whole numbers); they are also kept in the chart's
+ * ``data-xticks`` attribute, since uPlot draws them on a canvas. */
+function epochTicks(u: uPlot, splits: number[]): string[] {
+  const labels = splits.map((v) => String(Math.round(v)));
+  u.root.dataset.xticks = labels.join(" ");
+  return labels;
+}
+
+/** uPlot options for ``p``: readable y labels, log-scale labels when ``p.log``; an x axis of
+ * whole epochs. */
 export function chartOptions(
   title: string,
   width: number,
@@ -96,9 +123,9 @@ export function chartOptions(
     series: p.series.map((s, i) =>
       i === 0 ? s : { ...s, value: (_u: uPlot, v: number | null) => (v == null ? "–" : label(v)) },
     ),
-    scales: { x: { time: false } },
+    scales: { x: { time: false, range: epochRange } },
     axes: [
-      { label: "epoch" },
+      { label: "epoch", incrs: EPOCH_STEPS, values: epochTicks },
       { size: 64, values: (_u: uPlot, splits: number[]) => splits.map(label) },
     ],
     legend: { live: legend },

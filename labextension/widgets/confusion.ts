@@ -3,7 +3,8 @@
 // A number that was NaN or infinite in the kernel arrives as null and shows as "nan"; an error
 // while drawing shows as text in the widget; a click the kernel refuses shows its `notice`.
 import "./confusion.css";
-import { Model, el, finite, formatNumber, guarded, safeRender } from "./shared";
+import { finite, formatNumber } from "../src/format";
+import { Model, el, guarded, safeRender } from "./shared";
 
 interface Row {
   label: string;

@@ -6,19 +6,9 @@
 import "uplot/dist/uPlot.min.css";
 import "./monitor.css";
 
+import { finite, formatDuration, formatNumber, percent } from "../src/format";
 import { MonitorCharts, RunState } from "./monitor_charts";
-import {
-  MAX_POINTS,
-  Model,
-  Point,
-  addPoints,
-  el,
-  finite,
-  formatNumber,
-  formatSeconds,
-  guarded,
-  safeRender,
-} from "./shared";
+import { MAX_POINTS, Model, Point, addPoints, el, guarded, safeRender } from "./shared";
 
 interface Header {
   run?: string;
@@ -191,10 +181,9 @@ function drawHeader(v: View, header: Header, model: Model): void {
   if (running && header.samples_per_s)
     parts.push(`${formatNumber(header.samples_per_s)} samples/s`);
   const eta = finite(header.eta);
-  if (running && eta !== null && eta >= 0) parts.push(`ETA ${formatSeconds(eta)}`);
+  if (running && eta !== null && eta >= 0) parts.push(`ETA ${formatDuration(eta)}`);
   v.info.textContent = parts.join(" · ");
-  const progress = Math.min(Math.max(finite(header.progress) ?? 0, 0), 1);
-  v.fill.style.width = `${Math.round(progress * 1000) / 10}%`;
+  v.fill.style.width = percent(header.progress);
   v.message.textContent = header.message ?? "";
   v.notice.textContent = String(model.get("notice") ?? "");
   v.notice.hidden = !v.notice.textContent;

@@ -5,6 +5,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./runs.css";
+import { mainMetric } from "../src/format";
 import { RawPoint, chartOptions, plot, setNote } from "./charts";
 import { Model, el, guarded, safeRender } from "./shared";
 
@@ -82,10 +83,11 @@ function runsTable(
   return table;
 }
 
-/** The metric to draw: the one chosen if it is still there, else val_loss, else the first. */
+/** The metric to draw: the one chosen if it is still there, else the runs' main metric (the
+ * one the table's "best" column shows). */
 function chooseMetric(metrics: string[], current: string): string {
   if (metrics.includes(current)) return current;
-  return metrics.includes("val_loss") ? "val_loss" : (metrics[0] ?? "");
+  return mainMetric(metrics) ?? "";
 }
 
 /** The chart of the ticked runs' ``metric`` in ``box`` (null when no run has that metric). */
@@ -144,8 +146,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   const drawChart = guarded(root, "draw the runs' curves", (): void => {
     const curves = (model.get("curves") ?? {}) as Curves;
     const ids = Object.keys(curves);
-    const metrics = [...new Set(ids.flatMap((id) => Object.keys(curves[id].history)))].sort();
-    const metric = chooseMetric(metrics, metricSelect.value);
+    // in the runs' own order (Keras's), as the kernel's table picks its "best" column
+    const names = [...new Set(ids.flatMap((id) => Object.keys(curves[id].history)))];
+    const metric = chooseMetric(names, metricSelect.value);
+    const metrics = [...names].sort();
     metricSelect.replaceChildren(...metrics.map((m) => new Option(m, m)));
     metricSelect.value = metric;
     controls.hidden = ids.length === 0;

@@ -1,4 +1,5 @@
-// Helpers shared by nbml's widgets.
+// Helpers shared by nbml's widgets (numbers, durations and progress: ../src/format, shared with
+// the "Models" panel).
 
 /** An (x, y) point: x in epochs (fractional for batch points). */
 export type Point = [number, number | null];
@@ -16,27 +17,6 @@ export function addPoints(curve: Point[], pts: Point[], max: number): void {
     for (let i = 0; i < curve.length; i += 2) curve[j++] = curve[i];
     curve.length = j;
   }
-}
-
-/** ``v`` if it is a finite number, else null (a NaN or an infinity arrives as null). */
-export function finite(v: unknown): number | null {
-  return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
-/** A number for display; null (NaN or infinite in the kernel) and non-numbers show as "nan". */
-export function formatNumber(v: unknown): string {
-  if (typeof v !== "number" || !Number.isFinite(v)) return "nan";
-  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString("en-US");
-  return Number(v.toPrecision(4)).toString();
-}
-
-export function formatSeconds(v: unknown): string {
-  const s = finite(v);
-  if (s === null) return "?";
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
 /** A new element with an optional class and text (text, never HTML). */

@@ -107,6 +107,9 @@ def model_info(rec: ModelRecord) -> dict[str, Any]:
         "cell": rec.cell,
         "foreground": bool(run and run.foreground),
         "run": run.id if run else None,
+        # the run's own word (running/finished/stopped/failed), which the panel shows so that it
+        # says what the monitor and %runs say for that run; None for a model without runs
+        "run_status": run.status if run else None,
         "message": run.message if run else "",
     }
 

@@ -2,7 +2,7 @@ import type { ISessionContext } from "@jupyterlab/apputils";
 import { Signal } from "@lumino/signaling";
 
 import { SidebarModel } from "../model";
-import { KernelLink, tabId } from "../protocol";
+import { KernelLink, tabId } from "../kernel";
 
 // Just enough of a kernel connection and session context for KernelLink.
 class FakeComm {

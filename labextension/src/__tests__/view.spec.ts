@@ -5,7 +5,8 @@ import { renderToStaticMarkup } from "react-dom/server";
 
 import { SidebarModel } from "../model";
 import type { KernelMsg, ModelInfo } from "../protocol";
-import { Actions, Boundary, SidebarView, bytes, metricText, num, seconds } from "../view";
+import { formatDuration, formatNumber } from "../format";
+import { Actions, Boundary, SidebarView, bytes, metricText, statusWord } from "../view";
 
 const actions: Actions = {
   stop: () => undefined,
@@ -60,10 +61,10 @@ describe("the sidebar's view", () => {
   });
 
   it("renders garbage from a kernel as text without throwing", () => {
-    expect(num("nan")).toBe("nan");
-    expect(num(Infinity)).toBe("nan");
-    expect(num({})).toBe("nan");
-    expect(seconds(null)).toBe("?");
+    expect(formatNumber("nan")).toBe("nan");
+    expect(formatNumber(Infinity)).toBe("nan");
+    expect(formatNumber({})).toBe("nan");
+    expect(formatDuration(null)).toBe("?");
     expect(bytes("x")).toBe("?");
     expect(metricText("garbage")).toBe("");
     const garbage = info("g", {
@@ -95,6 +96,54 @@ describe("the sidebar's view", () => {
       time: 1,
     });
     expect(pushed).toContain('data-model="m"');
+  });
+
+  it("says a run's status in the run's words, the model's only for a model without runs", () => {
+    const html = render({
+      type: "hello",
+      version: 1,
+      nbml: "0.1.0",
+      models: [
+        info("done", { status: "idle", run_status: "finished" }),
+        info("live", { status: "training", run_status: "running", progress: 0.5 }),
+        info("fresh", { status: "idle", run: null, run_status: null }),
+      ],
+      time: 1,
+    });
+    const row = (name: string): string => {
+      const start = html.indexOf(`<li class="nbml-sb-model" data-model="${name}"`);
+      return html.slice(start, html.indexOf("</li>", start));
+    };
+    const words = ["done", "live", "fresh"].map((n) => {
+      const m = /data-status="([^"]*)".*class="nbml-sb-status [^"]*">([^<]*)</.exec(row(n));
+      return [m?.[1], m?.[2]];
+    });
+    expect(words).toEqual([
+      ["finished", "finished"],
+      ["running", "running"],
+      ["idle", "idle"],
+    ]);
+    // the running run has a Stop button, the finished one none
+    expect(row("live")).toContain(">Stop<");
+    expect(row("done")).not.toContain(">Stop<");
+    expect(statusWord(info("x", { status: "stopped", run_status: undefined }))).toBe("stopped");
+  });
+
+  it("always shows the main metric among the four metrics of a row", () => {
+    const metrics = {
+      loss: 0.5,
+      accuracy: 0.8,
+      auc: 0.9,
+      precision: 0.7,
+      val_loss: 0.6,
+      val_accuracy: 0.75,
+    };
+    expect(metricText(metrics)).toBe("loss 0.5 · accuracy 0.8 · auc 0.9 · val_accuracy 0.75");
+  });
+
+  it("marks each document with the kernel time of its newest event", () => {
+    const html = render({ type: "hello", version: 1, nbml: "0.1.0", models: [], time: 1234.5 });
+    expect(html).toContain('data-event-time="1234.5"');
   });
 
   it("shows what failed instead of a blank panel", () => {
