@@ -193,9 +193,15 @@ def parser(prog: str, description: str, extra: Any = None) -> Any:
     p = _options.parser(prog, description, extra)
     names = searchable()
     for action in p._actions:
-        if action.dest in names:
-            action.type = str
-            action.metavar = action.metavar or "V|LOW:HIGH[:log]|A,B"
+        field = names.get(action.dest)
+        if field is None:
+            continue
+        action.type = str
+        sep = field.metadata["search"] if isinstance(field.metadata["search"], str) else ","
+        forms = f"A{sep}B{sep}..."
+        if field.metadata["kind"] in (int, float):
+            forms = f"LOW:HIGH, LOW:HIGH:log or {forms}"
+        action.help = f"{action.help}; searched: {forms}"
     return p
 
 

@@ -143,12 +143,23 @@ def pruner(name: str, epochs: Any) -> Any:
     return optuna.pruners.NopPruner()
 
 
+def mixed_seed(seed: int, number: int) -> int:
+    """The seed of trial ``number`` of a sweep seeded ``seed`` (its sampler's and its model's)."""
+    return (seed * 1_000_003 + number * 7_919 + 1) % (MAX_SEED + 1)
+
+
 def sampler(seed: int, number: int) -> Any:
     """The TPE sampler of trial ``number``: seeded by the sweep's seed and the trial number."""
     import optuna
 
-    mixed = (seed * 1_000_003 + number * 7_919 + 1) % (MAX_SEED + 1)
-    return optuna.samplers.TPESampler(seed=mixed, constant_liar=True)
+    return optuna.samplers.TPESampler(seed=mixed_seed(seed, number), constant_liar=True)
+
+
+def state(name: str) -> Any:
+    """Optuna's ``TrialState`` called ``name`` (COMPLETE, PRUNED, FAIL)."""
+    import optuna
+
+    return optuna.trial.TrialState[name]
 
 
 def open_study(name: str, store: Any, lock_path: str | None, direction: str, objective: str) -> Any:
@@ -265,3 +276,33 @@ class TrialReporter(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.fit_seconds = time.perf_counter() - self._t0 - self.own
+
+
+def choose(sw: Any, st: Any, best: Any) -> tuple[tuple[int, str] | None, str]:
+    """(trial number, run id) of the model a sweep binds, and a note when it is not the study's
+    best: a model in this kernel's run store (the study's best, else this kernel's best)."""
+    run_id = best.user_attrs.get("run_id")
+    if st is not None and run_id and has_model(st, run_id):
+        return (best.number, run_id), ""
+    host = best.user_attrs.get("host") or "another machine"
+    mine = [t for t in sw.rows if t.mine and t.state == "complete" and t.run_id]
+    mine = [t for t in mine if st is not None and has_model(st, t.run_id)]
+    where = f"The study's best trial #{best.number} ({sw.objective} {best.value:.4g}) ran on {host}"
+    if not mine:
+        return None, (
+            f"{where}; its model is in that kernel's run store, and no trial of this kernel "
+            f"completed with a stored model, so {sw.name} is the last trial's model."
+        )
+    pick = min if sw.direction == "minimize" else max
+    own = pick(mine, key=lambda t: t.value)
+    return (own.number, own.run_id), (  # type: ignore[return-value]
+        f"{where}; its model is in that kernel's run store, so {sw.name} is this kernel's best."
+    )
+
+
+def has_model(st: Any, run_id: str) -> bool:
+    try:
+        st.run(run_id).model_file()
+    except NbmlError:
+        return False
+    return True

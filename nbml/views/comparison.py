@@ -20,6 +20,8 @@ _OTHER_PARAMS = (
     "epochs", "loss", "seed", "validation_split", "test_split", "normalize", "augment",
     "early_stopping", "task", "reset", "from_run",
 )  # fmt: skip
+#: Parameters nbml records that the table never shows.
+_HIDDEN_PARAMS = ("steps_per_execution", "distribute")
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _COLORS += ("#7f7f7f", "#bcbd22", "#17becf")
 
@@ -42,6 +44,16 @@ def best_of(run: Any, key: str) -> float | None:
     out = None
     for v in run.history.get(key, []):
         out = v if better(key, v, out) else out
+    return out
+
+
+def _sweep_params(runs: Sequence[Any]) -> list[str]:
+    """A sweep's trial runs: their study and trial number, then what the sweep sampled beyond
+    the usual options (the model's own hyperparameters), in the order they appear."""
+    known = {*KEY_PARAMS, *_OTHER_PARAMS, *_HIDDEN_PARAMS, "sweep", "trial"}
+    out = [k for k in ("sweep", "trial") if any(k in r.params for r in runs)]
+    for r in runs:
+        out += [k for k in r.params if k not in known and k not in out]
     return out
 
 
@@ -76,6 +88,7 @@ class RunTable:
             values = {repr(r.params.get(key)) for r in self.runs}
             if len(values) > 1:
                 params.append(key)
+        params += _sweep_params(self.runs)
         keys: list[str] = []
         for r in self.runs:
             keys += [k for k in r.metrics if k not in keys]
