@@ -61,6 +61,10 @@ def _register_formatters(shell: Any) -> None:
     module, name = "nbml.training.lr_range", "LRFinding"
     formatter.mimebundle_formatter.for_type_by_name(module, name, _finding_bundle)
     formatter.formatters["text/html"].for_type_by_name(module, name, _finding_html)
+    module, name = "nbml.training.sweeps", "Sweep"
+    # the bundle holds the static HTML: a text/html formatter would add it to the one-line
+    # result of a cell that already shows the sweep
+    formatter.mimebundle_formatter.for_type_by_name(module, name, _sweep_bundle)
 
 
 def _bundle(ev: Any) -> dict | None:  # (imported when first used: %load_ext stays cheap)
@@ -85,3 +89,9 @@ def _finding_html(finding: Any) -> str:
     from .lr_find import finding_html
 
     return finding_html(finding)
+
+
+def _sweep_bundle(sweep: Any) -> dict | None:
+    from .widgets.sweep import bundle
+
+    return bundle(sweep)
