@@ -93,3 +93,21 @@ def test_the_circle_check_sees_a_lazy_circle(tmp_path, monkeypatch):
     for name in [m for m in sys.modules if m == "nbml" or m.startswith("nbml.")]:
         monkeypatch.delitem(sys.modules, name)
     assert ["nbml.views.comparison", "nbml.views.showing"] in import_circles()
+
+
+def test_functions_fit_on_a_screen_and_modules_stay_small():
+    """STYLE: no function in nbml/ over 60 lines, no module of 400 lines or more."""
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "nbml").rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(ROOT)
+        if source.count("\n") >= 400:
+            long.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{name}:{node.lineno} {node.name}() is {lines} lines")
+    assert long == []
