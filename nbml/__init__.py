@@ -70,7 +70,9 @@ def load_ipython_extension(ipython: Any) -> None:
     """Register nbml's magics (``%load_ext nbml``) and attach the run store at
     ``NbmlMagics.store_path`` (no file is touched until a run starts); loading twice is
     harmless."""
-    from .magics import NbmlMagics, attach_store, more_magics
+    from .magics import NbmlMagics, attach_store
+    from .magics.lr_find import LRFindMagics
+    from .magics.sweep import SweepMagics
 
     if any(isinstance(c, NbmlMagics) for c in ipython.configurables):
         return
@@ -79,7 +81,7 @@ def load_ipython_extension(ipython: Any) -> None:
     _install_views(ipython)
     magics = NbmlMagics(ipython)
     ipython.register_magics(magics)
-    for cls in more_magics():
+    for cls in (LRFindMagics, SweepMagics):  # beside NbmlMagics, sharing its settings
         ipython.register_magics(cls(ipython, magics))
     attach_store(magics.store_path)
     from . import store

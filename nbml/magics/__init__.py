@@ -45,15 +45,6 @@ def _data_options(fn: Any) -> Any:
     return fn
 
 
-def more_magics() -> tuple[type[Magics], ...]:
-    """The magics of other modules, registered beside :class:`NbmlMagics` (each is built with
-    the shell and the :class:`NbmlMagics`, whose settings and cell helpers it shares)."""
-    from .lr_find import LRFindMagics
-    from .sweep import SweepMagics
-
-    return (LRFindMagics, SweepMagics)
-
-
 @magics_class
 class NbmlMagics(Magics, Configurable):
     """nbml's magics; settings are traitlets (``%config NbmlMagics.default_epochs = 5``)."""
