@@ -70,9 +70,9 @@ class SweepMagics(Magics):
         args = parser.parse_argstring(line)
         if cell is None or not cell.strip():
             raise UsageError(
-                f"%%sweep needs a cell body that builds a fresh model for each trial, e.g.\n"
-                f"%%sweep {args.name} --trials 12 --data sklearn:digits --lr 1e-4:1e-1:log\n"
-                "keras.Sequential([...])"
+                f"%%sweep needs a cell body that builds a fresh model for each trial: "
+                f"%%sweep {args.name} --trials 12 --data sklearn:digits --lr 1e-4:1e-1:log, "
+                "then the body on the next lines (e.g. keras.Sequential([...]))."
             )
         if args.trials is None:
             raise UsageError(

@@ -1,0 +1,261 @@
+"""``%%sweep`` in real kernels (SPEC §11): real Optuna studies, real Keras training on
+sklearn:digits with tiny models, the real run store.
+
+- A 12-trial sweep completes with pruned trials, every trial is a run in ``%runs``, NAME holds
+  the best trial's stored weights, and the same seed gives the same trial parameters again.
+- A NaN trial is a failed trial and the sweep goes on; a bad search space is one UsageError
+  naming the fix; an interrupt ends the sweep with its finished trials kept.
+- Two kernels on one journal storage run one 10-trial study: trial numbers 0-9 once each, both
+  kernels contributed, both report the same best trial.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from kernel import Kernel
+
+from nbml.views.comm import InvalidMessage
+from nbml.views.widgets.sweep import sweep_request
+
+BODY = """keras.Sequential([
+    keras.Input((8, 8, 1)),
+    keras.layers.Flatten(),
+    keras.layers.Dense(hp.int("units", 8, 32, log=True), activation="relu"),
+    keras.layers.Dense(10, activation="softmax"),
+])"""
+
+LINE = "--data sklearn:digits --epochs 2 --lr 1e-4:1e-1:log --batch-size 32,64,128 --no-widget"
+
+
+def usage_error(k: Kernel, code: str) -> str:
+    """The one-line UsageError ``code`` gives (no traceback, no error message on iopub)."""
+    res = k.execute(code, timeout=300)
+    assert res.error is None, f"{res.error['ename']}: {res.error['evalue']}"
+    assert "Traceback" not in res.text, res.text
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("UsageError: ")]
+    assert len(lines) == 1, res.text
+    return lines[0][len("UsageError: ") :]
+
+
+def sweep_cell(name: str, study: str, trials: int, extra: str = "", body: str = BODY) -> str:
+    return f"%%sweep {name} --trials {trials} --study {study} {LINE} {extra}\n{body}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _nbml_imported(kernel):
+    kernel.ok("import nbml")
+
+
+@pytest.fixture(scope="module")
+def twelve(kernel):
+    """A 12-trial sweep of ``mlp`` with seed 0, and its result bound to ``s12``."""
+    kernel.ok(sweep_cell("mlp", "twelve", 12, "--seed 0"), timeout=600)
+    kernel.ok("s12 = _")
+    return kernel
+
+
+def test_twelve_trials_complete_with_pruning(twelve):
+    k = twelve
+    assert k.value("s12.status") == "finished"
+    states = k.value("[t.state for t in s12.rows]")
+    assert len(states) == 12 and set(states) <= {"complete", "pruned", "failed"}
+    assert states.count("pruned") >= 1, states
+    assert k.value("sorted(t.number for t in s12.study.trials)") == list(range(12))
+    # the sampled values are the study's, and each trial's run holds them
+    assert k.value("all(r.params['lr'] == t.params['lr'] for t in s12.rows for r in [t.run])")
+    assert k.value("s12.trials.shape[0]") == 12
+    assert k.value("list(s12.trials.columns[:3])") == ["number", "state", "val_loss"]
+
+
+def test_every_trial_is_a_run_in_runs(twelve):
+    k = twelve
+    stored = k.value(
+        "sorted(r.params['trial'] for r in nbml.runs('mlp') if r.params.get('sweep') == 'twelve')"
+    )
+    assert stored == list(range(12))
+    table = k.ok("%runs mlp").text
+    for run_id in k.value("[t.run_id for t in s12.rows]"):
+        assert run_id in table
+    assert "sweep" in table and "trial" in table and "units" in table
+    # the runs are in the store itself (a new process would list them)
+    k.ok("import nbml.store as _st")
+    assert (
+        k.value("sum(r.params.get('sweep') == 'twelve' for r in _st.current().runs('mlp'))") == 12
+    )
+
+
+def test_name_holds_the_best_trials_stored_weights(twelve):
+    k = twelve
+    k.ok(
+        "import numpy as np\n"
+        "best = s12.best_trial\n"
+        "done = [t for t in s12.rows if t.state == 'complete']\n"
+        "stored = nbml.store.current().run(best.user_attrs['run_id'])\n"
+        "loaded = keras.saving.load_model(stored.model_file())"
+    )
+    assert k.value("best.value == min(t.value for t in done)")
+    assert k.value("s12.best_run.id == best.user_attrs['run_id']")
+    assert k.value("len(loaded.get_weights()) == len(mlp.get_weights()) > 0")
+    assert k.value(
+        "all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), mlp.get_weights()))"
+    )
+    assert k.value("[m.status for m in nbml.models() if m.name == 'mlp']") == ["idle"]
+    # %evaluate works on the bound model (its data split is the trial's)
+    assert k.value("round(nbml.evaluate('mlp').accuracy, 6) >= 0")
+    # hp now gives the best trial's values
+    assert k.value("hp.int('units', 8, 32, log=True) == s12.best_params['units']")
+
+
+def test_same_seed_same_trial_params(twelve):
+    k = twelve
+    k.ok(sweep_cell("again", "twelve_again", 12, "--seed 0"), timeout=600)
+    first = k.value("[t.params for t in s12.rows]")
+    second = k.value("[t.params for t in _.rows]")
+    assert first == second
+
+
+def test_nan_trial_fails_and_the_sweep_goes_on(kernel):
+    # the body's second trial outputs inf (so its loss is NaN): nbml fails that run
+    body = (
+        "_n = globals().get('_n', 0) + 1\n"
+        "keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),\n"
+        "    keras.layers.Dense(hp.int('units', 8, 16), activation='relu',\n"
+        "        kernel_initializer=keras.initializers.Constant(1e38 if _n == 2 else 0.01)),\n"
+        "    keras.layers.Dense(10, activation='softmax')])"
+    )
+    kernel.ok(sweep_cell("nanny", "nan", 4, "--pruner none", body=body), timeout=600)
+    states = kernel.value("[t.state for t in _.rows]")
+    assert states[1] == "failed" and states.count("complete") == 3, states
+    assert kernel.value("_.status") == "finished"
+    assert kernel.value("[r.status for r in nbml.runs('nanny')][1]") == "failed"
+    assert kernel.value("_.best_trial.number") != 1
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("--lr 1e-4:", ["--lr", "LOW:HIGH"]),
+        ("--lr 1e-1:1e-4", ["--lr", "low end must be below"]),
+        ("--lr 0:1:log", ["--lr", "positive"]),
+        ("--epochs 2.5:4", ["--epochs", "whole numbers"]),
+        ("--batch-size 32,,64", ["--batch-size", "empty value"]),
+        ("--lr 1e-4:1e-1:lin", ["--lr", "LOW:HIGH:log"]),
+        ("--task classification,regression", ["--task", "must be one of"]),
+        ("--pruner medium", ["--pruner", "median"]),
+        ("--storage sweeps.txt", ["--storage", ".log"]),
+        ("--validation-split 0", ["--objective val_loss", "--validation-split"]),
+    ],
+)
+def test_bad_space_is_a_usage_error_naming_the_fix(kernel, line, words):
+    message = usage_error(kernel, f"%%sweep bad --trials 2 --data sklearn:digits {line}\n{BODY}")
+    for w in words:
+        assert w in message, message
+    assert kernel.value("'bad' in globals()") is False
+
+
+def test_bad_hp_and_objective_are_usage_errors(kernel):
+    message = usage_error(kernel, sweep_cell("hpbad", "hpbad", 2, body="hp.int('units', 10, 1)"))
+    assert "hp.int('units', 10, 1): low must be below high" in message
+    message = usage_error(kernel, sweep_cell("objbad", "objbad", 2, "--objective val_acc"))
+    assert "--objective val_acc " in message and "--objective val_accuracy" in message
+    message = usage_error(kernel, f"%%sweep nobody --data sklearn:digits {LINE}\n{BODY}")
+    assert "--trials 12" in message
+    message = usage_error(kernel, f"%sweep nobody --trials 3 {LINE}")
+    assert "cell body" in message
+    assert kernel.value("1 + 1") == 2
+
+
+def test_interrupt_keeps_finished_trials(kernel):
+    def two_done(msg):
+        text = msg["content"].get("data", {}).get("text/plain", "")
+        return msg["msg_type"] == "update_display_data" and "2/8 trials" in text
+
+    res = kernel.execute(
+        sweep_cell("irq", "irq", 8, "--pruner none --epochs 3"),
+        until=two_done,
+        then=kernel.interrupt,
+    )
+    assert res.error is None, res.text
+    assert kernel.value("_.status") == "stopped"
+    states = kernel.value("[t.state for t in _.rows]")
+    assert 2 <= len(states) < 8, states
+    assert states[:2] == ["complete", "complete"], states
+    assert kernel.value("len(_.study.trials)") == len(states)
+    finished = kernel.value("sorted(r.params['trial'] for r in nbml.runs('irq'))")
+    assert finished == list(range(len(states)))
+    assert kernel.value("isinstance(irq, keras.Model)")
+    assert kernel.value("1 + 1") == 2
+
+
+def test_stop_ends_a_background_sweep_after_the_running_trial(kernel):
+    kernel.ok(sweep_cell("bg", "bg", 6, "--pruner none --background"))
+    kernel.ok(
+        "bg_sweep = _\n"
+        "import time\n"
+        "while not any(t.state == 'complete' for t in bg_sweep.rows): time.sleep(0.1)\n"
+        "print(bg_sweep.stop('a Stop click'))\n"
+        "bg_sweep.wait(120)"
+    )
+    assert kernel.value("bg_sweep.status") == "stopped"
+    n = kernel.value("len(bg_sweep.rows)")
+    assert 1 <= n < 6
+    assert kernel.value("all(t.state == 'complete' for t in bg_sweep.rows)")
+
+
+def test_widget_messages_are_validated():
+    assert sweep_request({"type": "stop"}) == {"type": "stop"}
+    assert sweep_request({"type": "select", "trial": 3}) == {"type": "select", "trial": 3}
+    for bad in (
+        {"type": "select"},
+        {"type": "select", "trial": -1},
+        {"type": "select", "trial": "3"},
+        {"type": "select", "trial": 1.5},
+        {"type": "stop", "now": True},
+        {"type": "run", "code": "import os"},
+        ["stop"],
+    ):
+        with pytest.raises(InvalidMessage):
+            sweep_request(bad)
+
+
+def test_two_kernels_share_one_study(tmp_path):
+    storage = tmp_path / "shared.log"
+    cell = sweep_cell("duo", "duo", 10, f"--storage {storage} --pruner none")
+    kernels = [Kernel(str(tmp_path)) for _ in range(2)]
+    try:
+        for k in kernels:
+            k.ok("%load_ext nbml\nimport keras, nbml")
+        results = [None, None]
+
+        def run(i):
+            results[i] = kernels[i].execute(cell, timeout=600)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for r in results:
+            assert r.error is None, r.text
+        import optuna
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        study = optuna.load_study(
+            study_name="duo", storage=JournalStorage(JournalFileBackend(str(storage)))
+        )
+        numbers = sorted(t.number for t in study.trials)
+        assert numbers == list(range(10))
+        pids = {t.user_attrs["pid"] for t in study.trials}
+        mine = [k.value("__import__('os').getpid()") for k in kernels]
+        assert pids == set(mine), (pids, mine)  # both kernels contributed
+        bests = [k.value("_.best_trial.number") for k in kernels]
+        assert bests[0] == bests[1] == study.best_trial.number
+        for k in kernels:
+            assert k.value("_.status") == "finished"
+            assert k.value("len(_.rows)") == 10
+    finally:
+        for k in kernels:
+            k.shutdown()
