@@ -2,6 +2,8 @@
 // Each link names its comm with a slot (the document's path and an ordinal among this page's
 // links to the same path), so that after a page reload the kernel replaces the old page's comm;
 // the links close their comms when the page goes away (pagehide) or their document closes.
+// Kernels with no document here (another Notebook 7 tab, a closed notebook) come from the
+// Jupyter server's /nbml/kernels (./remote), polled while the panel is visible.
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ConsolePanel, IConsoleTracker } from "@jupyterlab/console";
 import { INotebookTracker, NotebookPanel } from "@jupyterlab/notebook";
@@ -9,6 +11,7 @@ import { INotebookTracker, NotebookPanel } from "@jupyterlab/notebook";
 import { SidebarModel } from "./model";
 import { KernelLink } from "./kernel";
 import type { ModelInfo } from "./protocol";
+import { Local, REMOTE, RemoteKernels } from "./remote";
 import { SidebarPanel } from "./sidebar";
 
 import "../style/index.css";
@@ -46,8 +49,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     };
+    // what this application shows through documents: their kernels and paths
+    const local = (): Local => {
+      const kernels = new Set<string>();
+      const paths = new Set<string>();
+      widgets.forEach((w) => {
+        const kernel = w.sessionContext.session?.kernel?.id;
+        if (kernel) kernels.add(kernel);
+        if (w.sessionContext.path) paths.add(w.sessionContext.path);
+      });
+      return { kernels, paths };
+    };
+    const remote = new RemoteKernels(
+      model,
+      app.serviceManager.serverSettings,
+      local,
+      () => panel.isVisible,
+    );
     const panel = new SidebarPanel(model, {
-      stop: (docId, info) => links.get(docId)?.stop(info),
+      stop: (docId, info) =>
+        docId.startsWith(REMOTE) ? void remote.stop(docId, info) : links.get(docId)?.stop(info),
       summary: (docId, name) => links.get(docId)?.summary(name),
       reveal,
     });
@@ -65,12 +86,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       slots.set(widget.id, `${base}#${n}`);
       links.set(widget.id, new KernelLink(model, widget.id, widget.sessionContext, `${base}#${n}`));
       widget.title.changed.connect(() => model.rename(widget.id, widget.title.label));
+      widget.sessionContext.sessionChanged.connect(() => remote.refresh());
+      remote.refresh(); // a kernel listed through the server may now be this document's
       widget.disposed.connect(() => {
         links.get(widget.id)?.dispose();
         links.delete(widget.id);
         widgets.delete(widget.id);
         slots.delete(widget.id);
         model.remove(widget.id);
+        remote.refresh(); // its kernel may still run: listed through the server again
       });
     };
     notebooks?.widgetAdded.connect((_, w) => track(w, "notebook"));

@@ -21,6 +21,8 @@ export interface DocEntry {
   noticeModel: string | null;
   /** Kernel time (seconds) of the newest event this entry shows. */
   eventTime: number;
+  /** Set for a kernel no document here holds, read through the Jupyter server (./remote). */
+  remote?: { kernel: string; path: string | null };
 }
 
 export class SidebarModel {
@@ -32,9 +34,36 @@ export class SidebarModel {
     return this._changed;
   }
 
-  /** The entries, sorted by document name. */
+  /** The entries: this application's documents, then kernels read through the server, each
+   * sorted by name. */
   get docs(): DocEntry[] {
-    return [...this._docs.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...this._docs.values()].sort(
+      (a, b) => Number(!!a.remote) - Number(!!b.remote) || a.name.localeCompare(b.name),
+    );
+  }
+
+  /** Replace the entries read through the server (./remote) with `entries`. */
+  setRemote(entries: DocEntry[]): void {
+    let changed = false;
+    const ids = new Set(entries.map((e) => e.id));
+    for (const [id, d] of this._docs) {
+      if (d.remote && !ids.has(id)) changed = this._docs.delete(id) || changed;
+    }
+    for (const e of entries) {
+      const old = this._docs.get(e.id);
+      if (!old || JSON.stringify(old) !== JSON.stringify(e)) {
+        this._docs.set(e.id, e);
+        changed = true;
+      }
+    }
+    if (changed) this._changed.emit();
+  }
+
+  setNotice(id: string, notice: string): void {
+    this._update(id, (d) => {
+      d.notice = notice;
+      d.noticeModel = null;
+    });
   }
 
   get(id: string): DocEntry | undefined {

@@ -73,3 +73,55 @@ export type Request =
   | { type: "snapshot"; version: number; client?: string }
   | { type: "stop"; version: number; model: string }
   | { type: "summary"; version: number; model: string };
+
+// ------------------------------------------------------------ the Jupyter server's kernel list
+// GET /nbml/kernels (nbml's server extension, docs/notebook7.md): every kernel alive in the
+// server, with what nbml reports from it; the panel lists those that no document here holds.
+
+/** The answer to a stop request sent through the server (POST /nbml/kernels/<id>/stop). */
+export interface StopAnswer {
+  token: string;
+  model?: string;
+  message?: string;
+  error?: string;
+  time: number;
+}
+
+/** What a kernel with nbml loaded reports to the server. */
+export interface Snapshot {
+  version: number;
+  kernel: string;
+  pid: number;
+  nbml: string;
+  host?: Host | null;
+  backend?: string | null;
+  keras?: string | null;
+  devices?: Device[] | null;
+  models: (ModelInfo & { started?: number | null })[];
+  answers: StopAnswer[];
+  /** Kernel time (seconds) of the newest event. */
+  updated: number;
+  time: number;
+}
+
+export interface ServerSession {
+  id: string;
+  path: string | null;
+  name: string | null;
+  type: string | null;
+}
+
+export interface ServerKernel {
+  id: string;
+  name: string | null;
+  execution_state: string | null;
+  last_activity: string | null;
+  sessions: ServerSession[];
+  /** null: nbml is not loaded in that kernel. */
+  nbml: Snapshot | null;
+}
+
+export interface KernelListing {
+  version: number;
+  kernels: ServerKernel[];
+}

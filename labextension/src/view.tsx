@@ -172,16 +172,20 @@ export function ModelRow(props: {
             Stop
           </button>
         ) : null}
-        <button
-          className="jp-mod-styled"
-          onClick={() => {
-            if (!open) actions.summary(doc.id, name);
-            setOpen(!open);
-          }}
-        >
-          Summary
-        </button>
-        {model.cell != null ? (
+        {/* a kernel read through the server offers Stop only: Summary and Reveal need the
+            notebook open here (docs/notebook7.md) */}
+        {doc.remote ? null : (
+          <button
+            className="jp-mod-styled"
+            onClick={() => {
+              if (!open) actions.summary(doc.id, name);
+              setOpen(!open);
+            }}
+          >
+            Summary
+          </button>
+        )}
+        {model.cell != null && !doc.remote ? (
           <button className="jp-mod-styled" onClick={() => actions.reveal(doc.id, model)}>
             Reveal
           </button>
@@ -212,6 +216,7 @@ export function DocView(props: { doc: DocEntry; actions: Actions }): JSX.Element
       data-doc={doc.name}
       data-nbml={doc.nbml}
       data-event-time={doc.eventTime || undefined}
+      data-remote={doc.remote ? "true" : undefined}
     >
       <header>
         <span className="nbml-sb-docname">{doc.name}</span>
@@ -221,6 +226,14 @@ export function DocView(props: { doc: DocEntry; actions: Actions }): JSX.Element
         <div className="nbml-sb-note">nbml not loaded in this kernel</div>
       ) : null}
       {doc.nbml === "unknown" ? <div className="nbml-sb-note">waiting for the kernel…</div> : null}
+      {doc.remote ? (
+        <div
+          className="nbml-sb-remote"
+          title="Read through the Jupyter server: Stop works; Summary and Reveal need the notebook open here"
+        >
+          not open in this tab (another tab, or closed; its kernel still runs)
+        </div>
+      ) : null}
       {doc.nbml === "loaded" ? <div className="nbml-sb-devices">{devicesText(doc)}</div> : null}
       {doc.notice ? <div className="nbml-sb-note">{text(doc.notice)}</div> : null}
       <ul>
