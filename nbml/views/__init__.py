@@ -80,9 +80,9 @@ def _html(ev: Any) -> str:
 
 
 def _finding_bundle(finding: Any) -> dict | None:
-    from .lr_find import finding_bundle
+    from .widgets.lr_find import bundle
 
-    return finding_bundle(finding)
+    return bundle(finding)
 
 
 def _finding_html(finding: Any) -> str:

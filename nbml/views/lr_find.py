@@ -1,7 +1,8 @@
-"""How an :class:`~nbml.training.lr_range.LRFinding` shows itself: the interactive chart (a
-widget: click a suggestion or a point, then Train) where widgets work, and a static SVG chart
-(loss against learning rate on a log axis, the suggestions marked) everywhere, exported HTML
-included. :func:`nbml.views.install` registers both as IPython formatters.
+"""How an :class:`~nbml.training.lr_range.LRFinding` shows itself without JavaScript: a static
+SVG chart (loss against learning rate on a log axis, the suggestions marked) that reads the same
+everywhere, exported HTML included. Where widgets work it is the fallback inside the chart
+widget's bundle (:mod:`nbml.views.widgets.lr_find`); :func:`nbml.views.install` registers both
+as IPython formatters.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import math
 import uuid
 from collections.abc import Sequence
 from typing import Any
-
-from .showing import widgets_available
 
 #: A colour per suggestion (the same in the widget).
 MARKER_COLORS = {"valley": "#d62728", "minimum": "#2ca02c", "steep": "#9467bd"}
@@ -32,23 +31,6 @@ def loss_range(losses: Sequence[float]) -> tuple[float, float] | None:
         lo, hi = lo - 0.5, hi + 0.5
     pad = (hi - lo) * 0.05
     return lo - pad, hi + pad
-
-
-def finding_bundle(finding: Any, include: Any = None, exclude: Any = None) -> dict | None:
-    """The widget's mime bundle where widgets work (with the static HTML inside), else None."""
-    if getattr(finding, "_static", False) or not widgets_available():
-        return None
-    from .widgets import STATIC
-
-    if not (STATIC / "lr_find.js").exists():
-        return None
-    widget = getattr(finding, "_widget", None)
-    if widget is None:
-        from .widgets.lr_find import LRFinderWidget
-
-        widget = finding._widget = LRFinderWidget(finding)
-    bundle = widget._repr_mimebundle_()
-    return bundle[0] if bundle else None
 
 
 def finding_html(finding: Any) -> str:

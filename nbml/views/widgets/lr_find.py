@@ -92,6 +92,7 @@ class LRFinderWidget(anywidget.AnyWidget):
         self.finding = finding
         self.run: Run | None = None
         self._early: list[Run] = []
+        self._starting = False
         self._lock = threading.Lock()
         self._unsubscribe: Any = None
         self.on_msg(self._on_msg)
@@ -127,11 +128,15 @@ class LRFinderWidget(anywidget.AnyWidget):
         try:
             run = api.train(self.name, **options, background=True, display="none")
         except (NbmlError, ValueError, TypeError, OverflowError) as e:
-            self._release()
+            with self._lock:
+                self._starting = False
+                idle = self.run is None or self.run.done.is_set()
+            if idle:
+                self._release()
             say(self, str(e))
             return None
         with self._lock:
-            self.run = run
+            self.run, self._starting = run, False
             ended = run in self._early
         with self.hold_sync():
             self.notice, self.run_lr = "", lr
@@ -142,7 +147,7 @@ class LRFinderWidget(anywidget.AnyWidget):
 
     def _follow(self) -> None:
         with self._lock:
-            self.run, self._early = None, []
+            self._starting, self._early = True, []
             if self._unsubscribe is None:
                 self._unsubscribe = REGISTRY.subscribe(self._on_event)
 
@@ -155,7 +160,8 @@ class LRFinderWidget(anywidget.AnyWidget):
     def _on_event(self, event: Event) -> None:
         with self._lock:
             mine = self.run is not None and event.run is self.run
-            if self.run is None and event.kind == "end" and event.run.name == self.name:
+            early = self._starting and not mine and event.run.name == self.name
+            if early and event.kind == "end":
                 self._early.append(event.run)  # a quick run may end before train() returns
         if not mine or event.kind not in ("epoch", "end"):
             return
@@ -173,3 +179,19 @@ class LRFinderWidget(anywidget.AnyWidget):
     def close(self) -> None:
         self._release()
         super().close()
+
+
+def bundle(finding: Any) -> dict | None:
+    """The chart widget's mime bundle where widgets work (the static HTML inside), else None
+    (IPython then shows the static HTML)."""
+    from ..showing import widgets_available
+
+    if getattr(finding, "_static", False) or not widgets_available():
+        return None
+    if not (STATIC / "lr_find.js").exists():
+        return None
+    widget = getattr(finding, "_widget", None)
+    if widget is None:
+        widget = finding._widget = LRFinderWidget(finding)
+    data = widget._repr_mimebundle_()
+    return data[0] if data else None
