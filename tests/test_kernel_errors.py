@@ -24,6 +24,7 @@ from catalogue import HEALTHY, SETUP, TINY_MODEL
 from catalogue_busy import BUSY_CASES, INPUT_CASES
 from catalogue_data import DATA_CASES, JUDGE_CASES, LABEL_CASES, STREAM_CASES
 from catalogue_legit import LEGIT
+from catalogue_lr_find import LR_FIND_CASES, LR_FIND_LEGIT
 from catalogue_mistakes import BASIC_CASES, NAME_CASES, OPTION_CASES
 from kernel import Kernel
 
@@ -74,6 +75,7 @@ CASES = [
     *JUDGE_CASES,
     *BUSY_CASES,
     *INPUT_CASES,
+    *LR_FIND_CASES,
 ]
 
 
@@ -112,7 +114,7 @@ def test_mistake_is_a_usage_error_and_the_kernel_still_trains(tiny, before, code
     _still_trains(kernel)
 
 
-@pytest.mark.parametrize(("before", "code", "expr", "expected", "out"), LEGIT)
+@pytest.mark.parametrize(("before", "code", "expr", "expected", "out"), [*LEGIT, *LR_FIND_LEGIT])
 def test_legitimate_edge_input_gives_the_right_result(tiny, before, code, expr, expected, out):
     kernel = tiny
     if before:
