@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -307,6 +308,16 @@ LAG_PROBE = """(() => {
         });
     }, 20);
 })()"""
+
+
+def lag_stats(values: list[float]) -> dict[str, Any]:
+    """How many lags ``values`` holds, with their median, 90th percentile and maximum (s)."""
+    return {
+        "renders": len(values),
+        "median_s": round(statistics.median(values), 4),
+        "p90_s": round(statistics.quantiles(values, n=10)[-1], 4),
+        "max_s": round(max(values), 4),
+    }
 
 
 def install_lag_probe(page: Any) -> None:

@@ -1,11 +1,15 @@
 """nbml's widgets in a real JupyterLab driven by a real Chromium (Python Playwright, sync API).
 
-One end-to-end test: start ``jupyter lab`` on a temporary root, open the quickstart notebook, run
-all its cells, then check in the browser that
+``jupyter lab`` on a temporary root runs the quickstart notebook once; the module's tests (one
+per user story, in order: the module-scoped fixtures below move the page from one stage to the
+next) check in the browser that
 
-- the training monitor draws live curves (uPlot canvas, points) and reaches ``finished``;
+- the training monitor draws live curves (uPlot canvas, points) on an axis of whole epochs and
+  reaches ``finished``; the whole notebook runs without an error;
 - the Retrain panel refuses a learning rate that is no number (the kernel's notice shows in the
   widget, no run starts), then starts a second, background run that is drawn over the first;
+- the "Models" panel says the same status word as the monitor for the model's run (``running``
+  while it trains, ``finished`` after);
 - clicking a confusion-matrix cell lists that cell's samples (thumbnails for the digit images).
 
 Screenshots of each step go to ``test-artifacts/`` at the repository root (git-ignored). The server
@@ -14,10 +18,12 @@ and browser set-up is shared with the sidebar's browser test (``tests/browser.py
 
 from __future__ import annotations
 
+import re
 import shutil
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser import (
@@ -30,6 +36,7 @@ from browser import (
     shot,
     write_notebook,
 )
+from sidebar_page import WATCH_WORDS
 
 from nbml.views.widgets.confusion import ConfusionMatrix
 
@@ -56,6 +63,34 @@ _FINISHED = """() => {
     }
     if (performance.now() - seen.t < 400) return false;
     return { runs: Number(m.dataset.runs), points: Number(m.dataset.points) };
+}"""
+
+# Opens the notebook's kernel, records the most points a monitor showed while running, per number
+# of runs (proof of live drawing, however quick training is: a poll could miss it), and runs all
+# cells; returns the kernel's name.
+_RUN_ALL = """async () => {
+    const app = window.jupyterapp;
+    await app.restored;
+    const panel = app.shell.currentWidget;
+    await panel.context.ready;
+    await panel.sessionContext.ready;
+    window.__nbmlRun = undefined;
+    window.__nbmlLive = {};
+    new MutationObserver(() => {
+        for (const m of document.querySelectorAll('[data-testid="nbml-monitor"]')) {
+            if (m.dataset.status !== 'running') continue;
+            const key = m.dataset.runs, n = Number(m.dataset.points) || 0;
+            window.__nbmlLive[key] = Math.max(window.__nbmlLive[key] ?? 0, n);
+        }
+    }).observe(document.body, {
+        subtree: true, attributes: true,
+        attributeFilter: ['data-status', 'data-points', 'data-runs'],
+    });
+    app.commands.execute('notebook:run-all-cells').then(
+        (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
+        (err) => { window.__nbmlRun = 'error: ' + err; },
+    );
+    return panel.sessionContext.session?.kernel?.name ?? null;
 }"""
 
 
@@ -102,77 +137,121 @@ def _attr(locator, name: str) -> str | None:
     return locator.get_attribute(name)
 
 
-@pytest.mark.timeout(300)
-def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
+@dataclass
+class Notebook:
+    """The page running the notebook, and what the stages of this module saw."""
+
+    page: Any
+    lab: Lab
+    console: list[str]
+    seen: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> str:
+        return (
+            f"\nnotebook errors:\n{page_errors(self.page)}\nbrowser console (last 20):\n"
+            + "\n".join(self.console[-20:])
+            + f"\nserver log tail:\n{self.lab.log_tail(2000)}"
+        )
+
+    @property
+    def monitor(self) -> Any:
+        return self.page.locator(MONITOR).first
+
+    def wait(self, js: str, failure: Any, timeout: int = WIDGET_TIMEOUT) -> Any:
+        """Wait for ``js`` to hold; else fail with ``failure`` (or ``failure()``) and context."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            return self.page.wait_for_function(js, timeout=timeout).json_value()
+        except PlaywrightTimeout:
+            pytest.fail((failure() if callable(failure) else failure) + self.context())
+
+    def live(self) -> dict[str, int]:
+        return self.page.evaluate("() => window.__nbmlLive")
+
+
+@pytest.fixture(scope="module")
+def first_run(page, lab) -> Notebook:
+    """The notebook running all its cells, its monitor showing the first run finished."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    started = time.monotonic()
+    nb = Notebook(page, lab, collect_console(page))
     notebook = _write_notebook(lab.root)
-    console = collect_console(page)
-
-    def context() -> str:
-        return (
-            f"\nnotebook errors:\n{page_errors(page)}\nbrowser console (last 20):\n"
-            + "\n".join(console[-20:])
-            + f"\nserver log tail:\n{lab.log_tail(2000)}"
-        )
-
-    # ------------------------------------------------------------ open and run the notebook
     open_lab(page, lab, notebook, timeout=WIDGET_TIMEOUT)
-    kernel = page.evaluate(
-        """async () => {
-            const app = window.jupyterapp;
-            await app.restored;
-            const panel = app.shell.currentWidget;
-            await panel.context.ready;
-            await panel.sessionContext.ready;
-            window.__nbmlRun = undefined;
-            // the most points a monitor showed while running, per number of runs: proof of
-            // live drawing, however quick training is (a poll could miss it)
-            window.__nbmlLive = {};
-            new MutationObserver(() => {
-                for (const m of document.querySelectorAll('[data-testid="nbml-monitor"]')) {
-                    if (m.dataset.status !== 'running') continue;
-                    const key = m.dataset.runs, n = Number(m.dataset.points) || 0;
-                    window.__nbmlLive[key] = Math.max(window.__nbmlLive[key] ?? 0, n);
-                }
-            }).observe(document.body, {
-                subtree: true, attributes: true,
-                attributeFilter: ['data-status', 'data-points', 'data-runs'],
-            });
-            app.commands.execute('notebook:run-all-cells').then(
-                (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
-                (err) => { window.__nbmlRun = 'error: ' + err; },
-            );
-            return panel.sessionContext.session?.kernel?.name ?? null;
-        }"""
-    )
-    assert kernel, "the notebook has no kernel" + context()
-
-    # ------------------------------------------------------------ live monitor
-    monitor = page.locator(MONITOR).first
+    nb.seen["kernel"] = page.evaluate(_RUN_ALL)
     try:
-        monitor.wait_for(state="visible", timeout=RUN_TIMEOUT)
-        page.wait_for_function(
-            f"""() => {{
-                const m = document.querySelector('{MONITOR}');
-                return m && Number(m.dataset.points) > 0 && m.querySelector('canvas');
-            }}""",
-            timeout=RUN_TIMEOUT,
-        )
+        nb.monitor.wait_for(state="visible", timeout=RUN_TIMEOUT)
     except PlaywrightTimeout:
-        pytest.fail("the training monitor never showed points" + context())
+        pytest.fail("the training monitor never showed up" + nb.context())
+    nb.wait(
+        f"""() => {{
+            const m = document.querySelector('{MONITOR}');
+            return m && Number(m.dataset.points) > 0 && m.querySelector('canvas');
+        }}""",
+        "the training monitor never showed points",
+        timeout=RUN_TIMEOUT,
+    )
     # at the end the output is re-rendered (for its static HTML) into a new view: wait for that
     # view's curves, not only for the status
-    try:
-        state = page.wait_for_function(finished(1), timeout=RUN_TIMEOUT).json_value()
-    except PlaywrightTimeout:
-        pytest.fail(
-            f"the monitor did not reach 'finished' (status {_attr(monitor, 'data-status')})"
-            + context()
-        )
-    points_first = state["points"]
-    assert state["runs"] == 1 and points_first > 0, state
+    nb.seen["first"] = nb.wait(
+        finished(1),
+        lambda: f"the monitor did not reach 'finished' (status {_attr(nb.monitor, 'data-status')})",
+        timeout=RUN_TIMEOUT,
+    )
+    return nb
+
+
+@pytest.fixture(scope="module")
+def ran_all(first_run: Notebook) -> Notebook:
+    """Every cell has run: the kernel is free to take the monitor's Retrain message."""
+    first_run.wait(
+        "() => window.__nbmlRun !== undefined", "running all cells did not finish", RUN_TIMEOUT
+    )
+    first_run.seen["run_all"] = first_run.page.evaluate("() => window.__nbmlRun")
+    return first_run
+
+
+def _open_retrain(monitor: Any) -> None:
+    if not monitor.locator("details.nbml-retrain").evaluate("d => d.open"):
+        monitor.locator("details.nbml-retrain > summary").click()
+    monitor.locator('[data-testid="nbml-retrain-lr"]').wait_for(state="visible")
+
+
+@pytest.fixture(scope="module")
+def retrained(ran_all: Notebook) -> Notebook:
+    """A second run started from the Retrain panel (learning rate 0.0005) and finished, with the
+    Models panel shown and watched (``window.__nbmlWords``) while it ran."""
+    nb, monitor = ran_all, ran_all.monitor
+    nb.page.evaluate(WATCH_WORDS, "mlp")
+    _open_retrain(monitor)
+    monitor.locator('[data-testid="nbml-retrain-lr"]').fill("0.0005")
+    button = monitor.locator('[data-testid="nbml-retrain"]')
+    nb.seen["enabled"] = button.is_enabled()
+    button.click()
+    points_first = nb.seen["first"]["points"]
+    nb.wait(
+        f"""() => {{
+            const m = document.querySelector('{MONITOR}');
+            return m && m.dataset.runs === '2' && Number(m.dataset.points) > {points_first};
+        }}""",
+        lambda: (
+            f"no second run in the monitor (runs {_attr(monitor, 'data-runs')}, points "
+            f"{_attr(monitor, 'data-points')}, message "
+            f"{monitor.locator('.nbml-message').inner_text()!r})"
+        ),
+    )
+    nb.seen["both"] = nb.wait(
+        finished(2),
+        lambda: f"the retrain did not finish (status {_attr(monitor, 'data-status')})",
+    )
+    return nb
+
+
+@pytest.mark.timeout(300)
+def test_the_monitor_draws_live_curves_on_whole_epochs_and_finishes(first_run):
+    assert first_run.seen["kernel"], "the notebook has no kernel" + first_run.context()
+    state, monitor = first_run.seen["first"], first_run.monitor
+    assert state["runs"] == 1 and state["points"] > 0, state
     assert monitor.locator('[data-testid="nbml-chart"] canvas').count() >= 1
     assert monitor.locator(".uplot").count() >= 1
     # (the digits train in about a second, too quick for a screenshot mid-run: the curves as the
@@ -183,22 +262,33 @@ def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
         "els => els.map(e => e.dataset.metric)"
     )
     assert "loss" in metrics, metrics
-    live = page.evaluate("() => window.__nbmlLive")
-    assert live.get("1", 0) > 0, f"no points drawn while training: {live}" + context()
+    live = first_run.live()
+    assert live.get("1", 0) > 0, f"no points drawn while training: {live}" + first_run.context()
+    # the epoch axis (batch points lie between epochs) is labelled in whole epochs only
+    ticks = monitor.locator('[data-testid="nbml-chart"] .uplot').evaluate_all(
+        "els => els.map(e => e.dataset.xticks ?? '')"
+    )
+    assert len(ticks) == len(metrics), (ticks, metrics)
+    for axis in ticks:
+        labels = axis.split()
+        assert len(labels) >= 2 and all(re.fullmatch(r"\d+", t) for t in labels), ticks
+        assert int(labels[-1]) <= 10, ticks  # the 10 epochs planned, no more
 
-    # the whole notebook has to finish before the kernel can take the Retrain message
-    try:
-        page.wait_for_function("() => window.__nbmlRun !== undefined", timeout=RUN_TIMEOUT)
-    except PlaywrightTimeout:
-        pytest.fail("running all cells did not finish" + context())
-    run_result = page.evaluate("() => window.__nbmlRun")
-    assert run_result == "done", f"run all cells: {run_result}" + context()
-    assert page_errors(page) == "(no error output in the notebook)", context()
 
-    # ------------------------------------------------------------ retrain
-    monitor.locator("details.nbml-retrain > summary").click()
+@pytest.mark.timeout(300)
+def test_the_whole_notebook_runs_without_an_error(ran_all):
+    run_result = ran_all.seen["run_all"]
+    assert run_result == "done", f"run all cells: {run_result}" + ran_all.context()
+    assert page_errors(ran_all.page) == "(no error output in the notebook)", ran_all.context()
+
+
+@pytest.mark.timeout(120)
+def test_retrain_refuses_a_learning_rate_that_is_no_number(ran_all):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    monitor = ran_all.monitor
+    _open_retrain(monitor)
     lr_input = monitor.locator('[data-testid="nbml-retrain-lr"]')
-    lr_input.wait_for(state="visible")
     button = monitor.locator('[data-testid="nbml-retrain"]')
     # a learning rate that is no number is refused: the kernel says why, nothing starts
     lr_input.fill("fast")
@@ -207,44 +297,50 @@ def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
     try:
         notice.wait_for(state="visible", timeout=WIDGET_TIMEOUT)
     except PlaywrightTimeout:
-        pytest.fail("no notice for a bad learning rate" + context())
+        pytest.fail("no notice for a bad learning rate" + ran_all.context())
     assert "learning rate must be a positive number" in notice.inner_text(), notice.inner_text()
     assert _attr(monitor, "data-runs") == "1" and button.is_enabled()
-    lr_input.fill("0.0005")
-    assert button.is_enabled()
-    button.click()
-    try:
-        page.wait_for_function(
-            f"""() => {{
-                const m = document.querySelector('{MONITOR}');
-                return m && m.dataset.runs === '2' && Number(m.dataset.points) > {points_first};
-            }}""",
-            timeout=WIDGET_TIMEOUT,
-        )
-    except PlaywrightTimeout:
-        pytest.fail(
-            f"no second run in the monitor (runs {_attr(monitor, 'data-runs')}, points "
-            f"{_attr(monitor, 'data-points')}, message {monitor.locator('.nbml-message').inner_text()!r})"
-            + context()
-        )
-    try:
-        state = page.wait_for_function(finished(2), timeout=WIDGET_TIMEOUT).json_value()
-    except PlaywrightTimeout:
-        pytest.fail(
-            f"the retrain did not finish (status {_attr(monitor, 'data-status')})" + context()
-        )
-    points_both = state["points"]
-    live = page.evaluate("() => window.__nbmlLive")
+
+
+@pytest.mark.timeout(180)
+def test_retrain_draws_a_second_run_over_the_first(retrained):
+    assert retrained.seen["enabled"]
+    points_first, points_both = retrained.seen["first"]["points"], retrained.seen["both"]["points"]
+    live = retrained.live()
     # the background run was drawn while it ran, over the first run's curves
-    assert live.get("2", 0) > points_first, f"retrain not drawn live: {live}" + context()
+    assert live.get("2", 0) > points_first, f"retrain not drawn live: {live}" + (
+        retrained.context()
+    )
     # the second run has about as many points as the first (same epochs and data)
     assert points_both >= points_first + points_first // 2, (points_first, points_both)
     # the legend names both runs, the new one with its learning rate
-    legend = monitor.locator(".u-legend").first.inner_text()
+    legend = retrained.monitor.locator(".u-legend").first.inner_text()
     assert "run 1" in legend and "run 2" in legend and "0.0005" in legend, legend
-    shot(monitor, "02_monitor_retrain.png")
+    shot(retrained.monitor, "02_monitor_retrain.png")
+    print(f"points while running {live}, points {points_first} -> {points_both}")
 
-    # ------------------------------------------------------------ confusion matrix
+
+@pytest.mark.timeout(120)
+def test_the_models_panel_says_the_monitors_status_word(retrained):
+    """One vocabulary: the panel's row of the model says its run's status as the monitor does
+    (running while the retrain ran, finished after; never the model's idle or training)."""
+    words = retrained.page.evaluate("() => window.__nbmlWords")
+    panel_words = {w[1] for w in words if w[1] is not None}
+    assert ["running", "running", "running"] in words, words
+    assert panel_words <= {"running", "finished"}, words
+    # the row's text is its status attribute
+    assert all(w[1] == w[2] for w in words), words
+    final = retrained.page.evaluate(
+        f"""() => [document.querySelector('{MONITOR}')?.dataset.status,
+            [...document.querySelectorAll('#nbml-sidebar li.nbml-sb-model')]
+                .find((l) => l.dataset.model === 'mlp')?.dataset.status]"""
+    )
+    assert final == ["finished", "finished"], (final, words)
+
+
+@pytest.mark.timeout(180)
+def test_clicking_a_confusion_cell_lists_its_samples(ran_all):
+    page = ran_all.page
     confusion = page.locator(CONFUSION).first
     confusion.scroll_into_view_if_needed()
     cells = confusion.locator("td.nbml-cm-cell").evaluate_all(
@@ -253,54 +349,44 @@ def test_monitor_retrain_and_confusion_in_jupyterlab(page, lab):
     )
     assert len(cells) == 100, len(cells)  # 10 digits
     samples = confusion.locator('[data-testid="nbml-samples"]')
-
-    def click_cell(true: int, pred: int, count: int) -> None:
-        """Click a cell and check its samples: the first page, all thumbnails decoded."""
-        expected = min(count, PAGE_SIZE)
-        confusion.locator(f'td.nbml-cm-cell[data-true="{true}"][data-pred="{pred}"]').click()
-        try:
-            page.wait_for_function(
-                f"""() => {{
-                    const s = document.querySelector('{CONFUSION} [data-testid="nbml-samples"]');
-                    if (!s || s.dataset.total !== '{count}') return false;
-                    const items = s.querySelectorAll('[data-testid="nbml-sample"]');
-                    return items.length === {expected} && [...items].every(
-                        (it) => it.querySelector('img')?.complete
-                            && it.querySelector('img').naturalWidth > 0);
-                }}""",
-                timeout=WIDGET_TIMEOUT,
-            )
-        except PlaywrightTimeout:
-            pytest.fail(
-                f"cell ({true}, {pred}) with {count} samples: panel shows total "
-                f"{_attr(samples, 'data-total')}, "
-                f"{samples.locator('[data-testid=nbml-sample]').count()} items" + context()
-            )
-        assert _attr(samples, "data-total") == str(count)
-        assert _attr(samples, "data-shown") == str(expected)
-        assert samples.locator('[data-testid="nbml-sample"]').count() == expected
-        selected = confusion.locator("td.nbml-cm-cell.nbml-selected")
-        assert selected.count() == 1
-        assert (_attr(selected, "data-true"), _attr(selected, "data-pred")) == (
-            str(true),
-            str(pred),
-        )
-
     # the biggest diagonal cell holds more than one page: only the first page is shown
-    diag_true, diag_pred, diag_count = max((c for c in cells if c[0] == c[1]), key=lambda c: c[2])
-    click_cell(diag_true, diag_pred, diag_count)
-    if diag_count > PAGE_SIZE:
+    diag = max((c for c in cells if c[0] == c[1]), key=lambda c: c[2])
+    _click_cell(ran_all, *diag)
+    if diag[2] > PAGE_SIZE:
         assert samples.locator(".nbml-cm-pager button").count() == 2
     # then the most frequent mistake (an off-diagonal cell), for the screenshot
     off = [c for c in cells if c[0] != c[1] and c[2] > 0]
     true, pred, count = max(off or [c for c in cells if c[0] == c[1]], key=lambda c: c[2])
     assert count > 0
-    click_cell(true, pred, count)
+    _click_cell(ran_all, true, pred, count)
     shot(confusion, "03_confusion_samples.png")
+    print(f"cell ({true}, {pred}) x{count}, diagonal {tuple(diag)}")
 
-    print(
-        f"browser test: {time.monotonic() - started:.1f}s, "
-        f"points while running {live}, "
-        f"points {points_first} -> {points_both}, cell ({true}, {pred}) x{count}, "
-        f"diagonal ({diag_true}, {diag_pred}) x{diag_count}"
+
+def _click_cell(nb: Notebook, true: int, pred: int, count: int) -> None:
+    """Click a cell and check its samples: the first page, all thumbnails decoded."""
+    confusion = nb.page.locator(CONFUSION).first
+    samples = confusion.locator('[data-testid="nbml-samples"]')
+    expected = min(count, PAGE_SIZE)
+    confusion.locator(f'td.nbml-cm-cell[data-true="{true}"][data-pred="{pred}"]').click()
+    nb.wait(
+        f"""() => {{
+            const s = document.querySelector('{CONFUSION} [data-testid="nbml-samples"]');
+            if (!s || s.dataset.total !== '{count}') return false;
+            const items = s.querySelectorAll('[data-testid="nbml-sample"]');
+            return items.length === {expected} && [...items].every(
+                (it) => it.querySelector('img')?.complete
+                    && it.querySelector('img').naturalWidth > 0);
+        }}""",
+        lambda: (
+            f"cell ({true}, {pred}) with {count} samples: panel shows total "
+            f"{_attr(samples, 'data-total')}, "
+            f"{samples.locator('[data-testid=nbml-sample]').count()} items"
+        ),
     )
+    assert _attr(samples, "data-total") == str(count)
+    assert _attr(samples, "data-shown") == str(expected)
+    assert samples.locator('[data-testid="nbml-sample"]').count() == expected
+    selected = confusion.locator("td.nbml-cm-cell.nbml-selected")
+    assert selected.count() == 1
+    assert (_attr(selected, "data-true"), _attr(selected, "data-pred")) == (str(true), str(pred))
