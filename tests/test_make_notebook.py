@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -52,7 +53,9 @@ def test_make_notebook_serves_the_examples_with_both_extensions(tmp_path):
             f"http://127.0.0.1:{port}/tree?token={token}", timeout=10
         ).read()
         assert b"jupyter-config-data" in page and b'"appName": "Jupyter Notebook"' in page
-        config = json.loads(page.split(b'id="jupyter-config-data">')[1].split(b"</script>")[0])
+        found = re.search(rb'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)
+        assert found, page[:2000]
+        config = json.loads(found.group(1))
         assert any(e["name"] == "nbml" for e in config["federated_extensions"]), config
         assert get("/nbml/kernels") == {"version": 1, "kernels": []}
     finally:
