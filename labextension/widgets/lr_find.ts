@@ -29,6 +29,16 @@ export function rateLabel(v: number): string {
     : String(Number(v.toPrecision(3)));
 }
 
+/** The powers of ten from ``min`` to ``max``: the rate axis's ticks and grid lines. */
+export function decades(min: number, max: number): number[] {
+  if (!(min > 0) || !(max > min)) return [];
+  const out: number[] = [];
+  for (let d = Math.ceil(Math.log10(min) - 1e-9); d <= Math.floor(Math.log10(max) + 1e-9); d++) {
+    out.push(10 ** d);
+  }
+  return out;
+}
+
 /** ``v`` if it is a finite number, else null (NaN and infinities arrive as null). */
 function num(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
@@ -135,7 +145,11 @@ function chartOptions(
       y: fixed ? { range: () => [range[0] as number, range[1] as number] } : {},
     },
     axes: [
-      { label: "learning rate (log scale)", values: (_u, s) => s.map((v) => axisLabel(v)) },
+      {
+        label: "learning rate (log scale)",
+        splits: (_u, _i, min, max) => decades(min, max),
+        values: (_u, s) => s.map((v) => axisLabel(v)),
+      },
       { label: "loss (smoothed)", size: 60, values: (_u, s) => s.map((v) => axisLabel(v)) },
     ],
     legend: { live: true },
