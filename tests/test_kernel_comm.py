@@ -180,7 +180,7 @@ def test_documented_examples_are_what_the_kernel_does(bare):
 
 
 def comm_ids(kernel):
-    return kernel.value("sorted(__import__('nbml').comm.CHANNEL.comms)")
+    return kernel.value("sorted(__import__('nbml.views.comm').views.comm.CHANNEL.comms)")
 
 
 def test_a_reloaded_page_replaces_its_comm_and_pushes_go_out_once(tmp_path):
