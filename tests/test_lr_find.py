@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -135,6 +136,45 @@ def test_a_nan_loss_is_a_finding_not_a_crash(kernel):
     )
     assert kernel.value("(f.suggestion, f.stopped, len(f.lrs))") == (None, "diverged", 1)
     assert "very first batch" in kernel.value("f.message")
+
+
+def test_no_widget_shows_the_static_chart_only(kernel):
+    res = kernel.ok(f"%%lr_find plain --data sklearn:iris --steps 20 --no-widget{IRIS}")
+    (shown,) = res.displays
+    assert "application/vnd.jupyter.widget-view+json" not in shown["data"], shown["data"].keys()
+    assert "<svg" in shown["data"]["text/html"], shown["data"]["text/html"][:300]
+
+
+def test_an_interrupt_stops_the_finder_with_its_curve_so_far_and_the_model_back(kernel):
+    kernel.ok(
+        "_big = (np.random.default_rng(0).random((4000, 64), dtype='float32'), "
+        "np.random.default_rng(1).integers(0, 10, 4000))\n"
+        "_slow = keras.Sequential([keras.Input((64,)), keras.layers.Dense(512, activation='relu'),"
+        " keras.layers.Dense(10, activation='softmax')])"
+    )
+
+    def started(msg):
+        return msg["msg_type"] == "stream" and "finding" in msg["content"]["text"]
+
+    def interrupt_soon():
+        time.sleep(4)  # past the data split and the compile: the finder is training
+        kernel.interrupt()
+
+    res = kernel.execute(
+        "print('finding', flush=True)\n"
+        "f = nbml.lr_find('slow', _slow, _big, steps=10000, end=0.001, batch_size=8)",
+        until=started,
+        then=interrupt_soon,
+    )
+    assert res.error is None and "Traceback" not in res.text, res.text
+    stopped, n, message = kernel.value("(f.stopped, len(f.lrs), f.message)")
+    assert stopped == "interrupted" and 1 <= n < 10000, (stopped, n)
+    assert "Stopped by an interrupt" in message
+    kernel.ok(
+        "assert int(slow.optimizer.iterations.numpy()) == 0\nassert slow is nbml.models()[-1].model"
+    )
+    res = kernel.ok("%train slow --epochs 1")  # the kernel and the model carry on
+    assert "finished" in res.last_display_text, res.text
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ chart widget's traits, messages and Train button (plain Python: traits, no brows
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -131,3 +133,14 @@ def test_train_button_trains_in_the_background_and_reports(found):
     REGISTRY.drain(10)
     assert w.status == "finished", (w.status, w.progress)
     assert "2/2 epochs" in w.progress and w._unsubscribe is None
+
+
+def test_options_that_do_not_fit_the_finder_are_errors_that_say_why():
+    with pytest.raises(nbml.NbmlError, match=r"nbml.lr_find has no option 'stepz'.*'steps'"):
+        nbml.lr_find("digits", stepz=10)
+    with pytest.raises(nbml.NbmlError, match="--epochs does not apply to %lr_find"):
+        nbml.lr_find("digits", epochs=3)
+    with pytest.raises(nbml.NbmlError, match=r"--steps must be from 10"):
+        nbml.lr_find("digits", steps=5)
+    assert "epochs" not in str(inspect.signature(nbml.lr_find))
+    assert "batch_size" in str(inspect.signature(nbml.lr_find))

@@ -103,9 +103,9 @@ def lr_find(
     p = pipeline.plan(name, model, ns, dataclasses.replace(opts, epochs=1))
     # the finder, the model put back and NAME bound are one piece: an interrupt stops the
     # finder at the next batch (its curve so far is the result), never the putting back
-    with training.deferred_interrupts():
+    with training.deferred_interrupts() as launch:
         p.apply()
-        finding = lr_range.find(p.model, p.dataset, rng, p.batch_size, name)
+        finding = lr_range.find(p.model, p.dataset, rng, p.batch_size, name, launch)
         p.bind(ns, cell if model is not None else None)
     return finding
 

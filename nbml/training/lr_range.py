@@ -160,6 +160,7 @@ class _Recorder:
         self.smooth: list[float] = []
         self.stopped = "finished"
         self.interrupted = False
+        self.launch: Any = None
 
     def callback(self) -> Any:
         import keras
@@ -184,7 +185,7 @@ class _Recorder:
         self.raw.append(loss)
         smooth = self.smoother.add(loss)
         self.smooth.append(smooth)
-        if self.interrupted:
+        if self.interrupted or getattr(self.launch, "interrupted", False):
             self.stopped = "interrupted"
             return True
         if self.smoother.diverged(smooth):
@@ -271,12 +272,16 @@ def _fit_args(dataset: Any, batch_size: int, rng: Range) -> dict[str, Any]:
     return {"x": x, "y": y, "batch_size": min(batch_size, max(len(x), 1)), "epochs": rng.steps}
 
 
-def run(model: Any, dataset: Any, rng: Range, batch_size: int, name: str) -> _Recorder:
+def run(
+    model: Any, dataset: Any, rng: Range, batch_size: int, name: str, launch: Any = None
+) -> _Recorder:
     """Train the range test on ``dataset``'s training part and put ``model`` back; returns the
-    recorder (losses, why it stopped). The first interrupt stops it at the next batch."""
+    recorder (losses, why it stopped). The first interrupt stops it at the next batch, and so
+    does one held off before it began (``launch.interrupted``, see ``deferred_interrupts``)."""
     sched = schedule(rng)
     saved = _Saved()
     rec = _Recorder(rng, sched, saved)
+    rec.launch = launch
     args = _fit_args(dataset, batch_size, rng)
 
     def interrupt() -> None:
@@ -305,10 +310,12 @@ def run(model: Any, dataset: Any, rng: Range, batch_size: int, name: str) -> _Re
     return rec
 
 
-def find(model: Any, dataset: Any, rng: Range, batch_size: int, name: str) -> LRFinding:
+def find(
+    model: Any, dataset: Any, rng: Range, batch_size: int, name: str, launch: Any = None
+) -> LRFinding:
     """Run the range test on ``model`` (compiled) and read its suggestions; the model is put
     back exactly as it was."""
-    rec = run(model, dataset, rng, batch_size, name)
+    rec = run(model, dataset, rng, batch_size, name, launch)
     lrs = lr_suggest.rates(rng.start, rng.end, rng.steps)[: len(rec.smooth)].tolist()
     found = lr_suggest.suggestions(lrs, rec.smooth, rng.steps)
     choice, message = lr_suggest.choose(found, lrs, rec.smooth, rec.raw, rec.stopped, rng.steps)
