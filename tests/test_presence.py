@@ -239,3 +239,14 @@ def test_the_server_extension_imports_no_keras():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["[]", "[{'module': 'nbml.server'}]"], out.stdout
+
+
+def test_the_server_extension_may_not_import_the_training_code(tmp_path):
+    from test_layers import copy_of_nbml, lint
+
+    root = copy_of_nbml(tmp_path)
+    handlers = root / "nbml" / "server" / "handlers.py"
+    handlers.write_text(handlers.read_text() + "\n\ndef _up():\n    from ..views import comm\n")
+    res = lint(root)
+    assert res.returncode == 1, res.stdout
+    assert "nbml.server is not allowed to import nbml.views" in res.stdout, res.stdout[-2000:]
