@@ -28,7 +28,7 @@ from ..core.errors import NbmlError
 from ..core.registry import REGISTRY
 from ..ml import sources
 from ..store.records import lower_is_better
-from ..training import pipeline, search
+from ..training import search
 from ..training.sweeps import STATES, Sweep, Trial
 from . import _namespace
 from . import train as _train
@@ -288,7 +288,6 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
 def _tell(sw: Sweep, job: _Job, trial: Any, row: Trial, run: Any, rep: Any) -> None:
     """The trial's outcome, told to the study: complete, pruned or failed."""
     trial.set_user_attr("run_id", run.id)
-    trial.set_user_attr("fit_seconds", rep.fit_seconds)
     row.run, row.run_id, row.fit_seconds = run, run.id, rep.fit_seconds
     value = None
     if rep.missing is not None or run.status == "failed" or rep.bad is not None:
@@ -332,7 +331,7 @@ def _wait_others(sw: Sweep) -> None:
         if not running:
             return
         if not said:
-            where = ", ".join(sorted({str(t.user_attrs.get("host")) for t in running}))
+            where = ", ".join(sorted({str(search.place(t).get("host")) for t in running}))
             numbers = ", ".join(str(t.number) for t in running)
             print(
                 f"Waiting for trial(s) {numbers} of study {sw.study_name}, running in other "
@@ -365,8 +364,7 @@ def _bind_best(sw: Sweep, job: _Job) -> None:
     stored = st.run(run_id)  # type: ignore[union-attr]
     opts = _options.from_kwargs(data=job.data, **job.fixed)
     load = {"target": opts.target, "task": opts.task, "clean": opts.clean}
-    pipeline.adopt(sw.name, stored, job.data, job.ns, **load)
-    job.ns[sw.name] = REGISTRY.get(sw.name).model  # type: ignore[union-attr]
+    search.bind(sw.name, stored, job.data, job.ns, **load)
     value = sw.row(number).value if sw.row(number) else best.value  # type: ignore[union-attr]
     sw.message = (note + " " if note else "") + (
         f"{sw.name} is the model of trial #{number} ({sw.objective} {value:.4g}), loaded from "

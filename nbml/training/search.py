@@ -195,10 +195,13 @@ def ask(study: Any, total: int, lock_path: str | None) -> Any:
 def mark(trial: Any, store_path: str | None) -> None:
     """Note where a trial runs: its host and process (to tell a dead kernel's trial) and the
     run store that keeps its model."""
-    trial.set_user_attr("host", liveness.HOST)
-    trial.set_user_attr("pid", liveness.PID)
-    trial.set_user_attr("pid_start", liveness.PID_START)
-    trial.set_user_attr("store", store_path)
+    where = {"host": liveness.HOST, "pid": liveness.PID, "pid_start": liveness.PID_START}
+    trial.set_user_attr("nbml", {**where, "store": store_path})  # one write to the storage
+
+
+def place(trial: Any) -> dict[str, Any]:
+    """Where a trial ran: ``host``, ``pid``, ``pid_start`` and ``store`` (see :func:`mark`)."""
+    return trial.user_attrs.get("nbml") or {}
 
 
 def running_elsewhere(study: Any) -> list[Any]:
@@ -208,7 +211,7 @@ def running_elsewhere(study: Any) -> list[Any]:
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     out = []
     for t in running:
-        a = t.user_attrs
+        a = place(t)
         if a.get("host") == liveness.HOST and not liveness.alive(a.get("pid"), a.get("pid_start")):
             with contextlib.suppress(Exception):  # another kernel may fail it at the same time
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
@@ -284,7 +287,7 @@ def choose(sw: Any, st: Any, best: Any) -> tuple[tuple[int, str] | None, str]:
     run_id = best.user_attrs.get("run_id")
     if st is not None and run_id and has_model(st, run_id):
         return (best.number, run_id), ""
-    host = best.user_attrs.get("host") or "another machine"
+    host = place(best).get("host") or "another machine"
     mine = [t for t in sw.rows if t.mine and t.state == "complete" and t.run_id]
     mine = [t for t in mine if st is not None and has_model(st, t.run_id)]
     where = f"The study's best trial #{best.number} ({sw.objective} {best.value:.4g}) ran on {host}"
@@ -306,3 +309,30 @@ def has_model(st: Any, run_id: str) -> bool:
     except NbmlError:
         return False
     return True
+
+
+def bind(name: str, stored: Any, data: Any, ns: dict[str, Any], **load: Any) -> None:
+    """Make the stored run's saved model the model ``name`` in this kernel and notebook.
+
+    When this kernel ran trials of the sweep, ``name``'s record already holds the data split
+    every trial trained on (one data spec, one seed, one split): only the model is loaded.
+    Otherwise the run's data is loaded and split as that run did (``--from-run``'s way).
+    """
+    from ..ml import compiling
+    from . import pipeline
+
+    record = REGISTRY.get(name)
+    if record is None or record.dataset is None:
+        pipeline.adopt(name, stored, data, ns, **load)
+    else:
+        path = stored.model_file()
+        try:
+            model = keras.saving.load_model(path)
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise NbmlError(f"Could not load {path} (run {stored.id}): {detail}") from None
+        REGISTRY.ensure_free(name, action="bind the best trial's model to it")
+        record.model, record.from_logits = model, compiling.from_logits(model)
+        record.normalize = stored.params.get("normalize") or record.normalize
+        record.user_compiled, record.status = False, "idle"
+    ns[name] = REGISTRY.get(name).model  # type: ignore[union-attr]

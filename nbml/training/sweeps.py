@@ -241,9 +241,10 @@ class Sweep:
                 continue  # this kernel's trials are kept up to date as they run
             value = ft.value if ft.values else None
             values = [ft.intermediate_values[k] for k in sorted(ft.intermediate_values)]
+            host = (ft.user_attrs.get("nbml") or {}).get("host")
             new = Trial(
                 ft.number, state, dict(ft.params), value, values,
-                run_id=ft.user_attrs.get("run_id"), host=ft.user_attrs.get("host"),
+                run_id=ft.user_attrs.get("run_id"), host=host,
             )  # fmt: skip
             if row is None or (row.state, row.value, row.values) != (state, value, values):
                 with self._lock:
