@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 
+from ..core import rules
 from ..core.registry import REGISTRY, Event, Registry, Run
 
 
@@ -188,5 +189,5 @@ class LiveMonitor(TrainingPublisher):
         run = self.run
         run.ended = time.time()
         run.status = "failed" if self.nan_at else "finished"
-        self._record.status = {"finished": "idle"}.get(run.status, run.status)
+        self._record.status = rules.model_state(run.status)
         self._publish("end", {"status": run.status, "message": run.message})

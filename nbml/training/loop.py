@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..core import rules
 from ..core.errors import NbmlError
 from ..core.registry import REGISTRY, Event, Run
 from ..ml import distribution
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from .pipeline import Plan
 
 #: A model's status once its run has ended.
-MODEL_STATES = {"finished": "idle", "stopped": "stopped", "failed": "failed"}
 _SHAPE_WORDS = ("shape", "Incompatible", "broadcast", "rank", "dimension")
 
 
@@ -182,7 +182,7 @@ def end(record: Any, run: Run) -> None:
     if run.status == "running":
         run.status = "failed"
     run.ended = run.ended or time.time()
-    record.status = MODEL_STATES.get(run.status, "failed")
+    record.status = rules.model_state(run.status)
     try:
         with deferred_interrupts():
             event = Event("end", run, {"status": run.status, "message": run.message})

@@ -24,6 +24,7 @@ import time
 from numbers import Real
 from typing import Any
 
+from ..core import rules
 from ..core.jsonsafe import finite_or_none, json_safe
 from ..core.registry import REGISTRY, Event, ModelRecord
 
@@ -80,17 +81,17 @@ def validate(msg: Any) -> dict[str, Any]:
 
 def model_info(rec: ModelRecord) -> dict[str, Any]:
     """What the sidebar shows of one model."""
+    from .sweeps import sweep_info
+
     run = rec.run
     metrics = dict(run.metrics) if run else {}
     progress = 0.0
     if run:
-        progress = run.epoch / max(run.epochs, 1)
+        batch = None
         if run.status == "running" and run.last_batch:
-            epoch, batch, logs = run.last_batch
+            _, batch, logs = run.last_batch
             metrics = {**metrics, **{k: finite_or_none(v) for k, v in logs.items()}}
-            steps = run.steps
-            if steps:
-                progress = min((epoch + (batch + 1) / steps) / max(run.epochs, 1), 1.0)
+        progress = rules.progress(run, batch, run.steps)
     return {
         "name": rec.name,
         "status": rec.status,
@@ -111,6 +112,8 @@ def model_info(rec: ModelRecord) -> dict[str, Any]:
         # says what the monitor and %runs say for that run; None for a model without runs
         "run_status": run.status if run else None,
         "message": run.message if run else "",
+        # the sweep this run is a trial of: its trials' progress and best so far (or None)
+        "sweep": sweep_info(rec.name, run),
     }
 
 
@@ -274,7 +277,7 @@ class SidebarChannel:
         with self._lock:
             self._changed.add(event.run.name)
             self._event_time = event.time
-            urgent = event.kind in ("begin", "end")
+            urgent = event.kind in ("begin", "end", "sweep")
             if not urgent and time.monotonic() - self._last_push < self.interval:
                 return
             self.push(with_devices=urgent)

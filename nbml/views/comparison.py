@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.rules import main_metric
 from ..store.records import better
 from .display import curves_svg, e, seconds, table_html, table_text
 
@@ -24,16 +25,6 @@ _OTHER_PARAMS = (
 _HIDDEN_PARAMS = ("steps_per_execution", "distribute")
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _COLORS += ("#7f7f7f", "#bcbd22", "#17becf")
-
-
-def main_metric(keys: Sequence[str]) -> str | None:
-    """The metric a run is judged by: the first validation metric other than the loss, else
-    ``val_loss``, else the first training metric, else ``loss``."""
-    vals = [k for k in keys if k.startswith("val_")]
-    for pool in ([k for k in vals if k != "val_loss"], vals, [k for k in keys if k != "loss"]):
-        if pool:
-            return pool[0]
-    return "loss" if "loss" in keys else None
 
 
 def best_of(run: Any, key: str) -> float | None:

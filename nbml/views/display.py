@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import rules
 from ..core.registry import REGISTRY, Event, Run
 
 e = html.escape
@@ -179,8 +180,7 @@ def progress_text(run: Run, live: dict[str, Any] | None = None) -> str:
     live = live or {}
     parts = [run.name, run.status]
     if run.status == "running":
-        done = run.epoch + ((live.get("batch", -1) + 1) / live["steps"] if live.get("steps") else 0)
-        frac = min(done / max(run.epochs, 1), 1.0)
+        frac = rules.progress(run, live.get("batch"), live.get("steps"))
         bar = "#" * int(frac * 20)
         parts.append(f"epoch {min(run.epoch + 1, run.epochs)}/{run.epochs} [{bar:<20}] {frac:.0%}")
     else:
@@ -196,12 +196,7 @@ def progress_text(run: Run, live: dict[str, Any] | None = None) -> str:
 
 def progress_html(run: Run, live: dict[str, Any] | None = None) -> str:
     live = live or {}
-    done = run.epoch + (
-        (live.get("batch", -1) + 1) / live["steps"]
-        if run.status == "running" and live.get("steps")
-        else 0
-    )
-    frac = min(done / max(run.epochs, 1), 1.0)
+    frac = rules.progress(run, live.get("batch"), live.get("steps"))
     color = STATUS_COLORS.get(run.status, "#777")
     text = progress_text(run, live).split(" · ", 2)
     rest = e(text[2]) if len(text) > 2 else ""

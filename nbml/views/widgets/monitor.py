@@ -20,6 +20,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ...core import rules
 from ...core.errors import NbmlError
 from ...core.jsonsafe import json_safe
 from ...core.registry import REGISTRY, Event, ModelRecord, Run
@@ -214,14 +215,13 @@ class TrainingMonitor(anywidget.AnyWidget):
                 x = event.data["epoch"] + 1
                 for key, value in event.data["logs"].items():
                     self._add(curves, pending, key, "epoch", [[x, float(value)]])
-                self.header.update(epoch=run.epoch, progress=run.epoch / max(run.epochs, 1))
+                self.header.update(epoch=run.epoch, progress=rules.progress(run))
                 self._learn_metrics(event.data["logs"])
             elif event.kind == "end":
                 self.header.update(
                     status=run.status, epoch=run.epoch, message=run.message, eta=None
                 )
-                if run.status == "finished":
-                    self.header["progress"] = 1.0
+                self.header["progress"] = rules.progress(run)
         if event.kind == "end":
             self._send_now()
             with self.hold_sync():
@@ -264,11 +264,11 @@ class TrainingMonitor(anywidget.AnyWidget):
         x = epoch + ((batch + 1) / steps if steps else 0.0)
         for key, value in data["logs"].items():
             self._add(curves, pending, key, "batch", [[x, float(value)]])
-        progress = (run.epoch + ((batch + 1) / steps if steps else 0)) / max(run.epochs, 1)
+        progress = rules.progress(run, batch, steps)
         self.header.update(
             status="running",
             epoch=epoch,
-            progress=min(progress, 1.0),
+            progress=progress,
             samples_per_s=data.get("samples_per_s"),
             eta=data.get("eta"),
         )
