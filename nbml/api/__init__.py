@@ -18,7 +18,7 @@ from ..core.errors import NbmlError, did_you_mean
 from ..core.registry import REGISTRY, ModelRecord, Run, announce
 from ..ml import data as _data
 from ..ml import exporting, preprocessing
-from ..ml.evaluation import Evaluation
+from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
 from ..training import loop as training
 from ..training import pipeline
@@ -235,8 +235,7 @@ def evaluate(
     """
     record = _free_record(name, "evaluate it", wait)
     task = record.task
-    if average not in ("macro", "weighted", "micro"):
-        raise NbmlError(f"--average must be macro, weighted or micro, not '{average}'.")
+    check_average(average)
     if data is None:
         ds = record.dataset
         if ds is None or ds.x_test is None:

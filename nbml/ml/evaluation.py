@@ -17,6 +17,13 @@ from ..core.errors import NbmlError
 
 AVERAGES = ("macro", "weighted", "micro")
 
+
+def check_average(average: str) -> str:
+    """``--average``: how precision, recall and F1 average over classes."""
+    if average not in AVERAGES:
+        raise NbmlError(f"--average must be macro, weighted or micro, not '{average}'.")
+    return average
+
 #: Keys of a classification report that are not classes.
 SUMMARY_KEYS = ("accuracy", "macro avg", "weighted avg", "micro avg")
 
@@ -76,8 +83,7 @@ class Evaluation:
         average: str = "macro",
         data: str = "",
     ) -> None:
-        if average not in AVERAGES:
-            raise NbmlError(f"--average must be one of {', '.join(AVERAGES)}, not '{average}'.")
+        check_average(average)
         self.name, self.task, self.average, self.data = name, task, average, data
         self.y_true, self.y_pred = y_true, y_pred
         if task == "classification":
