@@ -91,6 +91,13 @@ def test_line_form_returns_the_finding_and_puts_the_model_back_exactly(kernel):
     assert kernel.value("type(f).__name__") == "LRFinding"
     assert kernel.value("len(f.lrs) == len(f.losses) and 2 <= len(f.lrs) <= 60")
     assert kernel.value("sorted(f.suggestions)") == ["minimum", "steep", "valley"]
+    # the growing rate reached the compiled step: the trained model's loss blew up past 4x its
+    # best before the last batch (at a fixed rate it would have stayed low)
+    assert kernel.value("(f.stopped, f.lrs[-1] > 1e-3, max(f.losses) > 4 * min(f.losses))") == (
+        "diverged",
+        True,
+        True,
+    )
     # shown on its own, it is the chart
     res = kernel.ok("f")
     assert "application/vnd.jupyter.widget-view+json" in res.result, res.result.keys()

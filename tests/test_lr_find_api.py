@@ -75,6 +75,8 @@ def test_line_form_puts_a_trained_model_back_bit_for_bit(found):
     assert model.train_function is fn and model.steps_per_execution == spe
     assert np.array_equal(np.random.get_state()[1], rng)  # numpy's shuffling state too
     assert len(again.lrs) <= 30 and ns["digits"] is model
+    # the schedule reached the compiled step: the trained model's loss blew up at high rates
+    assert again.stopped == "diverged" and max(again.losses) > 4 * min(again.losses)
 
 
 def test_static_chart_is_svg_with_a_marker_per_suggestion(found):
