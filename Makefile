@@ -53,6 +53,7 @@ bench: venv
 	$(BIN)/python benchmarks/overhead.py --batch-size 256 --epochs 5
 	$(BIN)/python benchmarks/overhead.py --samples 20000 --features 64 --hidden 32 --defaults-budget 0.80 --skip-load-ext
 	$(BIN)/python benchmarks/messages.py
+	$(BIN)/python benchmarks/lr_find.py
 
 wheel: venv
 	rm -rf dist
