@@ -34,6 +34,23 @@ export interface ModelInfo {
    * model without runs, whose `status` is the model's own word. */
   run_status?: string | null;
   message?: string;
+  /** The %%sweep the latest run is a trial of (docs/protocol.md), or null. */
+  sweep?: SweepInfo | null;
+}
+
+/** A sweep as the panel shows it: its trials' progress and the best so far. */
+export interface SweepInfo {
+  study: string;
+  status: string;
+  total: Num;
+  done: Num;
+  running: Num;
+  complete: Num;
+  pruned: Num;
+  failed: Num;
+  objective: string;
+  best: Num;
+  best_trial: Num;
 }
 
 export interface Layer {

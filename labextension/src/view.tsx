@@ -15,7 +15,7 @@ import {
   progressFraction,
 } from "./format";
 import type { DocEntry, SidebarModel } from "./model";
-import type { ModelInfo } from "./protocol";
+import type { ModelInfo, SweepInfo } from "./protocol";
 
 export interface Actions {
   stop(docId: string, model: ModelInfo): void;
@@ -133,6 +133,33 @@ function SummaryTable(props: { summary: DocEntry["summaries"][string] }): JSX.El
   );
 }
 
+/** One line for a sweep: trials done of the study's total, by state, and the best so far. */
+export function sweepText(s: SweepInfo): string {
+  const parts = [`sweep ${text(s.study)}: ${plain(s.done)}/${plain(s.total)} trials`];
+  for (const k of ["running", "complete", "pruned", "failed"] as const) {
+    if (finite(s[k])) parts.push(`${plain(s[k])} ${k}`);
+  }
+  if (s.best_trial != null) {
+    parts.push(`best #${plain(s.best_trial)} ${text(s.objective)} ${formatNumber(s.best)}`);
+  }
+  return parts.join(" · ");
+}
+
+/** A model that is sweeping shows as one sweep entry: the sweep's progress over its trials. */
+function SweepLine(props: { sweep: SweepInfo }): JSX.Element {
+  const s = props.sweep;
+  const total = finite(s.total) ?? 0;
+  const done = total > 0 ? Math.min((finite(s.done) ?? 0) / total, 1) : 0;
+  return (
+    <div className="nbml-sb-sweep" data-sweep={text(s.study)} data-sweep-status={text(s.status)}>
+      <div className="nbml-sb-sweep-text">{sweepText(s)}</div>
+      <div className="nbml-sb-progress" title={`${Math.round(done * 100)}% of the trials`}>
+        <div style={{ width: percent(done) }} />
+      </div>
+    </div>
+  );
+}
+
 export function ModelRow(props: {
   doc: DocEntry;
   model: ModelInfo;
@@ -153,6 +180,7 @@ export function ModelRow(props: {
           {plain(model.epoch)}/{plain(model.epochs)}
         </span>
       </div>
+      {model.sweep ? <SweepLine sweep={model.sweep} /> : null}
       <div className="nbml-sb-progress" title={`${Math.round(progress * 100)}%`}>
         <div style={{ width: percent(progress) }} />
       </div>

@@ -25,7 +25,7 @@ from .. import store as _store
 from ..core import options as _options
 from ..core import space as _space
 from ..core.errors import NbmlError
-from ..core.registry import REGISTRY
+from ..core.registry import REGISTRY, Event
 from ..ml import sources
 from ..store.records import lower_is_better
 from ..training import search
@@ -224,6 +224,15 @@ def _work(sw: Sweep, job: _Job, raise_errors: bool) -> None:
         sw.ended = time.time()
         sw.done.set()
         sw.notify("end", None)
+        _announce_end(sw)
+
+
+def _announce_end(sw: Sweep) -> None:
+    """A ``sweep`` event on the last trial's run: views of the model (the sidebar) hear that
+    the sweep has ended."""
+    runs = [t.run for t in sw.rows if t.run is not None]
+    if runs:
+        REGISTRY.post(Event("sweep", runs[-1], {"status": sw.status, "message": sw.message}))
 
 
 @contextlib.contextmanager
@@ -271,12 +280,15 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
         row.params = dict(trial.params)
         reporter = search.TrialReporter(trial, sw.objective, sw.name)
         extra = {"sweep": sw.study_name, "trial": n, **values, **hp.values}
-        run = _train(
-            sw.name, model, job.data, display="none", update_interval=job.interval,
-            namespace=job.ns, cell=job.cell, callbacks=[reporter], extra_params=extra,
-            background=job.background, **job.fixed, **values,
-        )  # fmt: skip
-        run.done.wait()  # a background sweep trains each trial in its own thread
+        # the trial's model is saved to the run store off this thread while the sweep goes on
+        # (nothing touches it again; the next trial, and binding the best, wait for the save)
+        with _store.deferred_saves():
+            run = _train(
+                sw.name, model, job.data, display="none", update_interval=job.interval,
+                namespace=job.ns, cell=job.cell, callbacks=[reporter], extra_params=extra,
+                background=job.background, **job.fixed, **values,
+            )  # fmt: skip
+            run.done.wait()  # a background sweep trains each trial in its own thread
     except BaseException:
         with contextlib.suppress(Exception):
             sw.study.tell(trial, state=search.state("FAIL"))

@@ -146,6 +146,14 @@ class Sweep:
             )  # fmt: skip
         return pd.DataFrame(rows)
 
+    def best_row(self) -> Trial | None:
+        """The best complete trial this kernel knows of (no storage read: for live views)."""
+        done = [t for t in self.rows if t.state == "complete" and t.value is not None]
+        if not done:
+            return None
+        pick = min if self.direction == "minimize" else max
+        return pick(done, key=lambda t: t.value)  # type: ignore[arg-type,return-value]
+
     def counts(self) -> dict[str, int]:
         """How many trials are in each state."""
         out: dict[str, int] = {}

@@ -69,6 +69,30 @@ def sweep_html(sw: Any) -> str:
     )
 
 
+def sweep_info(name: str, run: Any) -> dict[str, Any] | None:
+    """What the sidebar shows of the sweep whose trial ``run`` (model ``name``'s latest run) is:
+    its study, status and trials by state, and the best so far; None for a run of no sweep."""
+    import sys
+
+    module = sys.modules.get("nbml.training.sweeps")
+    study = (getattr(run, "params", None) or {}).get("sweep")
+    if module is None or study is None:
+        return None
+    found = [s for s in module.SWEEPS if s.name == name and s.study_name == study]
+    if not found:
+        return None
+    sw = found[-1]
+    c, best = sw.counts(), sw.best_row()
+    return {
+        "study": sw.study_name, "status": sw.status, "total": sw.total,
+        "done": sum(c.get(k, 0) for k in ("complete", "pruned", "failed")),
+        "running": c.get("running", 0), "complete": c.get("complete", 0),
+        "pruned": c.get("pruned", 0), "failed": c.get("failed", 0), "objective": sw.objective,
+        "best": None if best is None else best.value,
+        "best_trial": None if best is None else best.number,
+    }  # fmt: skip
+
+
 def sweep_text(sw: Any) -> str:
     return f"{sw.name}: {sw.summary()} ({sw.status})" + (f"\n{sw.message}" if sw.message else "")
 

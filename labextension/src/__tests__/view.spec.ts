@@ -6,7 +6,7 @@ import { renderToStaticMarkup } from "react-dom/server";
 import { SidebarModel } from "../model";
 import type { KernelMsg, ModelInfo } from "../protocol";
 import { formatDuration, formatNumber } from "../format";
-import { Actions, Boundary, SidebarView, bytes, metricText, statusWord } from "../view";
+import { Actions, Boundary, SidebarView, bytes, metricText, statusWord, sweepText } from "../view";
 
 const actions: Actions = {
   stop: () => undefined,
@@ -155,5 +155,49 @@ describe("the sidebar's view", () => {
     );
     const healthy = new Boundary({ what: "model m", data: 1, children: "fine" });
     expect(healthy.render()).toBe("fine");
+  });
+});
+
+describe("a sweep", () => {
+  const sweep = {
+    study: "mlp",
+    status: "running",
+    total: 12,
+    done: 5,
+    running: 1,
+    complete: 3,
+    pruned: 1,
+    failed: 1,
+    objective: "val_loss",
+    best: 0.1583,
+    best_trial: 2,
+  };
+  const hello = (models: ModelInfo[]): unknown => ({
+    type: "hello",
+    version: 1,
+    nbml: "0.1.0",
+    models,
+    time: 1,
+  });
+
+  it("shows as one entry with its trials' progress and the best so far", () => {
+    expect(sweepText(sweep)).toBe(
+      "sweep mlp: 5/12 trials · 1 running · 3 complete · 1 pruned · 1 failed · " +
+        "best #2 val_loss 0.1583",
+    );
+    const html = render(hello([info("mlp", { sweep })]));
+    expect(html).toContain('data-sweep="mlp"');
+    expect(html).toContain("5/12 trials");
+    expect(html).toContain("width:41.7%");
+  });
+
+  it("survives a sweep entry of nulls and garbage", () => {
+    const bad = { ...sweep, done: null, total: null, best: null, best_trial: null };
+    expect(sweepText(bad)).toBe(
+      "sweep mlp: ?/? trials · 1 running · 3 complete · 1 pruned · 1 failed",
+    );
+    const html = render(hello([info("a", { sweep: "nonsense" }), info("b", { sweep: bad })]));
+    expect(html).toContain('data-model="a"');
+    expect(html).toContain('data-model="b"');
   });
 });
