@@ -31,6 +31,7 @@ import numpy as np
 from ..core.errors import NbmlError
 from ..core.options import positive_int
 from ..ml import lr_suggest
+from . import compile_cache
 from .loop import graceful_interrupt
 
 DEFAULT_START, DEFAULT_END, DEFAULT_STEPS = 1e-7, 10.0, 100
@@ -278,6 +279,7 @@ def run(
     """Train the range test on ``dataset``'s training part and put ``model`` back; returns the
     recorder (losses, why it stopped). The first interrupt stops it at the next batch, and so
     does one held off before it began (``launch.interrupted``, see ``deferred_interrupts``)."""
+    compile_cache.enable()  # a re-run of the same cell loads its step instead of compiling it
     sched = schedule(rng)
     saved = _Saved()
     rec = _Recorder(rng, sched, saved)
