@@ -153,9 +153,9 @@ def _summary(kernel: Kernel) -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--trials", type=int, default=8)
+    p.add_argument("--trials", type=int, default=32)
     p.add_argument("--samples", type=int, default=60_000)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--check", action="store_true", help="exit 1 when the budget is missed")
     config = p.parse_args()

@@ -97,11 +97,11 @@ def test_name_holds_the_best_trials_stored_weights(twelve):
         "import numpy as np\n"
         "best = s12.best_trial\n"
         "done = [t for t in s12.rows if t.state == 'complete']\n"
-        "stored = nbml.store.current().run(best.user_attrs['run_id'])\n"
+        "stored = nbml.store.current().run(best.user_attrs['nbml']['run_id'])\n"
         "loaded = keras.saving.load_model(stored.model_file())"
     )
     assert k.value("best.value == min(t.value for t in done)")
-    assert k.value("s12.best_run.id == best.user_attrs['run_id']")
+    assert k.value("s12.best_run.id == best.user_attrs['nbml']['run_id']")
     assert k.value("len(loaded.get_weights()) == len(mlp.get_weights()) > 0")
     assert k.value(
         "all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), mlp.get_weights()))"
@@ -264,3 +264,57 @@ def test_two_kernels_share_one_study(tmp_path):
     finally:
         for k in kernels:
             k.shutdown()
+
+
+def _comm_reply(kernel, comm_id, kind, timeout=60):
+    """The next custom message of type ``kind`` the widget ``comm_id`` sends."""
+    import queue
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        data = msg["content"].get("data", {}) if msg["msg_type"] == "comm_msg" else {}
+        content = data.get("content") if data.get("method") == "custom" else None
+        if msg["content"].get("comm_id") == comm_id and (content or {}).get("type") == kind:
+            return content
+    raise AssertionError(f"no {kind!r} message from widget {comm_id}")
+
+
+def test_the_monitors_sweep_choice_sweeps_around_its_settings(kernel):
+    from test_kernel_widgets import WIDGET, custom, widget_updates
+
+    mlp = BODY.replace('hp.choice("units", [8, 16, 32])', "16")
+    res = kernel.ok(f"%%train around --data sklearn:digits --epochs 2 --lr 0.01\n{mlp}")
+    comm_id = res.displays[0]["data"][WIDGET]["model_id"]
+    panel = {"type": "sweep", "epochs": 2, "lr": 0.01, "batch_size": 32, "optimizer": "adam"}
+    custom(kernel, comm_id, {**panel, "lr": -1})
+    assert "learning rate must be a positive number" in widget_updates(kernel, comm_id, "notice")
+    custom(kernel, comm_id, panel)
+    notice = widget_updates(kernel, comm_id, "notice")
+    assert notice.startswith("Sweep around-") and "8 trials around these settings" in notice
+    kernel.ok(
+        "import time\nfrom nbml.training.sweeps import SWEEPS\nsa = SWEEPS[-1]\n"
+        "assert sa.name == 'around' and sa.wait(300)"
+    )
+    assert kernel.value("sa.status") == "finished"
+    params = kernel.value("[t.params for t in sa.rows]")
+    assert len(params) == 8
+    assert all(0.001 <= p["lr"] <= 0.1 and p["batch_size"] in (16, 32, 64) for p in params)
+    runs = kernel.value("[(r.params.get('sweep'), r.epochs) for r in nbml.runs('around')]")
+    assert runs[0] == (None, 2) and runs[1:] == [(kernel.value("sa.study_name"), 2)] * 8
+    # the monitor drew every trial over the first run
+    custom(kernel, comm_id, {"type": "sync"})
+    assert len(_comm_reply(kernel, comm_id, "snapshot")["runs"]) == 9
+    # the model is the best trial's (its preprocessing included, so it predicts raw digits)
+    kernel.ok(
+        "stored = nbml.store.current().run(sa.best_run.id)\n"
+        "loaded = keras.saving.load_model(stored.model_file())"
+    )
+    assert kernel.value(
+        "all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), around.get_weights()))"
+    )
+    assert kernel.value("nbml.evaluate('around').accuracy > 0.5")

@@ -53,6 +53,8 @@ interface Form {
   form: HTMLElement;
   inputs: Map<string, HTMLInputElement | HTMLSelectElement>;
   go: HTMLButtonElement;
+  /** A small sweep around the panel's settings (the kernel's monitor_sweep). */
+  sweep: HTMLButtonElement;
 }
 
 /** The Retrain panel: its fields come from the kernel (``fields``), then its button. */
@@ -61,8 +63,13 @@ function buildForm(): Form {
   const form = el("div", "nbml-form");
   const go = el("button", "nbml-button nbml-primary", "Retrain");
   go.dataset.testid = "nbml-retrain";
+  const sweep = el("button", "nbml-button", "Sweep");
+  sweep.dataset.testid = "nbml-sweep-around";
+  sweep.title =
+    "8 trials in the background around these settings: learning rate 1/10 to 10x (log), " +
+    "batch size 1/2, 1 and 2x; the best trial's model becomes the model";
   details.append(el("summary", "", "Retrain"), form);
-  return { details, form, inputs: new Map(), go };
+  return { details, form, inputs: new Map(), go, sweep };
 }
 
 /** An input for one field: the optimizer is a list, whole numbers a number box, else text. */
@@ -94,7 +101,7 @@ function setFields(form: Form, fields: unknown): void {
     form.inputs.set(field.name, box);
     form.form.append(wrap);
   }
-  form.form.append(form.go);
+  form.form.append(form.go, form.sweep);
 }
 
 /** The Retrain message for what was typed: numbers where they are numbers, else the text, so
@@ -191,6 +198,7 @@ function drawHeader(v: View, header: Header, model: Model): void {
   v.stop.hidden = !running || foreground;
   v.hint.hidden = !running || !foreground;
   v.form.go.disabled = running;
+  v.form.sweep.disabled = running;
   v.summary.textContent = String(model.get("summary") ?? "");
 }
 
@@ -272,6 +280,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   v.form.go.addEventListener("click", () => {
     model.send(retrainRequest(v.form));
     v.form.go.disabled = true;
+  });
+  v.form.sweep.addEventListener("click", () => {
+    model.send({ ...retrainRequest(v.form), type: "sweep" });
+    v.form.sweep.disabled = true;
   });
   model.on("msg:custom", onMessage);
   for (const t of TRAITS) model.on(`change:${t}`, schedule);

@@ -269,9 +269,8 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
     import keras
 
     n = trial.number
-    row = sw.begin(n)
+    row = sw.begin(trial, job.store_path)
     try:
-        search.mark(trial, job.store_path)
         sw.study.sampler = search.sampler(job.seed, n)
         values = {k: s.suggest(trial, k) for k, s in job.space.items()}
         hp = _space.HP(trial, reserved=job.space)
@@ -299,7 +298,6 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
 
 def _tell(sw: Sweep, job: _Job, trial: Any, row: Trial, run: Any, rep: Any) -> None:
     """The trial's outcome, told to the study: complete, pruned or failed."""
-    trial.set_user_attr("run_id", run.id)
     row.run, row.run_id, row.fit_seconds = run, run.id, rep.fit_seconds
     value = None
     if rep.missing is not None or run.status == "failed" or rep.bad is not None:

@@ -108,7 +108,4 @@ class SweepMagics(Magics):
     def _build(self, cell: str, hp: Any) -> Any:
         """Run the body with ``hp`` in the notebook; the model it yields (as ``%%train``'s)."""
         self.shell.user_ns["hp"] = hp
-        try:
-            return self.main._model_from_cell(cell)
-        except UsageError as e:
-            raise UsageError(str(e).replace("%%train", "%%sweep")) from None
+        return self.main._model_from_cell(cell, "%%sweep")

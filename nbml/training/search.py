@@ -192,15 +192,16 @@ def ask(study: Any, total: int, lock_path: str | None) -> Any:
         return study.ask()
 
 
-def mark(trial: Any, store_path: str | None) -> None:
-    """Note where a trial runs: its host and process (to tell a dead kernel's trial) and the
-    run store that keeps its model."""
+def mark(trial: Any, store_path: str | None, run_id: str) -> None:
+    """Note where a trial runs, in one write: its host and process (to tell a dead kernel's
+    trial), the run store that keeps its model and its run there."""
     where = {"host": liveness.HOST, "pid": liveness.PID, "pid_start": liveness.PID_START}
-    trial.set_user_attr("nbml", {**where, "store": store_path})  # one write to the storage
+    trial.set_user_attr("nbml", {**where, "store": store_path, "run_id": run_id})
 
 
 def place(trial: Any) -> dict[str, Any]:
-    """Where a trial ran: ``host``, ``pid``, ``pid_start`` and ``store`` (see :func:`mark`)."""
+    """Where a trial ran: ``host``, ``pid``, ``pid_start``, ``store`` and ``run_id`` (see
+    :func:`mark`)."""
     return trial.user_attrs.get("nbml") or {}
 
 
@@ -284,7 +285,7 @@ class TrialReporter(keras.callbacks.Callback):
 def choose(sw: Any, st: Any, best: Any) -> tuple[tuple[int, str] | None, str]:
     """(trial number, run id) of the model a sweep binds, and a note when it is not the study's
     best: a model in this kernel's run store (the study's best, else this kernel's best)."""
-    run_id = best.user_attrs.get("run_id")
+    run_id = place(best).get("run_id")
     if st is not None and run_id and has_model(st, run_id):
         return (best.number, run_id), ""
     host = place(best).get("host") or "another machine"

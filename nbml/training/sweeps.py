@@ -85,6 +85,7 @@ class Sweep:
         self._lock = threading.RLock()
         self._unsubscribe: Any = None
         self._views: dict[str, Any] = {}  # what views keep per sweep (its widget, handle)
+        self._marks: dict[int, tuple[Any, str | None]] = {}  # trials whose run has not begun
         SWEEPS.append(self)
         del SWEEPS[:-_KEPT]
 
@@ -121,7 +122,7 @@ class Sweep:
         row = self._rows.get(best.number)
         if row is not None and row.run is not None:
             return row.run
-        run_id = best.user_attrs.get("run_id")
+        run_id = (best.user_attrs.get("nbml") or {}).get("run_id")
         if run_id is None:
             return None
         from .. import store
@@ -199,12 +200,14 @@ class Sweep:
 
     # ----------------------------------------------------------- bookkeeping
 
-    def begin(self, number: int) -> Trial:
-        """A trial of this kernel starts."""
+    def begin(self, trial: Any, store_path: str | None) -> Trial:
+        """A trial of this kernel starts (where it runs is noted once its run begins)."""
         from ..store import liveness
 
+        number = trial.number
         with self._lock:
             row = self._rows[number] = Trial(number, mine=True, host=liveness.HOST)
+            self._marks[number] = (trial, store_path)
         self.notify("trial", row)
         return row
 
@@ -231,12 +234,26 @@ class Sweep:
             return
         if event.kind == "begin":
             row.run, row.run_id = run, run.id
+            self._mark(row.number, run.id)
             self.notify("trial", row)
         elif event.kind == "epoch":
             value = (event.data.get("logs") or {}).get(self.objective)
             if value is not None:
                 row.values.append(float(value))
             self.notify("epoch", row)
+
+    def _mark(self, number: int, run_id: str) -> None:
+        """Write where the trial runs to the study: on the views thread, while it trains."""
+        import logging
+
+        from . import search
+
+        trial, store_path = self._marks.pop(number, (None, None))
+        try:
+            if trial is not None:
+                search.mark(trial, store_path, run_id)
+        except Exception:  # the trial still runs; another kernel only cannot tell it is alive
+            logging.getLogger("nbml").exception("could not note where trial %s runs", number)
 
     def refresh(self) -> None:
         """Read the study's trials: other kernels' trials join the table, and each trial's
@@ -249,10 +266,10 @@ class Sweep:
                 continue  # this kernel's trials are kept up to date as they run
             value = ft.value if ft.values else None
             values = [ft.intermediate_values[k] for k in sorted(ft.intermediate_values)]
-            host = (ft.user_attrs.get("nbml") or {}).get("host")
+            where = ft.user_attrs.get("nbml") or {}
             new = Trial(
                 ft.number, state, dict(ft.params), value, values,
-                run_id=ft.user_attrs.get("run_id"), host=host,
+                run_id=where.get("run_id"), host=where.get("host"),
             )  # fmt: skip
             if row is None or (row.state, row.value, row.values) != (state, value, values):
                 with self._lock:

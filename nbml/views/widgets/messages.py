@@ -34,7 +34,8 @@ def _monitor_kinds() -> dict[str, tuple[set[str], set[str]]]:
 
     names = {f["name"] for f in retrain_fields()}
     required = MONITOR["retrain"][0]
-    return {**MONITOR, "retrain": (required, names - required)}
+    fields = (required, names - required)
+    return {**MONITOR, "retrain": fields, "sweep": fields}  # Sweep: around the same settings
 
 
 def retrain_panel(run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -89,11 +90,11 @@ def monitor_request(msg: Any, optimizers: Any = None) -> dict[str, Any]:
     ``optimizers`` is the collection of known optimizer names (Keras's, by default).
     """
     msg = check_shape(msg, _monitor_kinds())
-    if msg["type"] != "retrain":
+    if msg["type"] not in ("retrain", "sweep"):
         return msg
     out: dict[str, Any] = {
         **{k: v for k, v in msg.items() if v is not None},
-        "type": "retrain",
+        "type": msg["type"],
         "epochs": whole(msg, "epochs", 1, MAX_EPOCHS),
         "batch_size": whole(msg, "batch_size", 1, MAX_BATCH),
         "lr": None,

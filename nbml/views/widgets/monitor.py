@@ -28,6 +28,7 @@ from ..comm import InvalidMessage
 from ..display import STATUS_COLORS, curves_svg, ordered, progress_text
 from . import STATIC
 from .messages import monitor_request, retrain_panel, say
+from .monitor_sweep import follows, sweep_around
 
 Point = list[float]
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
@@ -89,6 +90,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._tracked: dict[str, Run] = {}  # the runs this monitor follows, by id
         self._adopt = False
+        self._sweep: Any = None  # a sweep the Sweep choice started: the monitor draws its trials
         self.handle: Any = None
         self._unsubscribe: Any = None
         self.on_msg(self._on_msg)
@@ -108,7 +110,8 @@ class TrainingMonitor(anywidget.AnyWidget):
             stop()
 
     def _idle(self) -> bool:
-        return not self._adopt and all(r.status != "running" for r in self._tracked.values())
+        running = any(r.status == "running" for r in self._tracked.values())
+        return not self._adopt and self._sweep is None and not running
 
     # ------------------------------------------------------------ display
 
@@ -198,7 +201,7 @@ class TrainingMonitor(anywidget.AnyWidget):
 
     def _on_event(self, event: Event) -> None:
         run = event.run
-        if event.kind == "begin" and self._adopt and run.name == self.name:
+        if event.kind == "begin" and run.name == self.name and (self._adopt or follows(self, run)):
             self._adopt = False
             record = REGISTRY.get(run.name)
             self.track(run, record, foreground=False)
@@ -339,6 +342,8 @@ class TrainingMonitor(anywidget.AnyWidget):
             self.send(self.snapshot())
         elif msg["type"] == "stop":
             self._stop()
+        elif msg["type"] == "sweep":
+            sweep_around(self, msg)
         else:
             self.retrain(msg)
 
