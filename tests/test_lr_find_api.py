@@ -146,3 +146,31 @@ def test_options_that_do_not_fit_the_finder_are_errors_that_say_why():
         nbml.lr_find("digits", steps=5)
     assert "epochs" not in str(inspect.signature(nbml.lr_find))
     assert "batch_size" in str(inspect.signature(nbml.lr_find))
+
+
+class _IrisBatches(keras.utils.PyDataset):
+    """The iris data in 3 batches: a stream the finder reads every pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from sklearn.datasets import load_iris
+
+        x, y = load_iris(return_X_y=True)
+        self.x, self.y = x.astype("float32"), y
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, i: int):
+        return self.x[i::3], self.y[i::3]
+
+
+def test_a_stream_is_cycled_and_a_generator_refused():
+    ns: dict = {}
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    f = nbml.lr_find("streamed", model, _IrisBatches(), namespace=ns, steps=20, end=0.01)
+    assert (len(f.lrs), f.stopped) == (20, "finished") and ns["streamed"] is model
+    gen = ((x, y) for x, y in [_IrisBatches()[i] for i in range(3)])
+    with pytest.raises(nbml.NbmlError, match="is a generator: the finder would use it up"):
+        nbml.lr_find("gen", keras.models.clone_model(model), gen, namespace=ns)
+    REGISTRY.remove("streamed")
