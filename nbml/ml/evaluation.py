@@ -24,6 +24,7 @@ def check_average(average: str) -> str:
         raise NbmlError(f"--average must be macro, weighted or micro, not '{average}'.")
     return average
 
+
 #: Keys of a classification report that are not classes.
 SUMMARY_KEYS = ("accuracy", "macro avg", "weighted avg", "micro avg")
 
