@@ -23,6 +23,7 @@ NOTEBOOKS = [
     "03_sequences_rnn.ipynb",
     "04_regression.ipynb",
     "05_metrics_by_hand.ipynb",
+    "06_finding_hyperparameters.ipynb",
 ]
 
 
