@@ -80,3 +80,35 @@ def test_a_stream_has_as_many_classes_as_the_model_has_outputs():
     arrays = Task("classification", [0, 1, 2], ["0", "1", "2"])
     check_head(model, arrays, np.array([0, 1, 2]))  # arrays: all the classes
     assert arrays.classes == [0, 1, 2]
+
+
+def test_lr_alone_keeps_the_models_optimizer_loss_and_metrics():
+    """`%train NAME --lr X` changes the rate only: a model compiled with SGD and momentum keeps
+    SGD and its momentum, its own loss and metrics (not adam and the automatic ones)."""
+    import keras
+
+    import nbml
+
+    x = np.random.default_rng(0).random((60, 4)).astype("float32")
+    y = (x[:, 0] > 0.5).astype("int64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    loss = keras.losses.SparseCategoricalCrossentropy(name="my_loss")
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss=loss, metrics=["sparse_categorical_accuracy"])
+    ns: dict = {}
+    nbml.train("sgdm", model, (x, y), epochs=1, display="none", namespace=ns)
+    nbml.train("sgdm", None, epochs=1, lr=0.01, display="none", namespace=ns)
+    opt = ns["sgdm"].optimizer
+    assert type(opt).__name__ == "SGD" and opt.get_config()["momentum"] == pytest.approx(0.9)
+    assert float(opt.learning_rate) == pytest.approx(0.01)
+    assert ns["sgdm"].loss is loss
+    assert "sparse_categorical_accuracy" in nbml.runs("sgdm")[-1].history
+    # auto-compiled by nbml, then --lr: the same auto loss and metrics, adam at the new rate
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    nbml.train("auto", plain, (x, y), epochs=1, display="none", namespace=ns)
+    nbml.train("auto", None, epochs=1, lr=0.005, display="none", namespace=ns)
+    assert type(ns["auto"].optimizer).__name__ == "Adam"
+    assert float(ns["auto"].optimizer.learning_rate) == pytest.approx(0.005)
+    assert "accuracy" in nbml.runs("auto")[-1].history
+    # naming the optimizer still replaces it
+    nbml.train("sgdm", None, epochs=1, optimizer="rmsprop", lr=0.002, display="none", namespace=ns)
+    assert type(ns["sgdm"].optimizer).__name__ == "RMSprop"

@@ -77,7 +77,8 @@ def test_the_option_list_exists_once():
     flags = {a.dest for a in train_parser()._actions} - {"name"}
     assert flags == set(names)
     api = set(inspect.signature(nbml.train).parameters) - {
-        "name", "model", "display", "update_interval", "namespace", "cell"
+        "name", "model", "display", "update_interval", "namespace", "cell",
+        "callbacks", "extra_params",  # the API's own, for callers such as sweeps
     }  # fmt: skip
     assert api == set(names) - {"no_widget"}
     assert [f["name"] for f in options.retrain_fields()] == [

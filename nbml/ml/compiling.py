@@ -240,38 +240,83 @@ def compile_model(
     loss: str | None = None,
     metrics: str | list[str] | None = None,
 ) -> None:
-    """Compile ``model`` from nbml's options, choosing loss and metrics when they are auto."""
-    import keras
+    """Compile ``model`` from nbml's options, choosing loss and metrics when they are auto.
 
+    What an option leaves out (None) a compiled model keeps: ``--lr`` alone gives the model's
+    own optimizer (its class and settings, momentum included) the new rate, and its loss and
+    metrics stay; an uncompiled model gets adam and the automatic loss and metrics.
+    """
     units = output_units(model)
     check_loss(loss, task, units)
     check_metrics(metrics, task, units)
-    opt = make_optimizer(optimizer or "adam", lr)
-    logits = final_activation(model) == "linear"
-    binary = task.kind == "classification" and units == 1
-    if loss in (None, "auto"):
-        if task.kind == "regression":
-            loss_obj: Any = "mse"
-        elif task.one_hot:
-            loss_obj = keras.losses.CategoricalCrossentropy(from_logits=logits)
-        elif binary:
-            loss_obj = keras.losses.BinaryCrossentropy(from_logits=logits)
-        else:
-            loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+    before = _compiled_with(model) or {}
+    if optimizer is None and before and model.optimizer is not None:
+        opt = _same_optimizer(model.optimizer, lr)
     else:
-        loss_obj = resolve_loss(loss)
-    if metrics in (None, "auto"):
-        if task.kind == "regression":
-            metric_list: list[Any] = ["mae"]
-        elif binary:
-            threshold = 0.0 if logits and not isinstance(loss_obj, str) else 0.5
-            metric_list = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)]
-        else:
-            metric_list = ["accuracy"]
+        opt = make_optimizer(optimizer or "adam", lr)
+    if loss is None and before.get("loss") is not None:
+        loss_obj = before["loss"]
     else:
-        items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-        metric_list = [resolve_metric(m.strip()) for m in items if m.strip()]
+        loss_obj = _loss_for(model, task, units, loss)
+    if metrics is None and before.get("metrics") is not None:
+        metric_list = before["metrics"]
+    else:
+        metric_list = _metrics_for(model, task, units, metrics, loss_obj)
     model.compile(optimizer=opt, loss=loss_obj, metrics=metric_list)
+
+
+def _loss_for(model: Any, task: Task, units: int | None, loss: str | None) -> Any:
+    """The loss ``--loss`` names, or the automatic one for ``task`` and the output layer."""
+    import keras
+
+    if loss not in (None, "auto"):
+        return resolve_loss(loss)
+    logits = final_activation(model) == "linear"
+    if task.kind == "regression":
+        return "mse"
+    if task.one_hot:
+        return keras.losses.CategoricalCrossentropy(from_logits=logits)
+    if task.kind == "classification" and units == 1:
+        return keras.losses.BinaryCrossentropy(from_logits=logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+
+
+def _metrics_for(
+    model: Any, task: Task, units: int | None, metrics: str | list[str] | None, loss_obj: Any
+) -> list[Any]:
+    """The metrics ``--metrics`` names, or the automatic ones for ``task``."""
+    import keras
+
+    if metrics not in (None, "auto"):
+        items = metrics.split(",") if isinstance(metrics, str) else list(metrics)  # type: ignore[arg-type]
+        return [resolve_metric(m.strip()) for m in items if m.strip()]
+    if task.kind == "regression":
+        return ["mae"]
+    if task.kind == "classification" and units == 1:
+        logits = final_activation(model) == "linear"
+        threshold = 0.0 if logits and not isinstance(loss_obj, str) else 0.5
+        return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)]
+    return ["accuracy"]
+
+
+def _compiled_with(model: Any) -> dict[str, Any] | None:
+    """The arguments ``model`` was last compiled with, or None for an uncompiled model."""
+    config = getattr(model, "_compile_config", None)
+    return dict(config.config) if getattr(model, "compiled", False) and config else None
+
+
+def _same_optimizer(optimizer: Any, lr: float | None) -> Any:
+    """A fresh optimizer of ``optimizer``'s class and settings, at rate ``lr`` when given."""
+    config = optimizer.get_config()
+    if lr is not None:
+        config["learning_rate"] = float(lr)
+    try:
+        return type(optimizer).from_config(config)
+    except Exception as exc:  # a custom optimizer that does not round-trip its config
+        raise NbmlError(
+            f"nbml could not make a new {type(optimizer).__name__} from its settings ({exc}). "
+            "Name the optimizer: --optimizer adam (or sgd, rmsprop, ...) with --lr."
+        ) from None
 
 
 def copy_compile(src: Any, dst: Any) -> None:
