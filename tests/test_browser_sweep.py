@@ -159,7 +159,9 @@ def test_the_sweep_widget_fills_live_and_shows_a_trials_curves(lab, page):
     )
     assert curves["curves"] == 2 and "trial 3" in curves["text"], curves  # loss, accuracy
     assert sweep.locator('tr[data-trial="3"]').get_attribute("class") == "nbml-selected"
-    shot(sweep, "sweep-trial-curves.png")
+    curves_box = sweep.locator('[data-testid="nbml-sweep-curves"]')
+    curves_box.scroll_into_view_if_needed()
+    shot(curves_box, "sweep-trial-curves.png")
 
     # the sidebar shows the model as one sweep entry with its trials' progress
     entry = page.locator('#nbml-sidebar li[data-model="mlp"] .nbml-sb-sweep')

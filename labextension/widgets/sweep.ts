@@ -87,8 +87,9 @@ function drawCurves(box: HTMLElement, curves: unknown, width: number): uPlot[] {
   const c = (curves ?? {}) as { trial?: number; history?: Record<string, RawPoint[]> };
   box.replaceChildren();
   const history = c.history ?? {};
-  const bases = Object.keys(history).filter((k) => !k.startsWith("val_"));
-  const metrics = bases.length ? bases : Object.keys(history);
+  const keys = Object.keys(history).sort((a, b) => Number(b === "loss") - Number(a === "loss"));
+  const bases = keys.filter((k) => !k.startsWith("val_"));
+  const metrics = bases.length ? bases : keys;
   box.dataset.trial = c.trial === undefined ? "" : String(c.trial);
   box.dataset.curves = String(metrics.length);
   if (c.trial === undefined) return [];
@@ -156,7 +157,7 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
   });
   const curves = guarded(root, "draw the trial's curves", () => {
     for (const c of curveCharts) c.destroy();
-    curveCharts = drawCurves(v.curves, model.get("curves"), Math.min(width() * 2, 640));
+    curveCharts = drawCurves(v.curves, model.get("curves"), width());
   });
   let pending = 0;
   let lastCurves: unknown = null;

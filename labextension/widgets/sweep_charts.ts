@@ -76,6 +76,17 @@ function pointSeries(state: string): uPlot.Series {
   };
 }
 
+/** An x range with a margin, so that points at the ends are not cut by the frame. */
+function padded(_u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
+  if (min == null || max == null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+  const pad = max > min ? (max - min) * 0.06 : 0.5;
+  return [min - pad, max + pad];
+}
+
+/** Numeric values with this many distinct values or fewer (a list such as 32,64,128) are drawn
+ * as categories, evenly spaced. */
+const FEW = 6;
+
 export interface Scatter {
   chart: uPlot;
   points: number;
@@ -113,7 +124,7 @@ function scatter(
       width: opts.width,
       height: 220,
       series,
-      scales: { x: { time: false } },
+      scales: { x: { time: false, range: padded } },
       axes: [
         { label: xLabel, values: xValues },
         { size: 60, values: (_u: uPlot, s: number[]) => s.map(axisLabel) },
@@ -143,7 +154,14 @@ export function byTrial(
   const best = bestSoFar(trials, minimize);
   const at = new Map(trials.map((t, i) => [t.number, best[i]]));
   const bestYs = [...points].sort((a, b) => a.x - b.x).map((p) => at.get(p.x) ?? null);
-  const line = { label: "best so far", stroke: "#2ca02c", width: 2, points: { show: false } };
+  const line: uPlot.Series = {
+    label: "best so far",
+    stroke: "#333",
+    width: 1.5,
+    dash: [5, 3],
+    paths: uPlot.paths.stepped?.({ align: 1 }),
+    points: { show: false },
+  };
   return scatter(
     box,
     `${objective} by trial`,
@@ -168,15 +186,17 @@ export function byParam(
     .map((t) => ({ v: t.params[name], y: shownValue(t) as number, state: t.state }));
   if (!raw.length) return null;
   const numeric = raw.every((p) => typeof p.v === "number" && Number.isFinite(p.v));
+  const distinct = [...new Set(raw.map((p) => p.v))];
   let xLabels: string[] | undefined;
   let logX = false;
   let points: Point[];
-  if (numeric) {
+  if (numeric && distinct.length > FEW) {
     const vs = raw.map((p) => p.v as number);
     logX = Math.min(...vs) > 0 && Math.max(...vs) / Math.min(...vs) > 50;
     points = raw.map((p) => ({ x: logX ? Math.log10(p.v as number) : (p.v as number), ...p }));
   } else {
-    xLabels = [...new Set(raw.map((p) => String(p.v)))];
+    if (numeric) distinct.sort((a, b) => (a as number) - (b as number));
+    xLabels = distinct.map((v) => String(v));
     points = raw.map((p) => ({ x: xLabels!.indexOf(String(p.v)), ...p }));
   }
   const label = logX ? `${name} (log scale)` : name;
