@@ -51,7 +51,7 @@ def _nbml_imported(kernel):
 @pytest.fixture(scope="module")
 def twelve(kernel):
     """A 12-trial sweep of ``mlp`` with seed 0, and its result bound to ``s12``."""
-    kernel.ok(sweep_cell("mlp", "twelve", 12, "--seed 0"), timeout=600)
+    kernel.twelve = kernel.ok(sweep_cell("mlp", "twelve", 12, "--seed 0"), timeout=600)
     kernel.ok("s12 = _")
     return kernel
 
@@ -72,6 +72,19 @@ def test_twelve_trials_complete_with_pruning(twelve):
     )
     assert k.value("s12.trials.shape[0]") == 12
     assert k.value("list(s12.trials.columns[:3])") == ["number", "state", "val_loss"]
+
+
+def test_the_sweep_shows_as_static_html_and_returns_one_line(twelve):
+    res = twelve.twelve
+    # --no-widget: the table, re-rendered after each trial (what a saved notebook keeps)
+    final = res.updates[-1]["data"]
+    html = final["text/html"]
+    assert final["text/plain"].startswith("mlp: sweep twelve: 12/12 trials")
+    assert html.count("<tr>") == 13 and html.count("<svg") == 4  # objective by trial, lr, ...
+    assert "by trial (line: best so far)" in html and "val_loss vs lr" in html
+    assert len(res.updates) >= 12  # one re-rendering per finished trial at least
+    # the cell's result is one line (the table is already shown above it)
+    assert set(res.result) == {"text/plain"} and res.result["text/plain"].count("\n") == 0
 
 
 def test_every_trial_is_a_run_in_runs(twelve):
