@@ -91,8 +91,7 @@ def sweep(
         display: ``"auto"``, ``"widget"``, ``"text"`` or ``"none"``.
         **options: fixed training options (``epochs``, ``seed``, ``background``, ...).
 
-    Returns:
-        The :class:`Sweep` (still running when ``background=True``).
+    Returns the :class:`Sweep` (still running when ``background=True``).
 
     Example:
         >>> s = nbml.sweep("mlp", build, "sklearn:digits", trials=12, epochs=5,
@@ -112,12 +111,17 @@ def sweep(
     sw = Sweep(name, st, objective, direction, trials, show)
     sw.storage, sw.update_interval = where, update_interval
     _show(sw)
+    return _start(sw, job)
+
+
+def _start(sw: Sweep, job: _Job) -> Sweep:
+    """Run the sweep here, or in a kernel thread for a background sweep."""
     if not job.background:
         _work(sw, job, raise_errors=True)
         return sw
     context = contextvars.copy_context()  # keeps the cell's output routing in the thread
     sw.thread = threading.Thread(
-        target=context.run, args=(_work, sw, job, False), name=f"nbml-sweep-{name}", daemon=True
+        target=context.run, args=(_work, sw, job, False), name=f"nbml-sweep-{sw.name}", daemon=True
     )
     sw.thread.start()
     return sw
