@@ -239,7 +239,7 @@ def test_runs_widget_sends_only_the_ticked_runs_curves():
 
 
 def test_text_progress_line_redraws_at_most_four_times_a_second_between_epochs(capsys):
-    from nbml.views.display import ProgressView
+    from nbml.views.progress import ProgressView
 
     run = Run("t1", "m", {}, "spec", 2)
     view = ProgressView(run)  # outside a kernel: one carriage-return line on stdout

@@ -1,6 +1,6 @@
 // Small rules shared by the "Models" panel (./view) and the widgets (../widgets): numbers,
 // durations, the progress fraction, the order of metrics and the metric a run is judged by. The
-// duration, order and main metric follow the kernel's text views (nbml/views/display.py
+// duration, order and main metric follow the kernel's text views (nbml/views/text.py
 // `seconds` and `ordered`, nbml/views/comparison.py `main_metric`), so text and widgets agree.
 // Every function takes anything: a value from a kernel may be null (a NaN or an infinity travels
 // as null) or not a number at all.

@@ -260,7 +260,7 @@ class SidebarChannel:
                 "model": rec.name,
                 "message": stop(rec.name),
             }
-        from .display import summary_rows
+        from .summaries import summary_rows
 
         rows = summary_rows(rec.model)
         return {

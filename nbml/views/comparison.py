@@ -13,7 +13,8 @@ from typing import Any
 
 from ..core.rules import main_metric
 from ..store.records import better
-from .display import curves_svg, e, seconds, table_html, table_text
+from .charts import curves_svg
+from .text import e, seconds, table_html, table_text
 
 #: Hyperparameters always shown; other ones are shown when they differ between the rows.
 KEY_PARAMS = ("batch_size", "optimizer", "lr")

@@ -8,11 +8,13 @@ notebooks alike. The evaluation layer computes; this module only draws.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .display import confusion_html, metrics_html, per_class_html, scatter_svg
+from .charts import scatter_svg
+from .text import CELL_STYLE, TABLE_STYLE, e, table_html
 
 
 def evaluation_html(ev: Any) -> str:
@@ -39,4 +41,41 @@ def evaluation_html(ev: Any) -> str:
         f"{metrics_html(ev.metrics, ev.average)}"
         "<div style='display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start'>"
         f"{per_class_html(rows)}{confusion_html(ev.confusion_matrix, ev.labels)}</div></div>"
+    )
+
+
+def metrics_html(metrics: dict[str, float], average: str | None = None) -> str:
+    note = f"<div style='font-size:11px;opacity:.7'>{e(average)} averages</div>" if average else ""
+    return table_html(list(metrics), [[round(v, 4) for v in metrics.values()]]) + note
+
+
+def per_class_html(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    return table_html(
+        ["class", "precision", "recall", "f1", "support"],
+        [
+            [lab, round(r["precision"], 4), round(r["recall"], 4), round(r["f1-score"], 4)]
+            + [int(r["support"])]
+            for lab, r in rows
+        ],
+    )
+
+
+def confusion_html(cm: np.ndarray, labels: Sequence[Any]) -> str:
+    """The confusion matrix as an HTML table with heat-coloured cells (rows = true)."""
+    top = max(int(cm.max()), 1) if cm.size else 1
+    head = "".join(f"<th style='{CELL_STYLE}'>{e(str(lab))}</th>" for lab in labels)
+    body = []
+    for lab, row in zip(labels, cm, strict=True):
+        cells = []
+        for v in row:
+            a = v / top
+            color = "#fff" if a > 0.55 else "inherit"
+            cells.append(
+                f"<td style='{CELL_STYLE};background:rgba(31,119,180,{a:.3f});color:{color}'>{int(v)}</td>"
+            )
+        body.append(f"<tr><th style='{CELL_STYLE}'>{e(str(lab))}</th>{''.join(cells)}</tr>")
+    return (
+        "<div><div style='font-size:11px;opacity:.7'>confusion matrix: rows = true, "
+        f"columns = predicted</div><table style='{TABLE_STYLE}'><thead><tr><th style='{CELL_STYLE}'>"
+        f"true \\ pred</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.registry import ModelRecord, Run
-from .display import ProgressView, in_kernel
+from .progress import ProgressView, in_kernel
 
 
 def widgets_available() -> bool:

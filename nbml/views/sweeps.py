@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .display import STATUS_COLORS, e, fmt, table_html
+from .text import STATUS_COLORS, e, fmt, table_html
 
 #: Colours of the trial states, in the charts and the table.
 STATE_COLORS = {

@@ -11,7 +11,7 @@ from ..api import _current_store, devices, runs
 from ..core.registry import REGISTRY
 from ..ml.hardware import host
 from .comparison import RunTable
-from .display import Table, seconds
+from .text import Table, seconds
 
 
 def model_table() -> Table:

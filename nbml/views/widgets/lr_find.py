@@ -22,8 +22,8 @@ from ...core.errors import NbmlError
 from ...core.jsonsafe import json_safe
 from ...core.registry import REGISTRY, Event, Run
 from ..comm import InvalidMessage
-from ..display import progress_text
 from ..lr_find import MARKER_COLORS, finding_html, loss_range
+from ..progress import progress_text
 from . import STATIC
 from .messages import MAX_EPOCHS, check_shape, say, whole
 

@@ -24,8 +24,10 @@ from ...core import rules
 from ...core.errors import NbmlError
 from ...core.jsonsafe import json_safe
 from ...core.registry import REGISTRY, Event, ModelRecord, Run
+from ..charts import curves_svg
 from ..comm import InvalidMessage
-from ..display import STATUS_COLORS, curves_svg, ordered, progress_text
+from ..progress import progress_text
+from ..text import STATUS_COLORS, ordered
 from . import STATIC
 from .messages import monitor_request, retrain_panel, say
 from .monitor_sweep import follows, sweep_around
@@ -388,6 +390,6 @@ class TrainingMonitor(anywidget.AnyWidget):
 
 
 def _summary(model: Any) -> str:
-    from ..display import summary_text
+    from ..summaries import summary_text
 
     return summary_text(model)
