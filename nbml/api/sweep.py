@@ -28,7 +28,7 @@ from ..core.errors import NbmlError
 from ..core.registry import REGISTRY, Event
 from ..ml import sources
 from ..store.records import lower_is_better
-from ..training import search
+from ..training import loop, search
 from ..training.sweeps import STATES, Sweep, Trial
 from . import _namespace
 from . import train as _train
@@ -86,7 +86,7 @@ def sweep(
         objective: the metric judged at each epoch (default ``val_loss``).
         direction: ``minimize`` or ``maximize`` (default: from the objective's name).
         pruner: ``median`` (default), ``hyperband`` or ``none``.
-        storage: an Optuna RDB URL or a ``.log`` path (default: ``<store>/sweeps.log``).
+        storage: an Optuna RDB URL or a ``.log`` path (default: SQLite at ``<store>/sweeps.db``).
         study: the study's name (default ``name``): created, or joined if it exists.
         display: ``"auto"``, ``"widget"``, ``"text"`` or ``"none"``.
         **options: fixed training options (``epochs``, ``seed``, ``background``, ...).
@@ -210,7 +210,8 @@ def _work(sw: Sweep, job: _Job, raise_errors: bool) -> None:
     try:
         with _interrupts(sw), search.quiet():
             try:
-                _trials(sw, job)
+                with loop.first_interrupt(lambda: sw.stop("an interrupt")):
+                    _trials(sw, job)  # an interrupt lets the running trial finish
                 _wait_others(sw)
             except KeyboardInterrupt:  # a second interrupt: the trial it cut is failed
                 sw.stop("a second interrupt")
@@ -241,8 +242,9 @@ def _announce_end(sw: Sweep) -> None:
 
 @contextlib.contextmanager
 def _interrupts(sw: Sweep) -> Iterator[None]:
-    """Between trials, a first interrupt ends the sweep after the running trial (during a
-    trial's ``fit`` nbml's own handler stops that fit); a second one raises."""
+    """Between trials, a first interrupt ends the sweep after the running trial; a second one
+    raises. (During a trial, :func:`loop.first_interrupt` gives the first interrupt the same
+    meaning; a second stops that trial's ``fit``.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -25,7 +25,7 @@ def _extra(p: Any) -> None:
     p.add_argument(
         "--storage",
         metavar="URL",
-        help="Optuna RDB URL or a .log path (default <store>/sweeps.log)",
+        help="Optuna RDB URL or a .log path (default SQLite at <store>/sweeps.db)",
     )
     p.add_argument("--study", metavar="NAME", help="create or join this study (default: NAME)")
 

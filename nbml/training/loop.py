@@ -32,6 +32,33 @@ if TYPE_CHECKING:
 _SHAPE_WORDS = ("shape", "Incompatible", "broadcast", "rank", "dimension")
 
 
+#: While a block of :func:`first_interrupt` runs, the first interrupt calls its function (a
+#: sweep: end after the running trial) instead of stopping the training; later ones act as usual.
+_FIRST: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "nbml_first_interrupt", default=None
+)
+
+
+@contextlib.contextmanager
+def first_interrupt(fn: Callable[[], None]) -> Iterator[None]:
+    """Within this block the first SIGINT calls ``fn()`` and training goes on; a second one
+    stops the training as usual (SPEC §11: an interrupt ends a sweep after its running trial)."""
+    token = _FIRST.set([fn])
+    try:
+        yield
+    finally:
+        _FIRST.reset(token)
+
+
+def _took_first() -> bool:
+    """Hand an interrupt to :func:`first_interrupt`'s function, if one still waits for it."""
+    waiting = _FIRST.get()
+    if not waiting:
+        return False
+    waiting.pop()()
+    return True
+
+
 @contextlib.contextmanager
 def graceful_interrupt(on_interrupt: Callable[[], None]) -> Iterator[None]:
     """Turn the first SIGINT into ``on_interrupt()``; a second raises ``KeyboardInterrupt``."""
@@ -41,6 +68,8 @@ def graceful_interrupt(on_interrupt: Callable[[], None]) -> Iterator[None]:
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
+        if _took_first():
+            return
         signal.signal(signal.SIGINT, signal.default_int_handler)
         on_interrupt()
 
@@ -165,7 +194,8 @@ def deferred_interrupts() -> Iterator[Launch]:
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
-        launch.interrupted = True
+        if not _took_first():
+            launch.interrupted = True
 
     signal.signal(signal.SIGINT, handler)
     try:
