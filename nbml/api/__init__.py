@@ -7,7 +7,6 @@ The magics parse their line, resolve names and call these functions. User mistak
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
 
 import numpy as np
@@ -133,19 +132,7 @@ def train(
     return run
 
 
-def _train_signature() -> inspect.Signature:
-    """``train``'s signature as ``help()`` and editors show it: every option by name."""
-    base = inspect.signature(train)
-    params = [p for p in base.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    params += [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-        for f in _options.fields(api=True)
-        if f.name != "data"
-    ]
-    return base.replace(parameters=params)
-
-
-train.__signature__ = _train_signature()  # type: ignore[attr-defined]
+train.__signature__ = _options.signature(train)  # type: ignore[attr-defined]
 
 
 def _plan(name: str, model: Any, ns: dict[str, Any], opts: _options.TrainOptions) -> Any:

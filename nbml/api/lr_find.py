@@ -8,7 +8,6 @@ data split, so ``%train NAME --lr <suggestion>`` needs no ``--data``. Nothing is
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
 
 from .. import store as _store
@@ -110,18 +109,8 @@ def lr_find(
     return finding
 
 
-def _signature() -> inspect.Signature:
-    """``lr_find``'s signature as ``help()`` and editors show it: every option by name."""
-    base = inspect.signature(lr_find)
-    params = [p for p in base.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    params += [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-        for f in _options.fields(api=True)
-        if f.name != "data" and f.name not in NOT_FOR_FINDER
-    ]
-    return base.replace(parameters=params)
-
-
-lr_find.__signature__ = _signature()  # type: ignore[attr-defined]
+lr_find.__signature__ = _options.signature(  # type: ignore[attr-defined]
+    lr_find, skip=NOT_FOR_FINDER
+)
 
 __all__ = ["LRFinding", "lr_find"]

@@ -10,8 +10,9 @@ its behaviour.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +205,20 @@ def fields(*, api: bool | None = None) -> list[dataclasses.Field]:
     """The option fields (only those of the Python API with ``api=True``)."""
     out = dataclasses.fields(TrainOptions)
     return [f for f in out if api is None or f.metadata.get("api", True) == api]
+
+
+def signature(fn: Callable[..., Any], skip: Collection[str] = ()) -> inspect.Signature:
+    """``fn``'s signature with its ``**options`` spelled out, one keyword per option of the
+    Python API (what ``help()`` and editors show); ``skip`` leaves some out."""
+    base = inspect.signature(fn)
+    params = [p for p in base.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    taken = {p.name for p in params}
+    params += [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        for f in fields(api=True)
+        if f.name not in taken and f.name not in skip
+    ]
+    return base.replace(parameters=params)
 
 
 def from_kwargs(**kwargs: Any) -> TrainOptions:
