@@ -93,7 +93,9 @@ def test_lr_alone_keeps_the_models_optimizer_loss_and_metrics():
     y = (x[:, 0] > 0.5).astype("int64")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     loss = keras.losses.SparseCategoricalCrossentropy(name="my_loss")
-    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss=loss, metrics=["sparse_categorical_accuracy"])
+    model.compile(
+        keras.optimizers.SGD(0.1, momentum=0.9), loss=loss, metrics=["sparse_categorical_accuracy"]
+    )
     ns: dict = {}
     nbml.train("sgdm", model, (x, y), epochs=1, display="none", namespace=ns)
     nbml.train("sgdm", None, epochs=1, lr=0.01, display="none", namespace=ns)
