@@ -42,6 +42,7 @@ def run(env: dict[str, str]) -> dict:
         [sys.executable, "-c", SCRIPT], env=full, capture_output=True, text=True, timeout=300
     )
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "compilation cache" not in res.stderr, res.stderr[-3000:]  # no entry failed to load
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))
 

@@ -143,6 +143,7 @@ class Registry:
         self._models: dict[str, ModelRecord] = {}
         self._subscribers: list[Subscriber] = []
         self._late: list[Subscriber] = []
+        self._shows: list[Subscriber] = []
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
         self._views = _ViewsThread(self.publish)
@@ -219,21 +220,27 @@ class Registry:
     def new_run_id(self) -> str:
         return uuid.uuid4().hex[:12]
 
-    def subscribe(self, fn: Subscriber, *, last: bool = False) -> Callable[[], None]:
+    def subscribe(
+        self, fn: Subscriber, *, last: bool = False, shows: bool = False
+    ) -> Callable[[], None]:
         """Call ``fn(event)`` for every published event; returns an unsubscribe function.
 
         ``last`` subscribers (the run store, which may write to disk) hear each event after
-        every view, so a slow disk never delays what the user sees.
+        every view, so a slow disk never delays what the user sees. ``shows`` subscribers
+        (the views layer's presenter) hear only the ``show`` events of :func:`announce`, on
+        the announcing thread; the others never hear those.
         """
         with self._lock:
-            if last:
+            if shows:
+                self._shows.append(fn)
+            elif last:
                 self._late.append(fn)
             else:
                 self._subscribers.append(fn)
 
         def unsubscribe() -> None:
             with self._lock:
-                for group in (self._subscribers, self._late):
+                for group in (self._subscribers, self._late, self._shows):
                     if fn in group:
                         group.remove(fn)
 
@@ -250,7 +257,8 @@ class Registry:
         return self._views.drain(timeout)
 
     def publish(self, event: Event) -> None:
-        for fn in [*self._subscribers, *self._late]:
+        group = self._shows if event.kind == "show" else [*self._subscribers, *self._late]
+        for fn in list(group):
             try:
                 fn(event)
             except Exception:  # a broken view must never stop training

@@ -17,6 +17,7 @@ once on, the kernel's other JAX code reads it too (identical programs only).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
@@ -71,6 +72,8 @@ def _switch_on() -> str | None:
     jax.config.update("jax_compilation_cache_dir", path)
     if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_S)
-    if jax.config.jax_compilation_cache_max_size == -1:  # JAX's default: unbounded
+    # JAX's default is unbounded; its LRU eviction needs filelock (a dependency of nbml): without
+    # it, JAX would fail to read every entry, so the cap is set only where filelock imports
+    if jax.config.jax_compilation_cache_max_size == -1 and importlib.util.find_spec("filelock"):
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return path

@@ -29,7 +29,7 @@ def install(shell: Any = None) -> None:
     global _installed
     with _lock:
         if not _installed:
-            REGISTRY.subscribe(_on_show)
+            REGISTRY.subscribe(_on_show, shows=True)
             _installed = True
     if shell is None:
         try:
