@@ -310,6 +310,50 @@ LAG_PROBE = """(() => {
 })()"""
 
 
+def run_all(page: Any, sidebar: bool = False) -> None:
+    """Run every cell of the page's current notebook; ``window.__nbmlRun`` says how running them
+    ended (``done``, ``failed`` or an error) and ``window.__nbmlPanel`` is the notebook panel.
+    With ``sidebar``, the Models panel is opened first (the notebook stays in front)."""
+    page.evaluate(
+        """async (sidebar) => {
+            const app = window.jupyterapp;
+            await app.restored;
+            const panel = app.shell.currentWidget;
+            await panel.context.ready;
+            await panel.sessionContext.ready;
+            window.__nbmlPanel = panel;
+            window.__nbmlRun = undefined;
+            if (sidebar) {
+                app.shell.activateById('nbml-sidebar');
+                app.shell.activateById(panel.id);
+            }
+            app.commands.execute('notebook:run-all-cells').then(
+                (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
+                (err) => { window.__nbmlRun = 'error: ' + err; });
+        }""",
+        sidebar,
+    )
+
+
+def kernel_value(page: Any, expr: str) -> Any:
+    """``expr`` evaluated in the kernel of the notebook :func:`run_all` ran (as JSON), through
+    the page's own kernel connection."""
+    return page.evaluate(
+        """async (expr) => {
+            const kernel = window.__nbmlPanel.sessionContext.session.kernel;
+            let out = '';
+            const future = kernel.requestExecute(
+                {code: `import json; print(json.dumps(${expr}))`, store_history: false});
+            future.onIOPub = (msg) => {
+                if (msg.header.msg_type === 'stream') out += msg.content.text;
+            };
+            await future.done;
+            return JSON.parse(out);
+        }""",
+        expr,
+    )
+
+
 def lag_stats(values: list[float]) -> dict[str, Any]:
     """How many lags ``values`` holds, with their median, 90th percentile and maximum (s)."""
     return {

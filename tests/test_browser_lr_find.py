@@ -23,8 +23,10 @@ from browser import (
     chromium_page,
     collect_console,
     jupyter_lab,
+    kernel_value,
     open_lab,
     page_errors,
+    run_all,
     shot,
     write_notebook,
 )
@@ -57,40 +59,6 @@ def page():
         yield pg
 
 
-def _run_all(page: Any) -> None:
-    page.evaluate(
-        """async () => {
-            const app = window.jupyterapp;
-            await app.restored;
-            const panel = app.shell.currentWidget;
-            await panel.context.ready;
-            await panel.sessionContext.ready;
-            window.__nbmlPanel = panel;
-            app.commands.execute('notebook:run-all-cells').then(
-                (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
-                (err) => { window.__nbmlRun = 'error: ' + err; });
-        }"""
-    )
-
-
-def _kernel_value(page: Any, expr: str) -> Any:
-    """``expr`` evaluated in the notebook's kernel (as JSON), through the page's connection."""
-    return page.evaluate(
-        """async (expr) => {
-            const kernel = window.__nbmlPanel.sessionContext.session.kernel;
-            let out = '';
-            const future = kernel.requestExecute(
-                {code: `import json; print(json.dumps(${expr}))`, store_history: false});
-            future.onIOPub = (msg) => {
-                if (msg.header.msg_type === 'stream') out += msg.content.text;
-            };
-            await future.done;
-            return JSON.parse(out);
-        }""",
-        expr,
-    )
-
-
 def _button(page: Any) -> dict[str, Any]:
     return page.locator(TRAIN).first.evaluate(
         "b => ({lr: Number(b.dataset.lr), from: b.dataset.from, text: b.textContent, "
@@ -113,7 +81,7 @@ def test_lr_finder_chart_markers_choose_a_rate_and_train(page, lab):
         )
 
     open_lab(page, lab, NOTEBOOK, timeout=TIMEOUT)
-    _run_all(page)
+    run_all(page)
     try:
         page.wait_for_function("() => window.__nbmlRun !== undefined", timeout=TIMEOUT)
         page.wait_for_function(
@@ -179,7 +147,7 @@ def test_lr_finder_chart_markers_choose_a_rate_and_train(page, lab):
         notice = finder.locator('[data-testid="nbml-notice"]').inner_text()
         pytest.fail(f"Train did not finish: {status!r} {notice!r}" + context())
     assert "3/3 epochs" in finder.locator('[data-testid="nbml-lr-status"]').inner_text()
-    run = _kernel_value(
+    run = kernel_value(
         page,
         "(lambda r: [r.params['lr'], r.epochs, r.status])(__import__('nbml').models()[0].runs[-1])",
     )

@@ -28,8 +28,10 @@ from browser import (
     chromium_page,
     collect_console,
     jupyter_lab,
+    kernel_value,
     open_lab,
     page_errors,
+    run_all,
     shot,
     write_notebook,
 )
@@ -108,43 +110,6 @@ def page():
         yield pg
 
 
-def _run_all(page: Any) -> None:
-    """Open the sidebar and run every cell of the open notebook (``window.__nbmlRun``)."""
-    page.evaluate(
-        """async () => {
-            const app = window.jupyterapp;
-            await app.restored;
-            const panel = app.shell.currentWidget;
-            await panel.context.ready;
-            await panel.sessionContext.ready;
-            window.__nbmlPanel = panel;
-            app.shell.activateById('nbml-sidebar');
-            app.shell.activateById(panel.id);
-            app.commands.execute('notebook:run-all-cells').then(
-                (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
-                (err) => { window.__nbmlRun = 'error: ' + err; });
-        }"""
-    )
-
-
-def _kernel_value(page: Any, expr: str) -> Any:
-    """``expr`` evaluated in the notebook's kernel (as JSON), through the page's connection."""
-    return page.evaluate(
-        """async (expr) => {
-            const kernel = window.__nbmlPanel.sessionContext.session.kernel;
-            let out = '';
-            const future = kernel.requestExecute(
-                {code: `import json; print(json.dumps(${expr}))`, store_history: false});
-            future.onIOPub = (msg) => {
-                if (msg.header.msg_type === 'stream') out += msg.content.text;
-            };
-            await future.done;
-            return JSON.parse(out);
-        }""",
-        expr,
-    )
-
-
 def _outputs(page: Any) -> str:
     return "\n".join(page.locator(".jp-NotebookPanel .jp-OutputArea-output").all_inner_texts())
 
@@ -221,7 +186,7 @@ def test_inf_and_nan_runs_keep_sidebar_and_monitors_alive(page, lab):
         )  # fmt: skip
 
     open_lab(page, lab, NOTEBOOK, timeout=TIMEOUT)
-    _run_all(page)
+    run_all(page, sidebar=True)
     try:
         page.wait_for_function("() => window.__nbmlRun !== undefined", timeout=TIMEOUT * 2)
         assert page.evaluate("() => window.__nbmlRun") == "done", context()
@@ -241,7 +206,7 @@ def test_inf_and_nan_runs_keep_sidebar_and_monitors_alive(page, lab):
     shot(exploding, "nonfinite_02_exploding_log_scale.png")
 
     # ------------------------------------------------------------ a reload: one comm, not two
-    assert _kernel_value(page, "len(comm.CHANNEL.comms)") == 1
+    assert kernel_value(page, "len(comm.CHANNEL.comms)") == 1
     page.reload()
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=TIMEOUT)
     page.evaluate(
@@ -261,6 +226,6 @@ def test_inf_and_nan_runs_keep_sidebar_and_monitors_alive(page, lab):
         )
     except PlaywrightTimeout:
         pytest.fail("after a reload the sidebar did not show the models again" + context())
-    comms = _kernel_value(page, "[sorted(comm.CHANNEL.comms), sorted(comm.CHANNEL.clients)]")
+    comms = kernel_value(page, "[sorted(comm.CHANNEL.comms), sorted(comm.CHANNEL.clients)]")
     assert len(comms[0]) == 1 and len(comms[1]) == 1, comms
     print(f"monitors: {json.dumps(monitors)[:600]}; comms after reload: {comms}")

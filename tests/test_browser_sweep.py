@@ -25,6 +25,7 @@ from browser import (
     jupyter_lab,
     open_lab,
     page_errors,
+    run_all,
     shot,
     write_notebook,
 )
@@ -61,19 +62,6 @@ _WATCH = """() => {
         }
     }).observe(document.body, {subtree: true, childList: true, attributes: true,
                                attributeFilter: ['data-status', 'data-points', 'data-trials']});
-}"""
-
-_RUN_ALL = """async () => {
-    const app = window.jupyterapp;
-    await app.restored;
-    const panel = app.shell.currentWidget;
-    await panel.context.ready;
-    await panel.sessionContext.ready;
-    app.shell.activateById('nbml-sidebar');
-    app.shell.activateById(panel.id);
-    app.commands.execute('notebook:run-all-cells').then(
-        (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
-        (err) => { window.__nbmlRun = 'error: ' + err; });
 }"""
 
 # The finished view (the output is re-rendered at the end): its state, once stable for 400 ms.
@@ -125,7 +113,7 @@ def test_the_sweep_widget_fills_live_and_shows_a_trials_curves(lab, page):
     name = write_notebook(lab.root / "sweep_browser.ipynb", CELLS)
     open_lab(page, lab, name, timeout=TIMEOUT)
     page.evaluate(_WATCH)
-    page.evaluate(_RUN_ALL)
+    run_all(page, sidebar=True)
     sweep = page.locator(SWEEP).first
     sweep.wait_for(state="visible", timeout=TIMEOUT)
     _wait(page, "() => window.__nbmlLive.rows >= 2", None, "no live rows", console, lab)
