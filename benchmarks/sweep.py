@@ -80,7 +80,7 @@ LINE = (
 #: reporting callback spends inside fit.
 TIMERS = """\
 import functools as _ft, time as _time
-import nbml.training.loop as _loop, nbml.training.search as _search
+import nbml.training.loop as _loop, nbml.training.pruning as _pruning
 _fit_s, _steps_s, _optuna_s = {}, {}, {}
 def _timing(name, store, key):
     f = getattr(_loop, name)
@@ -113,11 +113,11 @@ _part(_mg.SweepMagics, '_build', 'cell body (building the model)')
 _part(_sw, '_bind_best', 'binding the best model')
 _part(_sw, '_trial', 'trials, all in')
 _part(_sw, '_wait_others', 'waiting for other kernels')
-_end = _search.TrialReporter.on_train_end
+_end = _pruning.TrialReporter.on_train_end
 def _on_train_end(self, logs=None):
     _end(self, logs)
     _optuna_s[self.run.id] = self.own
-_search.TrialReporter.on_train_end = _on_train_end
+_pruning.TrialReporter.on_train_end = _on_train_end
 """
 
 SUMMARY = """\

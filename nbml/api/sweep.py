@@ -28,7 +28,7 @@ from ..core.errors import NbmlError
 from ..core.registry import REGISTRY, Event
 from ..ml import sources
 from ..store.records import lower_is_better
-from ..training import loop, search
+from ..training import loop, pruning, search
 from ..training.sweeps import STATES, Sweep, Trial
 from . import _namespace
 from . import train as _train
@@ -283,7 +283,7 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
         keras.utils.set_random_seed(search.mixed_seed(job.seed, n))
         model = job.build(hp)
         row.params = dict(trial.params)
-        reporter = search.TrialReporter(trial, sw.objective, sw.name)
+        reporter = pruning.TrialReporter(trial, sw.objective, sw.name)
         extra = {"sweep": sw.study_name, "trial": n, **values, **hp.values}
         # the trial's model is saved to the run store off this thread while the sweep goes on
         # (nothing touches it again; the next trial, and binding the best, wait for the save)
