@@ -23,7 +23,10 @@ A trial's own fit is timed by wrapping two nbml functions for the benchmark only
 ``nbml.training.loop._steps``, which builds the model and compiles and times the very train
 function ``fit`` then runs (with ``--steps-per-execution auto`` that compile happens there
 instead of inside ``fit``). The time the trial's reporting callback spends in Optuna (its
-per-epoch ``report`` and ``should_prune``) happens inside ``fit`` and is counted as bookkeeping.
+per-epoch report and pruning decision) happens inside ``fit`` and is counted as bookkeeping; so
+is all the CPU time of the thread that writes the reported values to the storage while the trial
+trains (counted in full, as if the training thread had waited for every bit of it: an upper
+bound, since on two cores much of it runs beside training).
 
     bookkeeping = sweep wall time - sum over trials of (fit + steps - Optuna time inside fit)
 
@@ -81,6 +84,7 @@ LINE = (
 TIMERS = """\
 import functools as _ft, time as _time
 import nbml.training.loop as _loop, nbml.training.pruning as _pruning
+import nbml.training.search as _search, nbml.training.sweeps as _sweeps
 _fit_s, _steps_s, _optuna_s = {}, {}, {}
 def _timing(name, store, key):
     f = getattr(_loop, name)
@@ -113,10 +117,14 @@ _part(_mg.SweepMagics, '_build', 'cell body (building the model)')
 _part(_sw, '_bind_best', 'binding the best model')
 _part(_sw, '_trial', 'trials, all in')
 _part(_sw, '_wait_others', 'waiting for other kernels')
+_part(_sw, '_train', 'nbml.train, all in (plan, run, fit, end)')
+_part(_search, 'ask', 'asking the study for a trial')
+_part(_sw, '_tell', 'telling the study the outcome')
+_part(_sweeps.Sweep, 'refresh', 'reading the study for the views')
 _end = _pruning.TrialReporter.on_train_end
 def _on_train_end(self, logs=None):
     _end(self, logs)
-    _optuna_s[self.run.id] = self.own
+    _optuna_s[self.run.id] = self.own + self.writer_cpu
 _pruning.TrialReporter.on_train_end = _on_train_end
 """
 

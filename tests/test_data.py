@@ -178,3 +178,25 @@ def test_splitting_the_same_data_again_reuses_the_split_and_sees_changes():
     y2 = y.copy()
     y2[0] = 1 - y2[0]
     assert load_data((x, y2)).y_train is not c.y_train
+
+
+def test_inside_unchanged_the_same_arrays_are_split_without_a_fingerprint(monkeypatch):
+    """A sweep's trials split one data: no pass over every element per trial."""
+    from nbml.ml import data as _data
+
+    x = np.random.default_rng(1).random((300, 4), dtype="float32")
+    y = np.arange(300) % 3
+    passes = []
+    fingerprint = _data._fingerprint
+    monkeypatch.setattr(_data, "_fingerprint", lambda a: passes.append(1) or fingerprint(a))
+    with _data.unchanged():
+        a = load_data((x, y), seed=7)
+        first = len(passes)
+        b = load_data((x, y), seed=7)
+        assert len(passes) == first  # the second trial read no element
+        assert b.x_train is a.x_train and b is not a
+        c = load_data((x, y), seed=8)  # other options: another split, fingerprinted
+        assert len(passes) > first and not np.array_equal(c.x_train, a.x_train)
+    x[0, 0] += 1.0  # after the block, a change is seen again
+    d = load_data((x, y), seed=7)
+    assert d.x_train is not a.x_train

@@ -26,6 +26,7 @@ from ..core import options as _options
 from ..core import space as _space
 from ..core.errors import NbmlError
 from ..core.registry import REGISTRY, Event
+from ..ml import data as _data
 from ..ml import sources
 from ..store.records import lower_is_better
 from ..training import loop, pruning, search
@@ -208,7 +209,7 @@ def _work(sw: Sweep, job: _Job, raise_errors: bool) -> None:
     """Run the sweep's trials, wait for other kernels' trials, bind the best model."""
     sw.listen()
     try:
-        with _interrupts(sw), search.quiet():
+        with _interrupts(sw), search.quiet(), _data.unchanged():  # one data for every trial
             try:
                 with loop.first_interrupt(lambda: sw.stop("an interrupt")):
                     _trials(sw, job)  # an interrupt lets the running trial finish
@@ -263,19 +264,20 @@ def _interrupts(sw: Sweep) -> Iterator[None]:
 
 def _trials(sw: Sweep, job: _Job) -> None:
     while not sw.stop_reason:
-        trial = search.ask(sw.study, sw.total, job.lock)
+        trial, seen = search.ask(sw.study, sw.total, job.lock)
+        sw.refresh(seen)  # other kernels' trials join the views (one read serves both)
         if trial is None:
             return
-        _trial(sw, job, trial)
-        sw.refresh()
+        _trial(sw, job, trial, seen)
 
 
-def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
+def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
     """Run one trial: sample, build, train (reporting each epoch), tell the study."""
     import keras
 
     n = trial.number
     row = sw.begin(trial, job.store_path)
+    reporter = None
     try:
         sw.study.sampler = search.sampler(job.seed, n)
         values = {k: s.suggest(trial, k) for k, s in job.space.items()}
@@ -283,7 +285,7 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
         keras.utils.set_random_seed(search.mixed_seed(job.seed, n))
         model = job.build(hp)
         row.params = dict(trial.params)
-        reporter = pruning.TrialReporter(trial, sw.objective, sw.name)
+        reporter = pruning.TrialReporter(trial, sw.objective, sw.name, seen)
         extra = {"sweep": sw.study_name, "trial": n, **values, **hp.values}
         # the trial's model is saved to the run store off this thread while the sweep goes on
         # (nothing touches it again; the next trial, and binding the best, wait for the save)
@@ -296,6 +298,8 @@ def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
             run.done.wait()  # a background sweep trains each trial in its own thread
     except BaseException:
         with contextlib.suppress(Exception):
+            if reporter is not None:
+                reporter.flush()  # the values it reported are written before the trial ends
             sw.study.tell(trial, state=search.state("FAIL"))
         sw.settle(row, "failed")
         raise

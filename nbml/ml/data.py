@@ -7,9 +7,12 @@ done here: it travels inside the model (see :mod:`nbml.preprocessing`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,16 +142,40 @@ def prepare(
     check_seed(seed)
     if raw.stream is not None:
         return _prepare_stream(raw, task)
+    held = _HELD.get()
+    same = (raw.spec, *map(id, (raw.x, raw.y, raw.x_test, raw.y_test)), task, test_split,
+            validation_split, seed, clean)  # fmt: skip
+    if held is not None and same in held:
+        return dataclasses.replace(held[same][1])
     key = _key(raw, task, test_split, validation_split, seed, clean)
     if key is not None and key in _SPLITS:
         _SPLITS.move_to_end(key)
-        return dataclasses.replace(_SPLITS[key])
-    dataset = _prepare(raw, task, test_split, validation_split, seed, clean)
+        dataset = _SPLITS[key]
+    else:
+        dataset = _prepare(raw, task, test_split, validation_split, seed, clean)
     if key is not None:
         _SPLITS[key] = dataset
         while len(_SPLITS) > _SPLITS_KEPT:
             _SPLITS.popitem(last=False)
+    if held is not None:
+        held[same] = (raw, dataset)  # raw is kept, so its arrays' ids stay theirs
     return dataclasses.replace(dataset)
+
+
+#: Inside :func:`unchanged`: the splits made there, by the identity of the raw arrays.
+_HELD: ContextVar[dict[tuple, tuple[Raw, Dataset]] | None] = ContextVar("nbml_held", default=None)
+
+
+@contextlib.contextmanager
+def unchanged() -> Iterator[None]:
+    """The same data objects split the same way again in this block are not fingerprinted
+    again (one pass over every element, 20-40 ms on 60,000 x 784): the caller says the data
+    does not change while the block runs, as a sweep's trials, one cell, all train on it."""
+    token = _HELD.set({})
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
 
 
 #: The last few splits, reused when the same data is split the same way again (re-running a

@@ -184,12 +184,14 @@ def open_study(name: str, store: Any, lock_path: str | None, direction: str, obj
     return study
 
 
-def ask(study: Any, total: int, lock_path: str | None) -> Any:
-    """A new trial, or None once the study holds ``total`` trials (running ones included)."""
+def ask(study: Any, total: int, lock_path: str | None) -> tuple[Any, list[Any]]:
+    """A new trial, or None once the study holds ``total`` trials (running ones included);
+    and the study's trials as read just before asking (for the views and the pruner)."""
     with lock(lock_path):
-        if len(study.get_trials(deepcopy=False)) >= total:
-            return None
-        return study.ask()
+        seen = study.get_trials(deepcopy=False)
+        if len(seen) >= total:
+            return None, seen
+        return study.ask(), seen
 
 
 def mark(trial: Any, store_path: str | None, run_id: str) -> None:

@@ -255,11 +255,13 @@ class Sweep:
         except Exception:  # the trial still runs; another kernel only cannot tell it is alive
             logging.getLogger("nbml").exception("could not note where trial %s runs", number)
 
-    def refresh(self) -> None:
-        """Read the study's trials: other kernels' trials join the table, and each trial's
-        state and values are the storage's."""
+    def refresh(self, trials: list[Any] | None = None) -> None:
+        """Read the study's trials (or take ``trials``, just read): other kernels' trials join
+        the table, and each trial's state and values are the storage's."""
         changed = []
-        for ft in self.study.get_trials(deepcopy=False):
+        if trials is None:
+            trials = self.study.get_trials(deepcopy=False)
+        for ft in trials:
             state = STATES.get(ft.state.name, ft.state.name.lower())
             row = self._rows.get(ft.number)
             if row is not None and row.mine:
