@@ -251,33 +251,105 @@ def test_regression_evaluate_and_predict_shapes():
 
 
 def test_the_training_thread_runs_nbml_code_only_when_there_is_work(monkeypatch):
-    from nbml.training.callbacks import TrainingPublisher
+    """SPEC §10: no nbml code runs on the training thread per batch. Every Python call on the
+    training thread into nbml's package is counted (a profiler): a few per epoch and per
+    publish, not one per batch; no thread-pool task is made per batch either."""
+    import os
+    import sys
 
-    # no per-batch hook on the training thread: Keras's own no-op, as for any callback
-    assert TrainingPublisher.on_train_batch_begin is keras.callbacks.Callback.on_train_batch_begin
-    due, published = [], []
-    original = TrainingPublisher._due
+    from nbml.training import batches
 
-    def counted(self, batch, logs=None):
-        due.append(batch)
-        return original(self, batch, logs)
+    root = os.path.dirname(nbml.__file__)
+    calls, lists = [], []
+    original_begin = batches.LeanCallbacks.on_train_begin
 
-    monkeypatch.setattr(TrainingPublisher, "_due", counted)
+    def seen(self, logs=None):
+        lists.append(self)
+        return original_begin(self, logs)
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(root):
+            calls.append(frame.f_code.co_name)
+
+    monkeypatch.setattr(batches.LeanCallbacks, "on_train_begin", seen)
+    published = []
     unsubscribe = REGISTRY.subscribe(lambda e: published.append(e.kind))
+    sys.setprofile(profile)
     try:
         run = nbml.train(
-            "quiet",
-            mlp(),
-            "sklearn:digits",
-            epochs=2,
-            batch_size=8,
-            display="none",
-            namespace={},
-            update_interval=3600,
-        )
+            "quiet", mlp(), "sklearn:digits", epochs=2, batch_size=8, display="none",
+            namespace={}, update_interval=3600, steps_per_execution=1,
+        )  # fmt: skip
     finally:
+        sys.setprofile(None)
         unsubscribe()
-    batches = 2 * run.steps
-    assert run.status == "finished" and run.epoch == 2 and batches > 200
-    # one due call for the first publish (then nothing is due for an hour), not one per batch
-    assert 1 <= len(due) <= 3 and published.count("batch") == 1
+    n_batches = 2 * run.steps
+    assert run.status == "finished" and run.epoch == 2 and n_batches > 200
+    assert [type(c) for c in lists] == [batches.LeanCallbacks]
+    assert lists[0]._executor is None and not lists[0]._futures  # no pool task was made
+    during = calls[calls.index("on_train_begin") : len(calls) - calls[::-1].index("on_train_end")]
+    assert len(during) < n_batches / 4, (len(during), sorted(set(during)))
+    assert 1 <= during.count("tick") <= 4 and published.count("batch") == 1
+
+
+def test_a_callback_with_batch_hooks_gets_keras_own_list():
+    """A callback of the user's that has a batch hook is called by Keras's own list, per batch,
+    with the logs as floats; the publisher then runs on Keras's callback thread pool."""
+    from nbml.training import batches, callbacks
+
+    class Counter(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.losses.append(logs["loss"])
+
+    publisher = callbacks.TrainingPublisher(nbml.Run("r", "n", {}, "d", 1))
+    assert isinstance(batches.lean(publisher, [], epochs=1), batches.LeanCallbacks)
+    assert isinstance(batches.lean(publisher, [keras.callbacks.EarlyStopping()], epochs=1),
+                      batches.LeanCallbacks)  # fmt: skip
+    counter = Counter()
+    assert batches.lean(publisher, [counter], epochs=1) == [publisher, counter]
+    run = nbml.train(
+        "hooked", mlp(), "sklearn:digits", epochs=1, batch_size=64, display="none",
+        namespace={}, callbacks=[counter], steps_per_execution=1,
+    )  # fmt: skip
+    assert run.status == "finished" and len(counter.losses) == run.steps
+    assert all(isinstance(v, float) for v in counter.losses)
+
+
+class _NanAfter(keras.layers.Layer):
+    """Multiplies by NaN from the training batch numbered ``k`` (0-based) on."""
+
+    def __init__(self, k: int, **kwargs):
+        super().__init__(**kwargs)
+        self.k = k
+
+    def build(self, shape):
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="n")
+
+    def call(self, x, training=False):
+        if training:
+            self.count.assign_add(1.0)
+        return x * keras.ops.where(self.count > self.k, float("nan"), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
+@pytest.mark.parametrize("interval", [0.1, 3600])
+def test_a_nan_loss_is_found_at_its_first_batch(interval):
+    """nbml reads the logs only now and then; the batch it names is still the first whose loss
+    is not finite (found back among the batches since the last read)."""
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16), _NanAfter(100),
+                              keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    before = [w.copy() for w in model.get_weights()]
+    run = nbml.train(
+        f"nan{interval}".replace(".", "_"), model, "sklearn:digits", epochs=2, batch_size=8,
+        display="none", namespace={}, update_interval=interval, steps_per_execution=1,
+    )  # fmt: skip
+    assert run.status == "failed" and run.epoch == 0, run.message
+    assert "at epoch 1, batch 101:" in run.message, run.message
+    after = model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before[:2], after[:2], strict=False))

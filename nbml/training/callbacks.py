@@ -1,14 +1,17 @@
 """The Keras callback that publishes a run's progress to the registry.
 
-It is ``async_safe``: on JAX its ``on_train_batch_end`` runs on Keras's callback thread pool,
-so the training loop never waits for the device to hand over the batch logs. The batch hook
-only stores the newest logs and watches for a non-finite loss.
+Under nbml's own training the callback list is :class:`~nbml.training.batches.LeanCallbacks`:
+no nbml code runs per batch, and at most once per ``interval`` seconds (or at a stop request)
+the batches since the last look are handed to :meth:`TrainingPublisher.tick`, on the training
+thread, which reads the newest logs, checks the loss and publishes. A loss that is not finite
+is found back to its first batch: Keras's batch loss is the epoch's running mean, which stays
+non-finite once it is.
 
-The training thread runs no nbml code per batch. Work that must happen there (publishing,
-at most once per ``interval`` seconds, and setting ``model.stop_training``) is requested by the
-batch-end hook, which installs :meth:`TrainingPublisher._due` as this callback's
-``on_train_batch_begin`` for the next batch; ``_due`` removes itself when done. Otherwise the
-training thread calls Keras's no-op ``on_train_batch_begin``, as for any callback.
+Under a user's own ``model.fit`` (:class:`LiveMonitor`) Keras's list runs the callback as
+``async_safe``: its ``on_train_batch_end`` runs on Keras's callback thread pool, only stores the
+newest logs and watches for a non-finite loss; work that must happen on the training thread
+(publishing, setting ``model.stop_training``) is requested by installing
+:meth:`TrainingPublisher._due` as the next ``on_train_batch_begin``, which removes itself.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from typing import Any
 
 import keras
+from keras.src.utils.python_utils import pythonify_logs
 
 from ..core import rules
 from ..core.registry import REGISTRY, Event, Registry, Run
@@ -88,6 +92,10 @@ class TrainingPublisher(keras.callbacks.Callback):
             return
         if latest[0] != self._epoch:  # the newest logs are from the epoch before
             return
+        self._send(latest, now)
+
+    def _send(self, latest: tuple[int, int, dict[str, float]], now: float) -> None:
+        """Publish the ``batch`` event of the newest logs."""
         self._sent, self._next_publish = latest, now + self.interval
         self.run.last_batch = latest
         epoch, b, blogs = latest
@@ -102,6 +110,41 @@ class TrainingPublisher(keras.callbacks.Callback):
             left = (steps - b - 1) + steps * (self.run.epochs - epoch - 1)
             data["eta"] = left / rate
         self._publish("batch", data)
+
+    # ------------------------------------------------- nbml's own fit (LeanCallbacks)
+
+    def tick(self, seen: list[tuple[int, Any]]) -> None:
+        """The batches ``seen`` since the last tick, as ``(batch, logs)`` (training thread):
+        stop on a request or a non-finite loss, and publish the newest logs when ``interval``
+        has passed since the last ``batch`` event."""
+        if self.run.stop_requested:
+            self.model.stop_training = True
+        if not seen:
+            return
+        batch, logs = seen[-1]
+        self._begun = batch + 1
+        floats = pythonify_logs(logs)
+        if not _finite(floats):
+            self._found_bad(seen)
+            return
+        self._latest = latest = (self._epoch, batch, floats)
+        now = time.monotonic()
+        if now >= self._next_publish:
+            self._send(latest, now)
+
+    def _found_bad(self, seen: list[tuple[int, Any]]) -> None:
+        """The first batch of ``seen`` whose loss is not finite (the loss before it was)."""
+        lo, hi = 0, len(seen) - 1  # seen[hi] is bad
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _finite(pythonify_logs(seen[mid][1])):
+                lo = mid + 1
+            else:
+                hi = mid
+        batch, logs = seen[hi]
+        if self.nan_at is None:
+            self.nan_at = (self._epoch, batch, pythonify_logs(logs)["loss"])
+        self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         # Runs on Keras's callback threads (async_safe): store flags, never touch the model.
@@ -143,6 +186,11 @@ class TrainingPublisher(keras.callbacks.Callback):
         self._good_weights = self.model.get_weights()
         seconds = time.monotonic() - self._epoch_t0
         self._publish("epoch", {"epoch": epoch, "logs": self.run.metrics, "seconds": seconds})
+
+
+def _finite(logs: dict[str, Any]) -> bool:
+    loss = logs.get("loss")
+    return not isinstance(loss, float) or math.isfinite(loss)
 
 
 class LiveMonitor(TrainingPublisher):

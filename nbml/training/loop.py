@@ -23,6 +23,7 @@ from ..core.registry import REGISTRY, Event, Run
 from ..ml import distribution
 from ..ml.data import Dataset
 from . import compile_cache, execution
+from .batches import LeanCallbacks, lean
 from .callbacks import TrainingPublisher
 
 if TYPE_CHECKING:
@@ -93,31 +94,18 @@ def fit(
 ) -> TrainingPublisher:
     """Fit ``model`` on ``dataset`` for ``run.epochs`` epochs and settle the run's outcome."""
     publisher = TrainingPublisher(run, interval=interval, batch_size=batch_size)
+    args = _fit_args(dataset, batch_size, dist)
+    hooks = _callbacks(publisher, callbacks, args, run, model)
 
     def request_stop() -> None:
         run.stop_requested = True  # the publisher stops fit at the next batch boundary
+        if isinstance(hooks, LeanCallbacks):
+            hooks.wake()
 
-    if dataset.is_stream:
-        args: dict[str, Any] = {"x": dataset.stream}
-    else:
-        x, y, xv, yv = dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val
-        if dist is not None:  # every batch, the last one too, must split evenly over the mesh
-            x, y = distribution.even(x, y, dist)
-            if xv is not None:
-                xv, yv = distribution.even(xv, yv, dist)
-        # a batch larger than the data is the whole data (TensorFlow overflows on a huge one)
-        args = {"x": x, "y": y, "batch_size": min(batch_size, max(len(x), 1))}
-        if xv is not None:
-            args["validation_data"] = (xv, yv)
     forced = False
     with graceful_interrupt(request_stop), distribution.scope(dist):
         try:
-            model.fit(
-                **args,
-                epochs=run.epochs,
-                callbacks=[publisher, *callbacks],
-                verbose=0,
-            )
+            model.fit(**args, epochs=run.epochs, callbacks=hooks, verbose=0)
         except KeyboardInterrupt:
             forced = run.stop_requested = True
         except Exception as exc:
@@ -131,9 +119,41 @@ def fit(
                     "before the last Dense layer for images; --loss auto)."
                 ) from None
             raise
+        finally:
+            if isinstance(hooks, LeanCallbacks):
+                hooks.close()
     run.ended = time.time()
     _settle(run, publisher, lr, forced)
     return publisher
+
+
+def _fit_args(dataset: Dataset, batch_size: int, dist: Any) -> dict[str, Any]:
+    """The data arguments of ``model.fit``."""
+    if dataset.is_stream:
+        return {"x": dataset.stream}
+    x, y, xv, yv = dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val
+    if dist is not None:  # every batch, the last one too, must split evenly over the mesh
+        x, y = distribution.even(x, y, dist)
+        if xv is not None:
+            xv, yv = distribution.even(xv, yv, dist)
+    # a batch larger than the data is the whole data (TensorFlow overflows on a huge one)
+    args: dict[str, Any] = {"x": x, "y": y, "batch_size": min(batch_size, max(len(x), 1))}
+    if xv is not None:
+        args["validation_data"] = (xv, yv)
+    return args
+
+
+def _callbacks(publisher: Any, callbacks: Any, args: dict, run: Run, model: Any) -> Any:
+    """The callback list of nbml's ``fit``: no thread-pool task per batch (see
+    :class:`~nbml.training.batches.LeanCallbacks`), for array data (a stream's length is its
+    own business, so Keras builds its list)."""
+    if "batch_size" not in args:
+        return [publisher, *callbacks]
+    import keras
+
+    rows = len(keras.tree.flatten(args["x"])[0])
+    steps = -(-rows // max(args["batch_size"], 1))
+    return lean(publisher, list(callbacks), model=model, verbose=0, epochs=run.epochs, steps=steps)
 
 
 def _settle(run: Run, publisher: TrainingPublisher, lr: float | None, forced: bool) -> None:
