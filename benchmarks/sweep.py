@@ -158,6 +158,8 @@ def run(config: argparse.Namespace, tmp: str) -> dict[str, Any]:
         warm_line = warm_line.replace("bench_data", "bench_warm")
         kernel.ok(f"get_ipython().run_cell_magic('sweep', {warm_line!r}, {body!r})", "warm-up")
         line = LINE.format(**{**fields, "study": "bench"})
+        if config.storage:
+            line += f" --storage {config.storage}"
         code = f"_bench_sweep = get_ipython().run_cell_magic('sweep', {line!r}, {body!r})\n"
         kernel.ok("_parts.clear()")
         kernel.ok(timed(code), "sweep")
@@ -185,6 +187,11 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--labels", choices=("learnable", "random"), default="learnable")
     p.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median")
+    p.add_argument(
+        "--storage",
+        help="the timed sweep's --storage (default: nbml's, SQLite at <store>/sweeps.db); e.g. "
+        "sweeps.log for Optuna's journal file in the kernel's folder",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when the budget is missed")
     config = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

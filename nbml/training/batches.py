@@ -17,7 +17,6 @@ Keras's own.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from keras.callbacks import CallbackList
@@ -27,6 +26,8 @@ from .callbacks import TrainingPublisher
 
 #: How often the watcher looks whether a publish is due or a stop was requested.
 WATCH_S = 0.02
+#: Batches kept before they are handed over anyway (a long ``update_interval`` on a fast model).
+MOST_KEPT = 4096
 _BATCH_HOOKS = (
     "on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
     "on_test_batch_begin", "on_test_batch_end",
@@ -62,9 +63,9 @@ class LeanCallbacks(CallbackList):
         self._publisher.tick(list(batches.items()))
 
     def _watch(self) -> None:
-        publisher, run = self._publisher, self._publisher.run
+        publisher = self._publisher
         while not self._stop.wait(WATCH_S):
-            if run.stop_requested or time.monotonic() >= publisher._next_publish:
+            if publisher.wants_tick() or len(self._batches) > MOST_KEPT:
                 self.wake()
 
     def on_train_begin(self, logs: dict | None = None) -> None:

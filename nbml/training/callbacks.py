@@ -113,6 +113,10 @@ class TrainingPublisher(keras.callbacks.Callback):
 
     # ------------------------------------------------- nbml's own fit (LeanCallbacks)
 
+    def wants_tick(self) -> bool:
+        """Whether a ``batch`` event is due or a stop was requested (any thread)."""
+        return self.run.stop_requested or time.monotonic() >= self._next_publish
+
     def tick(self, seen: list[tuple[int, Any]]) -> None:
         """The batches ``seen`` since the last tick, as ``(batch, logs)`` (training thread):
         stop on a request or a non-finite loss, and publish the newest logs when ``interval``
