@@ -128,16 +128,16 @@ class TrainingPublisher(keras.callbacks.Callback):
         batch, logs = seen[-1]
         self._begun = batch + 1
         floats = pythonify_logs(logs)
-        if not _finite(floats):
-            self._found_bad(seen)
-            return
+        if not _finite(floats):  # the monitor shows the first bad point, when one is due
+            batch, floats = self._found_bad(seen)
         self._latest = latest = (self._epoch, batch, floats)
         now = time.monotonic()
         if now >= self._next_publish:
             self._send(latest, now)
 
-    def _found_bad(self, seen: list[tuple[int, Any]]) -> None:
-        """The first batch of ``seen`` whose loss is not finite (the loss before it was)."""
+    def _found_bad(self, seen: list[tuple[int, Any]]) -> tuple[int, dict[str, Any]]:
+        """The first batch of ``seen`` whose loss is not finite (the loss before it was), and
+        its logs: noted as where the loss went bad, and training stops."""
         lo, hi = 0, len(seen) - 1  # seen[hi] is bad
         while lo < hi:
             mid = (lo + hi) // 2
@@ -145,10 +145,11 @@ class TrainingPublisher(keras.callbacks.Callback):
                 lo = mid + 1
             else:
                 hi = mid
-        batch, logs = seen[hi]
+        batch, logs = seen[hi][0], pythonify_logs(seen[hi][1])
         if self.nan_at is None:
-            self.nan_at = (self._epoch, batch, pythonify_logs(logs)["loss"])
+            self.nan_at = (self._epoch, batch, logs["loss"])
         self.model.stop_training = True
+        return batch, logs
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         # Runs on Keras's callback threads (async_safe): store flags, never touch the model.
