@@ -94,4 +94,5 @@ def test_a_trial_that_starts_before_others_complete_judges_by_its_start(tmp_path
     study.tell(other, 0.1)
     reporter.on_epoch_end(0, {"val_loss": 5.0})
     assert not reporter.pruned  # no complete trial when it started
+    reporter.flush()  # the value is written beside training: in the storage from here on
     assert mine.should_prune()  # Optuna, reading the storage now, would prune it
