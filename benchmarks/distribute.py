@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from overhead import MODEL, Kernel  # noqa: E402  (the SPEC §10 workload model)
+from overhead import Kernel, model_code  # noqa: E402  (the SPEC §10 workload model)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "distribute.json"
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    model = MODEL.format(features=args.features)
+    model = model_code(args.features)
     line = (
         f"bench --data data --epochs {args.epochs} --batch-size {args.batch_size} "
         "--test-split 0 --no-widget"

@@ -37,17 +37,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overhead import DATA, SETUP, Kernel, bootstrap_median, timed  # noqa: E402
+from overhead import DATA, SETUP, Kernel, bootstrap_median, model_code, timed  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lr_find.json"
 #: SPEC §10: the finder takes at most one epoch of training plus this many seconds.
 MARGIN_BUDGET_S = 1.0
 VARIANTS = ("fit_1_epoch", "lr_find")
 
-MODEL = (
-    "keras.Sequential([keras.Input(shape=({features},)), "
-    "keras.layers.Dense(128, activation='relu'), keras.layers.Dense(10, activation='softmax')])"
-)
 FIT = (
     "model = {model}\n"
     "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', "
@@ -62,7 +58,7 @@ FIND = (
 
 
 def cells(config: argparse.Namespace, x: str, y: str, data: str) -> dict[str, str]:
-    model = MODEL.format(features=config.features)
+    model = model_code(config.features)
     fields = {"model": model, "x": x, "y": y, "data": data, "batch_size": config.batch_size}
     return {"fit_1_epoch": FIT.format(**fields), "lr_find": FIND.format(**fields)}
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from overhead import MODEL, Kernel  # noqa: E402  (the SPEC §10 workload model)
+from overhead import Kernel, model_code  # noqa: E402  (the SPEC §10 workload model)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "messages.json"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"data = (_r.random(({args.samples}, {args.features}), dtype=np.float32), "
                 f"_r.integers(0, 10, {args.samples}))"
             )
-            model = MODEL.format(features=args.features)
+            model = model_code(args.features)
             for epochs in [int(e) for e in args.epochs.split(",")]:
                 code = f"%%train m{epochs} --data data --epochs {epochs} --test-split 0\n{model}"
                 results[epochs] = comm_traffic(kernel, code)

@@ -68,6 +68,13 @@ MODEL = (
     "keras.layers.Dense(10, activation='softmax')])"
 )
 
+
+def model_code(features: int, hidden: int = 128) -> str:
+    """The model every benchmark builds, as a Python expression (SPEC §10: the row-one MLP
+    784-128-10 by default)."""
+    return MODEL.format(features=features, hidden=hidden)
+
+
 _FIT = (
     "model = {model}\n"
     "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', "

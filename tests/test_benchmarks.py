@@ -6,6 +6,7 @@ It checks how the benchmark measures, never how fast anything is (SPEC §10 numb
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -91,3 +92,18 @@ def test_check_names_each_missed_budget():
     ]
     ratios.update(nbml_widget=0.78, livelossplot=1.2)
     assert missed(ratios, "--defaults-budget", "0.8") == []
+
+
+def test_every_benchmark_builds_the_row_one_model_by_default():
+    """The benchmarks share one model expression (its hidden width became a field once and
+    three benchmarks, formatting it themselves, broke); the default is SPEC §10's 784-128-10."""
+    import keras
+    import lr_find
+
+    model = eval(overhead.model_code(784), {"keras": keras})  # noqa: S307  (our own expression)
+    assert [layer.units for layer in model.layers] == [128, 10] and model.input_shape == (None, 784)
+    cells = lr_find.cells(argparse.Namespace(features=784, batch_size=32), "x", "y", "d")
+    assert all(overhead.model_code(784) in c or repr(overhead.model_code(784)) in c
+               for c in cells.values())  # fmt: skip
+    for name in ("messages", "distribute", "lr_find", "sweep", "store"):
+        assert "MODEL.format" not in (ROOT / "benchmarks" / f"{name}.py").read_text(), name
