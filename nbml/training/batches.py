@@ -20,7 +20,6 @@ import threading
 from typing import Any
 
 from keras.callbacks import CallbackList
-from keras.src.utils.python_utils import is_default
 
 from .callbacks import TrainingPublisher
 
@@ -93,10 +92,15 @@ class LeanCallbacks(CallbackList):
         super().on_epoch_end(epoch, logs)
 
 
+def _is_default(method: Any) -> bool:
+    """Whether ``method`` is Keras's no-op hook (Keras marks them ``_is_default``)."""
+    return bool(getattr(method, "_is_default", False))
+
+
 def lean(publisher: TrainingPublisher, callbacks: list[Any], **params: Any) -> Any:
     """The callback list of nbml's ``fit``: :class:`LeanCallbacks` when no other callback
     has a batch hook, else the plain list (Keras's own, the publisher on its thread pool)."""
     for cb in callbacks:
-        if any(not is_default(getattr(cb, hook)) for hook in _BATCH_HOOKS):
+        if any(not _is_default(getattr(cb, hook)) for hook in _BATCH_HOOKS):
             return [publisher, *callbacks]
     return LeanCallbacks(publisher, list(callbacks), **params)
