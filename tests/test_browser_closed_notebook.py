@@ -22,6 +22,7 @@ from browser import (
     jupyter_lab,
     open_lab,
     page_errors,
+    run_all,
     shot,
     write_notebook,
 )
@@ -75,18 +76,9 @@ def test_a_closed_notebooks_running_kernel_shows_in_the_panel(page, lab):
             pytest.fail(f"timed out waiting for {what}" + context())
 
     open_lab(page, lab, NB, timeout=TIMEOUT)
-    page.evaluate(
-        """async () => {
-            const app = window.jupyterapp;
-            await app.restored;
-            const panel = app.shell.currentWidget;
-            await panel.context.ready;
-            await panel.sessionContext.ready;
-            window.__nbmlPanel = panel;
-            app.shell.activateById('nbml-sidebar');
-            await app.commands.execute('notebook:run-all-cells');
-        }"""
-    )
+    run_all(page, sidebar=True)
+    wait("() => window.__nbmlRun !== undefined", "the notebook's cells to run")
+    assert page.evaluate("() => window.__nbmlRun") == "done", context()
     wait(
         f"""() => {{
             const li = document.querySelector('{ROW}');

@@ -30,6 +30,7 @@ from browser import (
     collect_console,
     jupyter_lab,
     page_errors,
+    run_all,
     shot,
     write_notebook,
 )
@@ -86,21 +87,7 @@ def open_notebook(page: Any, server: Lab, path: str) -> None:
     page.goto(server.tree_url(path))
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=TIMEOUT)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=TIMEOUT)
-    page.evaluate(
-        """async () => {
-            const app = window.jupyterapp;
-            await app.restored;
-            const panel = app.shell.currentWidget;
-            await panel.context.ready;
-            await panel.sessionContext.ready;
-            window.__nbmlPanel = panel;
-            window.__nbmlRun = undefined;
-            app.commands.execute('notebook:run-all-cells').then(
-                (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
-                (err) => { window.__nbmlRun = 'error: ' + err; },
-            );
-        }"""
-    )
+    run_all(page)
 
 
 def kernel_listing(server: Lab) -> list[dict[str, Any]]:
