@@ -33,6 +33,7 @@ from browser import (
     jupyter_lab,
     open_lab,
     page_errors,
+    run_all,
     shot,
     write_notebook,
 )
@@ -65,16 +66,9 @@ _FINISHED = """() => {
     return { runs: Number(m.dataset.runs), points: Number(m.dataset.points) };
 }"""
 
-# Opens the notebook's kernel, records the most points a monitor showed while running, per number
-# of runs (proof of live drawing, however quick training is: a poll could miss it), and runs all
-# cells; returns the kernel's name.
-_RUN_ALL = """async () => {
-    const app = window.jupyterapp;
-    await app.restored;
-    const panel = app.shell.currentWidget;
-    await panel.context.ready;
-    await panel.sessionContext.ready;
-    window.__nbmlRun = undefined;
+# Records the most points a monitor showed while running, per number of runs (proof of live
+# drawing, however quick training is: a poll could miss it); installed before the cells run.
+_WATCH_LIVE = """() => {
     window.__nbmlLive = {};
     new MutationObserver(() => {
         for (const m of document.querySelectorAll('[data-testid="nbml-monitor"]')) {
@@ -86,11 +80,6 @@ _RUN_ALL = """async () => {
         subtree: true, attributes: true,
         attributeFilter: ['data-status', 'data-points', 'data-runs'],
     });
-    app.commands.execute('notebook:run-all-cells').then(
-        (ok) => { window.__nbmlRun = ok === false ? 'failed' : 'done'; },
-        (err) => { window.__nbmlRun = 'error: ' + err; },
-    );
-    return panel.sessionContext.session?.kernel?.name ?? null;
 }"""
 
 
@@ -178,7 +167,11 @@ def first_run(page, lab) -> Notebook:
     nb = Notebook(page, lab, collect_console(page))
     notebook = _write_notebook(lab.root)
     open_lab(page, lab, notebook, timeout=WIDGET_TIMEOUT)
-    nb.seen["kernel"] = page.evaluate(_RUN_ALL)
+    page.evaluate(_WATCH_LIVE)
+    run_all(page)  # the kernel is ready once it returns
+    nb.seen["kernel"] = page.evaluate(
+        "() => window.__nbmlPanel.sessionContext.session?.kernel?.name ?? null"
+    )
     try:
         nb.monitor.wait_for(state="visible", timeout=RUN_TIMEOUT)
     except PlaywrightTimeout:
