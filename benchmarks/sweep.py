@@ -9,8 +9,8 @@ the SPEC §10 data shape (60,000 x 784 float32 uniform in [0, 1), 10 classes, fi
     keras.Sequential([keras.Input((784,)), keras.layers.Dense(hp.choice("units", [64, 128]),
         activation="relu"), keras.layers.Dense(10, activation="softmax")])
 
-with every other default (the live sweep widget, the journal storage in the run store, the run
-store itself) as ``get_ipython().run_cell_magic('sweep', ...)``, timed inside the kernel
+with every other default (the live sweep widget, the SQLite storage ``sweeps.db`` in the run
+store, the run store itself) as ``get_ipython().run_cell_magic('sweep', ...)``, timed inside the kernel
 (``gc.collect()``, then ``time.perf_counter()`` around it), after an untimed 2-trial warm-up
 sweep on 2,000 rows. The labels are learnable by default (``--labels learnable``: each row's
 class is the largest of ten fixed random projections of it), so validation loss falls as trials
@@ -35,9 +35,14 @@ split, the plan, the run store (each run's rows and its saved model), Optuna's s
 sampling, telling), the widget, binding the best model at the end. Also reported: the same share
 counting ``_steps`` as bookkeeping too (strictly ``model.fit`` alone), and a breakdown.
 
+The sweep runs ``--repeat`` times (default 3), each in a fresh kernel and store; the share
+judged is the median. (One cost varies from run to run: the first split of the data touches
+188 MB of new memory, 0.07-0.45 s measured here, depending on whether the Linux kernel must
+compact memory for the huge pages numpy asks for.)
+
 Run ``.venv/bin/python benchmarks/sweep.py`` (``--help``); results are printed and written to
 ``benchmarks/results/sweep.json``; ``--check`` exits 1 when the budget is missed. Smoke run:
-``.venv/bin/python benchmarks/sweep.py --trials 3 --samples 6000 --epochs 2``.
+``.venv/bin/python benchmarks/sweep.py --trials 3 --samples 6000 --epochs 2 --repeat 1``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -85,7 +91,7 @@ TIMERS = """\
 import functools as _ft, time as _time
 import nbml.training.loop as _loop, nbml.training.pruning as _pruning
 import nbml.training.search as _search, nbml.training.sweeps as _sweeps
-_fit_s, _steps_s, _optuna_s = {}, {}, {}
+_fit_s, _steps_s, _optuna_s, _reports = {}, {}, {}, {}
 def _timing(name, store, key):
     f = getattr(_loop, name)
     @_ft.wraps(f)
@@ -100,7 +106,7 @@ def _timing(name, store, key):
 _timing('fit', _fit_s, lambda a, k: a[2])
 _timing('_steps', _steps_s, lambda a, k: a[1])
 import nbml.api as _api, nbml.api.sweep as _sw, nbml.magics.sweep as _mg
-_parts = {}
+_parts, _calls = {}, {}
 def _part(owner, name, key):
     f = getattr(owner, name)
     @_ft.wraps(f)
@@ -110,6 +116,7 @@ def _part(owner, name, key):
             return f(*a, **k)
         finally:
             _parts[key] = _parts.get(key, 0.0) + _time.perf_counter() - t0
+            _calls.setdefault(key, []).append(round(_time.perf_counter() - t0, 4))
     setattr(owner, name, g)
 _part(_api, '_plan', 'plan (data spec, split, checks)')
 _part(_loop, 'end', 'run end (store: model saved)')
@@ -121,10 +128,17 @@ _part(_sw, '_train', 'nbml.train, all in (plan, run, fit, end)')
 _part(_search, 'ask', 'asking the study for a trial')
 _part(_sw, '_tell', 'telling the study the outcome')
 _part(_sweeps.Sweep, 'refresh', 'reading the study for the views')
+_part(_search, 'storage', 'opening the storage')
+_part(_search, 'open_study', 'creating or joining the study')
+_part(_sw, '_show', 'showing the widget')
+import nbml.core.space as _space
+_part(_space.Range, 'suggest', 'sampling (TPE)')
+_part(_space.Choice, 'suggest', 'sampling (TPE)')
 _end = _pruning.TrialReporter.on_train_end
 def _on_train_end(self, logs=None):
     _end(self, logs)
     _optuna_s[self.run.id] = self.own + self.writer_cpu
+    _reports[self.run.id] = (self.own, self.writer_cpu, len(self.values))
 _pruning.TrialReporter.on_train_end = _on_train_end
 """
 
@@ -136,8 +150,9 @@ print('@@' + repr({
     'fit': sum(_fit_s.get(i, 0.0) for i in _ids),
     'steps': sum(_steps_s.get(i, 0.0) for i in _ids),
     'optuna_in_fit': sum(_optuna_s.get(i, 0.0) for i in _ids),
+    'reporting': [sum(_reports[i][k] for i in _ids if i in _reports) for k in range(3)],
     'run_seconds': sum(t.run.duration for t in _s.rows if t.run is not None),
-    'parts': _parts, 'status': _s.status, 'best': _s.best_trial.number if _s.best_trial else None,
+    'parts': _parts, 'calls': _calls, 'status': _s.status, 'best': _s.best_trial.number if _s.best_trial else None,
 }))
 """
 
@@ -161,7 +176,7 @@ def run(config: argparse.Namespace, tmp: str) -> dict[str, Any]:
         if config.storage:
             line += f" --storage {config.storage}"
         code = f"_bench_sweep = get_ipython().run_cell_magic('sweep', {line!r}, {body!r})\n"
-        kernel.ok("_parts.clear()")
+        kernel.ok("_parts.clear(); _calls.clear()")
         kernel.ok(timed(code), "sweep")
         return _summary(kernel)
     finally:
@@ -192,25 +207,42 @@ def main() -> int:
         help="the timed sweep's --storage (default: nbml's, SQLite at <store>/sweeps.db); e.g. "
         "sweeps.log for Optuna's journal file in the kernel's folder",
     )
+    p.add_argument("--repeat", type=int, default=3, help="sweeps, each in a fresh kernel")
     p.add_argument("--check", action="store_true", help="exit 1 when the budget is missed")
     config = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        r = run(config, tmp)
-    r.update(config=vars(config), machine=platform.platform(), budget=BUDGET)
+    runs = []
+    for i in range(config.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            runs.append(run(config, tmp))
+        _print(runs[-1], f"run {i + 1}/{config.repeat}")
+    share = statistics.median(r["share"] for r in runs)
+    result = {
+        "share": share, "runs": runs, "config": vars(config),
+        "machine": platform.platform(), "budget": BUDGET,
+    }  # fmt: skip
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(r, indent=2))
+    RESULTS.write_text(json.dumps(result, indent=2))
+    shares = ", ".join(f"{r['share']:.2%}" for r in runs)
+    ok = share <= BUDGET
+    print(f"bookkeeping, median of {len(runs)}: {share:.2%} ({shares}); budget {BUDGET:.0%}")
+    print("within budget" if ok else "OVER BUDGET")
+    return 0 if ok or not config.check else 1
+
+
+def _print(r: dict[str, Any], title: str) -> None:
     print(
-        f"sweep of {r['trials']} trials ({r['states']}): wall {r['wall']:.1f} s, trials' fit "
+        f"{title}: {r['trials']} trials ({r['states']}): wall {r['wall']:.1f} s, trials' fit "
         f"{r['fit']:.1f} s + steps {r['steps']:.1f} s (Optuna inside fit "
         f"{r['optuna_in_fit']:.2f} s)\nbookkeeping {r['bookkeeping']:.2f} s = "
         f"{r['share']:.2%} of the wall time (budget {BUDGET:.0%}); counting the steps' compile "
-        f"as bookkeeping too: {r['share_fit_only']:.2%}"
+        f"as bookkeeping too: {r['share_fit_only']:.2%}",
+        flush=True,
     )
     for name, seconds in r["parts"].items():
         print(f"  {name}: {seconds:.2f} s")
-    ok = r["share"] <= BUDGET
-    print("within budget" if ok else "OVER BUDGET")
-    return 0 if ok or not config.check else 1
+    own, writer, reports = r["reporting"]
+    print(f"  reporting: {reports} values, {own:.2f} s in the trials' fit + {writer:.2f} s CPU "
+          "of the writing thread")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -96,3 +96,36 @@ def test_a_trial_that_starts_before_others_complete_judges_by_its_start(tmp_path
     assert not reporter.pruned  # no complete trial when it started
     reporter.flush()  # the value is written beside training: in the storage from here on
     assert mine.should_prune()  # Optuna, reading the storage now, would prune it
+
+
+def _stored(storage: optuna.storages.BaseStorage, trial: optuna.Trial) -> dict[int, float]:
+    return storage.get_trial(trial._trial_id).intermediate_values
+
+
+def test_values_are_written_together_at_most_write_every_s_late(tmp_path, monkeypatch):
+    """The values wait at most ``WRITE_EVERY_S`` to be written, those of that span in one go
+    and in order; whatever waits is written before the trial ends."""
+    import nbml.training.pruning as pruning
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'sweeps.db'}")
+    study = optuna.create_study(study_name="s", storage=storage, pruner=optuna.pruners.NopPruner())
+    monkeypatch.setattr(pruning, "WRITE_EVERY_S", 3600.0)
+    slow = study.ask()
+    reporter = TrialReporter(slow, "val_loss", "no_such_model")
+    reporter.set_model(_model())
+    reporter.on_train_begin()
+    for epoch in range(3):
+        reporter.on_epoch_end(epoch, {"val_loss": 1.0 - epoch / 10})
+    assert reporter._writes == [] and _stored(storage, slow) == {}  # all three still wait
+    reporter.on_train_end()
+    assert _stored(storage, slow) == {0: 1.0, 1: 0.9, 2: 0.8}
+    monkeypatch.setattr(pruning, "WRITE_EVERY_S", 0.0)
+    fast = study.ask()
+    reporter = TrialReporter(fast, "val_loss", "no_such_model")
+    reporter.set_model(_model())
+    reporter.on_train_begin()
+    for epoch in range(3):
+        reporter.on_epoch_end(epoch, {"val_loss": 2.0 + epoch})
+        reporter._writes[-1].result()  # each value is on its way at its epoch's end
+        assert _stored(storage, fast) == {e: 2.0 + e for e in range(epoch + 1)}
+    reporter.on_train_end()

@@ -46,6 +46,11 @@ def _never_prunes(pruner: Any) -> bool:
     return isinstance(pruner, optuna.pruners.NopPruner)
 
 
+#: Reported values wait at most this long to be written together (Optuna's storage then shows a
+#: running trial's curve at most this late; a pruner of this kernel never waits for it).
+WRITE_EVERY_S = 2.0
+
+
 class TrialReporter(keras.callbacks.Callback):
     """Reports ``objective`` to an Optuna trial at each epoch's end and prunes the trial (the
     run ends ``stopped`` by the sweep's pruner, its epochs kept) when the pruner says so.
@@ -53,10 +58,11 @@ class TrialReporter(keras.callbacks.Callback):
     The median pruner's decision is Optuna's own ``prune``, given the trial's reported values
     and the study's complete trials read once per trial (:class:`_Complete`): with
     SQLite storage Optuna's ``should_prune`` reads the storage each epoch (2.7 ms measured).
-    Then nothing waits for the storage during ``fit``: each epoch's value is written by a
-    thread of the trial's own, in order, and training ends only once every value is written
-    (an error writing one is raised there). Other pruners read the values back each epoch, so
-    their values are written at once; ``none`` never asks.
+    Then nothing waits for the storage during ``fit``: the values are written by a thread of
+    the trial's own, in order, those of at most :data:`WRITE_EVERY_S` together (a write takes
+    3-4x less CPU right after another: 0.7 against 2.4 ms measured), and training ends only
+    once every value is written (an error writing one is raised there). Other pruners read the
+    values back each epoch, so their values are written at once; ``none`` never asks.
 
     It also measures the fit's own time (``fit_seconds``: from the first epoch's start to the
     end of training, less the time spent talking to Optuna) and the CPU time of the writing
@@ -84,6 +90,8 @@ class TrialReporter(keras.callbacks.Callback):
         self._reported: dict[int, float] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._writes: list[Future[None]] = []
+        self._pending: list[tuple[float, int]] = []
+        self._sent = 0.0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         record = REGISTRY.get(self.name)
@@ -94,6 +102,7 @@ class TrialReporter(keras.callbacks.Callback):
             self._study = _Complete(self.trial.study, self._seen)
         if self._study is not None or _never_prunes(pruner):
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="nbml-trial-report")
+        self._sent = t0
         self.own += time.perf_counter() - t0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -118,24 +127,37 @@ class TrialReporter(keras.callbacks.Callback):
     def _report(self, value: float, epoch: int) -> None:
         if self._writer is None:
             self.trial.report(value, epoch)
-        else:
-            self._writes.append(self._writer.submit(self._write, value, epoch))
+            return
+        self._pending.append((value, epoch))
+        if time.perf_counter() - self._sent >= WRITE_EVERY_S:
+            self._send()
 
-    def _write(self, value: float, epoch: int) -> None:
+    def _send(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending and self._writer is not None:
+            self._writes.append(self._writer.submit(self._write, pending))
+            self._sent = time.perf_counter()
+
+    def _write(self, pending: list[tuple[float, int]]) -> None:
         t0 = time.thread_time()
         try:
-            self.trial.report(value, epoch)
+            for value, epoch in pending:
+                self.trial.report(value, epoch)
         finally:
             self.writer_cpu += time.thread_time() - t0
 
     def flush(self) -> None:
-        """Wait until every reported value is in the storage (raises the first error)."""
+        """Wait until every reported value is in the storage (raises the first error): those
+        on their way, then those still waiting, written here."""
         writes, self._writes = self._writes, []
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
         for w in writes:
             w.result()
+        pending, self._pending = self._pending, []
+        for value, epoch in pending:
+            self.trial.report(value, epoch)
 
     def _should_prune(self) -> bool:
         import optuna
