@@ -36,9 +36,9 @@ sampling, telling), the widget, binding the best model at the end. Also reported
 counting ``_steps`` as bookkeeping too (strictly ``model.fit`` alone), and a breakdown.
 
 The sweep runs ``--repeat`` times (default 3), each in a fresh kernel and store; the share
-judged is the median. (One cost varies from run to run: the first split of the data touches
-188 MB of new memory, 0.07-0.45 s measured here, depending on whether the Linux kernel must
-compact memory for the huge pages numpy asks for.)
+judged is the median. (One cost varies from run to run: the first split of the data copies
+188 MB into new memory, 0.10-0.65 s measured on this VM, where the same copy takes 0.03-0.04 s
+unless the VM stalls on fresh memory.)
 
 Run ``.venv/bin/python benchmarks/sweep.py`` (``--help``); results are printed and written to
 ``benchmarks/results/sweep.json``; ``--check`` exits 1 when the budget is missed. Smoke run:

@@ -10,7 +10,9 @@ next) check in the browser that
   widget, no run starts), then starts a second, background run that is drawn over the first;
 - the "Models" panel says the same status word as the monitor for the model's run (``running``
   while it trains, ``finished`` after);
-- clicking a confusion-matrix cell lists that cell's samples (thumbnails for the digit images).
+- clicking a confusion-matrix cell lists that cell's samples (thumbnails for the digit images);
+- the monitor's Sweep keeps Retrain and Sweep disabled until the sweep ends, between its trials
+  too (nothing trains then).
 
 Screenshots of each step go to ``test-artifacts/`` at the repository root (git-ignored). The server
 and browser set-up is shared with the sidebar's browser test (``tests/browser.py``).
@@ -383,3 +385,51 @@ def _click_cell(nb: Notebook, true: int, pred: int, count: int) -> None:
     selected = confusion.locator("td.nbml-cm-cell.nbml-selected")
     assert selected.count() == 1
     assert (_attr(selected, "data-true"), _attr(selected, "data-pred")) == (str(true), str(pred))
+
+
+# Every 20 ms: the monitor's status, whether its sweep runs, and whether Retrain and Sweep are
+# disabled (the monitor's output is re-rendered at each run's end: always the current view).
+WATCH_BUTTONS = """() => {
+    window.__nbmlButtons = [];
+    window.__nbmlButtonsTimer = setInterval(() => {
+        const m = document.querySelector('@MONITOR@');
+        if (!m) return;
+        const go = m.querySelector('[data-testid="nbml-retrain"]');
+        const sweep = m.querySelector('[data-testid="nbml-sweep-around"]');
+        window.__nbmlButtons.push([m.dataset.status, m.dataset.sweeping, go?.disabled,
+            sweep?.disabled]);
+    }, 20);
+}""".replace("@MONITOR@", MONITOR)
+
+SWEEP_ENDED = """() => {
+    const n = document.querySelector('@MONITOR@ [data-testid="nbml-notice"]');
+    return n && /^Sweep mlp-\\S+ (finished|stopped|failed)/.test(n.textContent) && n.textContent;
+}""".replace("@MONITOR@", MONITOR)
+
+
+@pytest.mark.timeout(300)
+def test_the_sweep_choice_keeps_retrain_and_sweep_disabled_until_it_ends(retrained):
+    """The monitor's Sweep trains one trial after another: between trials nothing is training,
+    and still Retrain and Sweep stay disabled until the sweep has ended."""
+    nb = retrained
+    _open_retrain(nb.monitor)
+    nb.page.evaluate(WATCH_BUTTONS)
+    nb.monitor.locator('[data-testid="nbml-sweep-around"]').click()
+    ended = nb.wait(SWEEP_ENDED, "the monitor's sweep did not end", timeout=240_000)
+    nb.wait(
+        f"() => document.querySelector('{MONITOR}')?.dataset.sweeping === 'false'",
+        "the monitor still says it sweeps",
+    )
+    samples = nb.page.evaluate("() => { clearInterval(window.__nbmlButtonsTimer); "
+                               "return window.__nbmlButtons; }")  # fmt: skip
+    sweeping = [s for s in samples if s[1] == "true"]
+    assert sweeping, f"no sample while sweeping ({len(samples)} samples)" + nb.context()
+    enabled = [s for s in sweeping if s[2] is not True or s[3] is not True]
+    assert not enabled, f"a button was enabled while sweeping: {enabled[:5]}"
+    between = [s for s in sweeping if s[0] != "running"]
+    assert ended.startswith("Sweep mlp-") and "finished" in ended, ended
+    monitor = nb.monitor
+    assert monitor.locator('[data-testid="nbml-retrain"]').is_enabled()
+    assert monitor.locator('[data-testid="nbml-sweep-around"]').is_enabled()
+    shot(monitor, "04_monitor_sweep.png")
+    print(f"{len(sweeping)} samples while sweeping, {len(between)} between trials: {ended}")

@@ -310,13 +310,26 @@ def test_the_monitors_sweep_choice_sweeps_around_its_settings(kernel):
     custom(kernel, comm_id, {**panel, "lr": -1})
     assert "learning rate must be a positive number" in widget_updates(kernel, comm_id, "notice")
     custom(kernel, comm_id, panel)
+    assert widget_updates(kernel, comm_id, "sweeping") is True  # the view disables its buttons
     notice = widget_updates(kernel, comm_id, "notice")
     assert notice.startswith("Sweep around-") and "8 trials around these settings" in notice
+    # while it runs, Retrain and a second Sweep are refused, saying why (no second training)
+    for kind in ("retrain", "sweep"):
+        custom(kernel, comm_id, {**panel, "type": kind})
+        refused = widget_updates(kernel, comm_id, "notice")
+        refused = refused or widget_updates(kernel, comm_id, "notice")  # the same text again
+        assert refused.startswith("Refused: the sweep around-") and "is running" in refused
     kernel.ok(
         "import time\nfrom nbml.training.sweeps import SWEEPS\nsa = SWEEPS[-1]\n"
         "assert sa.name == 'around' and sa.wait(300)"
     )
     assert kernel.value("sa.status") == "finished"
+    kernel.ok(
+        "from ipywidgets.widgets.widget import _instances\n"
+        f"mon = _instances[{comm_id!r}]\nfor _ in range(100):\n"
+        "    if not mon.sweeping: break\n    time.sleep(0.05)"
+    )
+    assert kernel.value("(mon.sweeping, mon._sweep)") == (False, None)
     params = kernel.value("[t.params for t in sa.rows]")
     assert len(params) == 8
     assert all(0.001 <= p["lr"] <= 0.1 and p["batch_size"] in (16, 32, 64) for p in params)

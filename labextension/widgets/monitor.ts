@@ -197,8 +197,12 @@ function drawHeader(v: View, header: Header, model: Model): void {
   const foreground = Boolean(model.get("foreground"));
   v.stop.hidden = !running || foreground;
   v.hint.hidden = !running || !foreground;
-  v.form.go.disabled = running;
-  v.form.sweep.disabled = running;
+  // a sweep started here trains one trial after another: Retrain and Sweep wait for its end
+  const sweeping = Boolean(model.get("sweeping"));
+  v.box.dataset.sweeping = String(sweeping);
+  const busy = running || sweeping;
+  v.form.go.disabled = busy;
+  v.form.sweep.disabled = busy;
   v.summary.textContent = String(model.get("summary") ?? "");
 }
 
@@ -238,7 +242,7 @@ function restore(state: State, saved: { header?: Header; runs?: RunState[] } | n
   state.header = { ...(saved.header ?? {}) };
 }
 
-const TRAITS = ["status", "metrics", "summary", "foreground", "notice"];
+const TRAITS = ["status", "metrics", "summary", "foreground", "notice", "sweeping"];
 
 function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
   const state: State = { runs: [], header: {} };

@@ -30,7 +30,7 @@ from ..progress import progress_text
 from ..text import STATUS_COLORS, ordered
 from . import STATIC
 from .messages import monitor_request, retrain_panel, say
-from .monitor_sweep import follows, sweep_around
+from .monitor_sweep import busy_sweeping, follows, sweep_around
 
 Point = list[float]
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
@@ -69,6 +69,8 @@ class TrainingMonitor(anywidget.AnyWidget):
     history = t.Dict().tag(sync=True)
     #: Why the view's last request was refused (a bad Retrain option, a run already going).
     notice = t.Unicode("").tag(sync=True)
+    #: A sweep the Sweep choice started is running: Retrain and Sweep wait for its end.
+    sweeping = t.Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -369,6 +371,9 @@ class TrainingMonitor(anywidget.AnyWidget):
             opts = monitor_request({"type": "retrain", **options})
         except InvalidMessage as e:
             say(self, f"Refused: {e}")
+            return None
+        if self._sweep is not None:
+            say(self, busy_sweeping(self._sweep))
             return None
         try:
             self._adopt = True

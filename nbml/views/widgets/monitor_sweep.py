@@ -85,8 +85,10 @@ def start(monitor: Any, options: dict[str, Any]) -> Any:
         study=study, display="none", namespace=ns, background=True,
         normalize=record.normalize, **{**kept, **given},
     )  # fmt: skip
-    monitor._sweep = found
+    monitor._sweep, monitor.sweeping = found, True
     found.subscribe(lambda kind, data: _ended(monitor, found) if kind == "end" else None)
+    if found.done.is_set():  # it ended before the monitor listened
+        _ended(monitor, found)
     return found
 
 
@@ -96,6 +98,9 @@ def sweep_around(monitor: Any, options: dict[str, Any]) -> Any:
     from ..comm import InvalidMessage
     from .messages import monitor_request, say
 
+    if monitor._sweep is not None:
+        say(monitor, busy_sweeping(monitor._sweep))
+        return None
     try:
         found = start(monitor, monitor_request({**options, "type": "sweep"}))
     except (NbmlError, InvalidMessage, ValueError, TypeError) as e:
@@ -107,6 +112,17 @@ def sweep_around(monitor: Any, options: dict[str, Any]) -> Any:
     return found
 
 
+def busy_sweeping(sw: Any) -> str:
+    """Why Retrain and Sweep wait while the monitor's sweep runs."""
+    c = sw.counts()
+    done = sum(c.get(s, 0) for s in ("complete", "pruned", "failed"))
+    return (
+        f"Refused: the sweep {sw.study_name} started here is running ({done}/{sw.total} trials "
+        "done). Wait for its end, or press Stop while a trial trains: that trial stops and the "
+        "sweep ends, its finished trials kept."
+    )
+
+
 def follows(monitor: Any, run: Any) -> bool:
     """Whether ``run`` is a trial of the sweep the monitor started (it then draws it)."""
     sw = getattr(monitor, "_sweep", None)
@@ -116,7 +132,11 @@ def follows(monitor: Any, run: Any) -> bool:
 def _ended(monitor: Any, sw: Any) -> None:
     from .messages import say
 
-    monitor._sweep = None
+    with monitor._lock:
+        if monitor._sweep is not sw:
+            return  # told already
+        monitor._sweep = None
+    monitor.sweeping = False
     say(monitor, f"Sweep {sw.study_name} {sw.status}: {sw.summary()}. {sw.message}".strip())
     if monitor._idle():
         monitor._release()
