@@ -102,6 +102,14 @@ def _stored(storage: optuna.storages.BaseStorage, trial: optuna.Trial) -> dict[i
     return storage.get_trial(trial._trial_id).intermediate_values
 
 
+def _training(trial: optuna.Trial) -> TrialReporter:
+    """A reporter of ``trial`` whose training has begun."""
+    reporter = TrialReporter(trial, "val_loss", "no_such_model")
+    reporter.set_model(_model())
+    reporter.on_train_begin()
+    return reporter
+
+
 def test_values_are_written_together_at_most_write_every_s_late(tmp_path, monkeypatch):
     """The values wait at most ``WRITE_EVERY_S`` to be written, those of that span in one go
     and in order; whatever waits is written before the trial ends."""
@@ -111,9 +119,7 @@ def test_values_are_written_together_at_most_write_every_s_late(tmp_path, monkey
     study = optuna.create_study(study_name="s", storage=storage, pruner=optuna.pruners.NopPruner())
     monkeypatch.setattr(pruning, "WRITE_EVERY_S", 3600.0)
     slow = study.ask()
-    reporter = TrialReporter(slow, "val_loss", "no_such_model")
-    reporter.set_model(_model())
-    reporter.on_train_begin()
+    reporter = _training(slow)
     for epoch in range(3):
         reporter.on_epoch_end(epoch, {"val_loss": 1.0 - epoch / 10})
     assert reporter._writes == [] and _stored(storage, slow) == {}  # all three still wait
@@ -121,9 +127,7 @@ def test_values_are_written_together_at_most_write_every_s_late(tmp_path, monkey
     assert _stored(storage, slow) == {0: 1.0, 1: 0.9, 2: 0.8}
     monkeypatch.setattr(pruning, "WRITE_EVERY_S", 0.0)
     fast = study.ask()
-    reporter = TrialReporter(fast, "val_loss", "no_such_model")
-    reporter.set_model(_model())
-    reporter.on_train_begin()
+    reporter = _training(fast)
     for epoch in range(3):
         reporter.on_epoch_end(epoch, {"val_loss": 2.0 + epoch})
         reporter._writes[-1].result()  # each value is on its way at its epoch's end

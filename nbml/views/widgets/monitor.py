@@ -30,7 +30,7 @@ from ..progress import progress_text
 from ..text import STATUS_COLORS, ordered
 from . import STATIC
 from .messages import monitor_request, retrain_panel, say
-from .monitor_sweep import busy_sweeping, follows, sweep_around
+from .monitor_sweep import follows, refuse_while_sweeping, sweep_around
 
 Point = list[float]
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e"}
@@ -372,8 +372,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         except InvalidMessage as e:
             say(self, f"Refused: {e}")
             return None
-        if self._sweep is not None:
-            say(self, busy_sweeping(self._sweep))
+        if refuse_while_sweeping(self):
             return None
         try:
             self._adopt = True

@@ -98,8 +98,7 @@ def sweep_around(monitor: Any, options: dict[str, Any]) -> Any:
     from ..comm import InvalidMessage
     from .messages import monitor_request, say
 
-    if monitor._sweep is not None:
-        say(monitor, busy_sweeping(monitor._sweep))
+    if refuse_while_sweeping(monitor):
         return None
     try:
         found = start(monitor, monitor_request({**options, "type": "sweep"}))
@@ -112,15 +111,20 @@ def sweep_around(monitor: Any, options: dict[str, Any]) -> Any:
     return found
 
 
-def busy_sweeping(sw: Any) -> str:
-    """Why Retrain and Sweep wait while the monitor's sweep runs."""
+def refuse_while_sweeping(monitor: Any) -> bool:
+    """Whether a sweep the monitor started runs: Retrain and Sweep then wait for its end (the
+    monitor's notice says why)."""
+    from .messages import say
+
+    sw = monitor._sweep
+    if sw is None:
+        return False
     c = sw.counts()
     done = sum(c.get(s, 0) for s in ("complete", "pruned", "failed"))
-    return (
-        f"Refused: the sweep {sw.study_name} started here is running ({done}/{sw.total} trials "
-        "done). Wait for its end, or press Stop while a trial trains: that trial stops and the "
-        "sweep ends, its finished trials kept."
-    )
+    say(monitor, f"Refused: the sweep {sw.study_name} started here is running ({done}/"
+                 f"{sw.total} trials done). Wait for its end, or press Stop while a trial "
+                 "trains: that trial stops and the sweep ends, its finished trials kept.")  # fmt: skip
+    return True
 
 
 def follows(monitor: Any, run: Any) -> bool:
