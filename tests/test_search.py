@@ -93,3 +93,32 @@ def test_three_processes_share_the_default_storage(tmp_path):
     assert sorted(t.number for t in study.trials) == list(range(15))
     assert all(len(t.intermediate_values) == 3 for t in study.trials)
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+
+
+SEEDING = """
+import sys, keras, numpy as np
+from nbml.training import search
+
+def trial(number):
+    search.seed_trial(7, number)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.5)])
+    return m.get_weights()[0], np.asarray(keras.random.normal((2,)))
+
+a, b, c = trial(3), trial(3), trial(4)
+print(repr((np.array_equal(a[0], b[0]), np.array_equal(a[1], b[1]), np.array_equal(a[0], c[0]),
+            "tensorflow" in sys.modules)))
+"""
+
+
+def test_a_trial_is_seeded_without_importing_tensorflow():
+    """The same (seed, trial) gives the same initial weights and the same unseeded Keras random
+    draws, another trial others; and a JAX kernel does not import TensorFlow to seed it
+    (``keras.utils.set_random_seed`` does, 3.2 s, whenever TensorFlow is installed)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    out = subprocess.run(
+        [sys.executable, "-c", SEEDING], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    same_weights, same_draws, same_as_other, tensorflow = eval(out.stdout.strip().splitlines()[-1])
+    assert same_weights and same_draws and not same_as_other
+    assert not tensorflow

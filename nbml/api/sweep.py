@@ -273,8 +273,6 @@ def _trials(sw: Sweep, job: _Job) -> None:
 
 def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
     """Run one trial: sample, build, train (reporting each epoch), tell the study."""
-    import keras
-
     n = trial.number
     row = sw.begin(trial, job.store_path)
     reporter = None
@@ -282,7 +280,7 @@ def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
         sw.study.sampler = search.sampler(job.seed, n)
         values = {k: s.suggest(trial, k) for k, s in job.space.items()}
         hp = _space.HP(trial, reserved=job.space)
-        keras.utils.set_random_seed(search.mixed_seed(job.seed, n))
+        search.seed_trial(job.seed, n)
         model = job.build(hp)
         row.params = dict(trial.params)
         reporter = pruning.TrialReporter(trial, sw.objective, sw.name, seen)
