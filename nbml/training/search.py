@@ -188,8 +188,9 @@ def seed_trial(seed: int, number: int) -> None:
     """Seed trial ``number``'s randomness as ``keras.utils.set_random_seed`` does (Python's and
     numpy's generators, from which Keras's initializers draw; Keras's global seed generator),
     without importing TensorFlow to seed it too: Keras does that whenever TensorFlow is
-    installed, 3.2 s measured in a JAX kernel that never uses it. TensorFlow is seeded when it
-    is the backend or already imported."""
+    installed, 3.2 s measured before the first trial of a JAX kernel could train. (Keras's
+    model saving imports it as well, but on the run store's thread.) TensorFlow is seeded when
+    it is the backend or already imported."""
     import random
     import sys
 
