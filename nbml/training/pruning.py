@@ -125,17 +125,14 @@ class TrialReporter(keras.callbacks.Callback):
         self.own += time.perf_counter() - t0
 
     def _report(self, value: float, epoch: int) -> None:
-        if self._writer is None:
+        writer = self._writer
+        if writer is None:
             self.trial.report(value, epoch)
             return
         self._pending.append((value, epoch))
         if time.perf_counter() - self._sent >= WRITE_EVERY_S:
-            self._send()
-
-    def _send(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending and self._writer is not None:
-            self._writes.append(self._writer.submit(self._write, pending))
+            pending, self._pending = self._pending, []
+            self._writes.append(writer.submit(self._write, pending))
             self._sent = time.perf_counter()
 
     def _write(self, pending: list[tuple[float, int]]) -> None:

@@ -71,7 +71,8 @@ def storage(spec: str | None, store_path: str | None) -> tuple[Any, str | None, 
         if not store_path:
             return optuna.storages.InMemoryStorage(), None, "memory (no run store)"
         url = "sqlite:///" + os.path.join(store_path, DEFAULT_FILE)
-        return _rdb(url, own=True), _file_of(url), url
+        path = _file_of(url)
+        return _rdb(url, path, own=True), path, url
     if not isinstance(spec, str) or not spec.strip():
         raise NbmlError(f"--storage takes {_URL_FORMS}, not {spec!r}.")
     if "://" not in spec:
@@ -80,7 +81,8 @@ def storage(spec: str | None, store_path: str | None) -> tuple[Any, str | None, 
         path = os.path.abspath(os.path.expanduser(spec))
         _folder(path)
         return optuna.storages.JournalStorage(JournalFileBackend(path)), path, path
-    return _rdb(spec), _file_of(spec), spec
+    path = _file_of(spec)
+    return _rdb(spec, path), path, spec
 
 
 def _folder(path: str) -> None:
@@ -111,12 +113,12 @@ def _inode(path: str | None) -> int | None:
 _OPEN: dict[str, tuple[Any, int | None]] = {}
 
 
-def _rdb(url: str, own: bool = False) -> Any:
-    """Optuna's RDB storage at ``url``, opened once per kernel (again if its SQLite file is
-    gone). ``own``: nbml's default file, opened in WAL mode with ``synchronous=NORMAL``."""
+def _rdb(url: str, path: str | None, own: bool = False) -> Any:
+    """Optuna's RDB storage at ``url`` (its SQLite file ``path``, if any), opened once per
+    kernel (again if the file is gone). ``own``: nbml's default file, opened in WAL mode with
+    ``synchronous=NORMAL``."""
     import optuna
 
-    path = _file_of(url)
     held = _OPEN.get(url)
     if held is not None and held[1] == _inode(path) != -1:
         return held[0]

@@ -162,6 +162,11 @@ class Sweep:
             out[t.state] = out.get(t.state, 0) + 1
         return out
 
+    def ended_trials(self) -> int:
+        """How many trials have ended (complete, pruned or failed)."""
+        c = self.counts()
+        return sum(c.get(s, 0) for s in ("complete", "pruned", "failed"))
+
     # ---------------------------------------------------------------- control
 
     def stop(self, reason: str = "a stop request") -> str:
@@ -282,8 +287,7 @@ class Sweep:
 
     def summary(self) -> str:
         """One line: trials by state, and the best so far."""
-        c = self.counts()
-        done = sum(c.get(s, 0) for s in ("complete", "pruned", "failed"))
+        c, done = self.counts(), self.ended_trials()
         parts = [f"{c[s]} {s}" for s in ("running", "complete", "pruned", "failed") if c.get(s)]
         best = self.best_trial
         text = f"sweep {self.study_name}: {done}/{self.total} trials ({', '.join(parts) or 'none'})"

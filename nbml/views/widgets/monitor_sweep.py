@@ -119,9 +119,7 @@ def refuse_while_sweeping(monitor: Any) -> bool:
     sw = monitor._sweep
     if sw is None:
         return False
-    c = sw.counts()
-    done = sum(c.get(s, 0) for s in ("complete", "pruned", "failed"))
-    say(monitor, f"Refused: the sweep {sw.study_name} started here is running ({done}/"
+    say(monitor, f"Refused: the sweep {sw.study_name} started here is running ({sw.ended_trials()}/"
                  f"{sw.total} trials done). Wait for its end, or press Stop while a trial "
                  "trains: that trial stops and the sweep ends, its finished trials kept.")  # fmt: skip
     return True
