@@ -140,6 +140,20 @@ def _on_train_end(self, logs=None):
     _optuna_s[self.run.id] = self.own + self.writer_cpu
     _reports[self.run.id] = (self.own, self.writer_cpu, len(self.values))
 _pruning.TrialReporter.on_train_end = _on_train_end
+import os as _os, threading as _th
+def _thread_cpu():
+    # CPU seconds of this process's live threads, by Python thread name (else the OS's)
+    tick, names, out = _os.sysconf("SC_CLK_TCK"), {t.native_id: t.name for t in _th.enumerate()}, {}
+    for tid in _os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = names.get(int(tid)) or f.read().strip()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 """
 
 SUMMARY = """\
@@ -152,7 +166,8 @@ print('@@' + repr({
     'optuna_in_fit': sum(_optuna_s.get(i, 0.0) for i in _ids),
     'reporting': [sum(_reports[i][k] for i in _ids if i in _reports) for k in range(3)],
     'run_seconds': sum(t.run.duration for t in _s.rows if t.run is not None),
-    'parts': _parts, 'calls': _calls, 'status': _s.status, 'best': _s.best_trial.number if _s.best_trial else None,
+    'parts': _parts, 'calls': _calls,
+    'threads': {k: round(v - _cpu0.get(k, 0.0), 2) for k, v in _thread_cpu().items()}, 'status': _s.status, 'best': _s.best_trial.number if _s.best_trial else None,
 }))
 """
 
@@ -176,7 +191,7 @@ def run(config: argparse.Namespace, tmp: str) -> dict[str, Any]:
         if config.storage:
             line += f" --storage {config.storage}"
         code = f"_bench_sweep = get_ipython().run_cell_magic('sweep', {line!r}, {body!r})\n"
-        kernel.ok("_parts.clear(); _calls.clear()")
+        kernel.ok("_parts.clear(); _calls.clear(); _cpu0 = _thread_cpu()")
         kernel.ok(timed(code), "sweep")
         return _summary(kernel)
     finally:
@@ -240,6 +255,8 @@ def _print(r: dict[str, Any], title: str) -> None:
     )
     for name, seconds in r["parts"].items():
         print(f"  {name}: {seconds:.2f} s")
+    busy = sorted(r["threads"].items(), key=lambda kv: -kv[1])
+    print("  CPU by thread: " + ", ".join(f"{k} {v:.2f} s" for k, v in busy if v >= 0.01))
     own, writer, reports = r["reporting"]
     print(f"  reporting: {reports} values, {own:.2f} s in the trials' fit + {writer:.2f} s CPU "
           "of the writing thread")  # fmt: skip

@@ -52,6 +52,8 @@ class _Job:
     cell: int | None
     store_path: str | None
     lock: str | None
+    #: The study's Optuna storage (set once opened).
+    store: Any = None
     #: Without a run store: (trial number, objective, model) of this kernel's best trial.
     kept: tuple[int, float, Any] | None = None
 
@@ -106,8 +108,8 @@ def sweep(
     prune = search.pruner(pruner, job.fixed.get("epochs"))
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     with search.quiet():
-        store, job.lock, where = search.storage(storage, job.store_path)
-        st = search.open_study(study or name, store, job.lock, direction, objective)
+        job.store, job.lock, where = search.storage(storage, job.store_path)
+        st = search.open_study(study or name, job.store, job.lock, direction, objective)
     st.pruner = prune
     sw = Sweep(name, st, objective, direction, trials, show)
     sw.storage, sw.update_interval = where, update_interval
@@ -264,15 +266,19 @@ def _interrupts(sw: Sweep) -> Iterator[None]:
 
 def _trials(sw: Sweep, job: _Job) -> None:
     while not sw.stop_reason:
-        trial, seen = search.ask(sw.study, sw.total, job.lock)
-        sw.refresh(seen)  # other kernels' trials join the views (one read serves both)
-        if trial is None:
-            return
-        _trial(sw, job, trial, seen)
+        with contextlib.ExitStack() as asking:
+            # one read of the study serves the count, Optuna's asking and the sampling
+            asking.enter_context(search.one_read(job.store))
+            trial, seen = search.ask(sw.study, sw.total, job.lock)
+            sw.refresh(seen)  # other kernels' trials join the views
+            if trial is None:
+                return
+            _trial(sw, job, trial, seen, asking.close)
 
 
-def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
-    """Run one trial: sample, build, train (reporting each epoch), tell the study."""
+def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any], sampled: Callable) -> None:
+    """Run one trial: sample, build (then call ``sampled``), train (reporting each epoch),
+    tell the study."""
     n = trial.number
     row = sw.begin(trial, job.store_path)
     reporter = None
@@ -282,6 +288,7 @@ def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
         hp = _space.HP(trial, reserved=job.space)
         search.seed_trial(job.seed, n)
         model = job.build(hp)
+        sampled()
         row.params = dict(trial.params)
         reporter = pruning.TrialReporter(trial, sw.objective, sw.name, seen)
         extra = {"sweep": sw.study_name, "trial": n, **values, **hp.values}

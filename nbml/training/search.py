@@ -33,6 +33,7 @@ from ..core.errors import NbmlError, did_you_mean
 from ..core.options import MAX_SEED
 from ..core.registry import REGISTRY
 from ..store import liveness
+from .kernel_storage import KernelStorage
 
 #: The default storage (SPEC §11): SQLite in the run store's folder. Several kernels share it
 #: (created under a lock, a 60 s busy timeout); for many at once, a .log journal file or a
@@ -80,7 +81,7 @@ def storage(spec: str | None, store_path: str | None) -> tuple[Any, str | None, 
             raise NbmlError(f"--storage takes {_URL_FORMS}; '{spec}' is neither.")
         path = os.path.abspath(os.path.expanduser(spec))
         _folder(path)
-        return optuna.storages.JournalStorage(JournalFileBackend(path)), path, path
+        return KernelStorage(optuna.storages.JournalStorage(JournalFileBackend(path))), path, path
     path = _file_of(spec)
     return _rdb(spec, path), path, spec
 
@@ -127,7 +128,8 @@ def _rdb(url: str, path: str | None, own: bool = False) -> Any:
         kwargs = {"creator": functools.partial(_connect, path)}
     try:
         with lock(path):  # several kernels creating one SQLite file at once break its schema
-            opened = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        opened = KernelStorage(optuna.storages.get_storage(rdb), rdb)  # Optuna's cache, and ours
     except ImportError as exc:
         raise NbmlError(
             f"--storage {url} needs a database driver: {exc}. Install it (pip install "
@@ -253,6 +255,11 @@ def open_study(name: str, store: Any, lock_path: str | None, direction: str, obj
             f"--direction {have[1]} to join it."
         )
     return study
+
+
+def one_read(store: Any) -> contextlib.AbstractContextManager[None]:
+    """Within this block the study is read once (:meth:`KernelStorage.one_read`)."""
+    return store.one_read() if isinstance(store, KernelStorage) else contextlib.nullcontext()
 
 
 def ask(study: Any, total: int, lock_path: str | None) -> tuple[Any, list[Any]]:

@@ -286,10 +286,11 @@ class Sweep:
             self.notify("trial", row)
 
     def summary(self) -> str:
-        """One line: trials by state, and the best so far."""
+        """One line: trials by state, and the best so far (as the rows have it: the live views
+        call this at each update, and Optuna's ``best_trial`` reads the storage)."""
         c, done = self.counts(), self.ended_trials()
         parts = [f"{c[s]} {s}" for s in ("running", "complete", "pruned", "failed") if c.get(s)]
-        best = self.best_trial
+        best = self.best_row()
         text = f"sweep {self.study_name}: {done}/{self.total} trials ({', '.join(parts) or 'none'})"
         if best is not None:
             shown = ", ".join(f"{k} {_short(v)}" for k, v in best.params.items())
