@@ -36,9 +36,10 @@ sampling, telling), the widget, binding the best model at the end. Also reported
 counting ``_steps`` as bookkeeping too (strictly ``model.fit`` alone), and a breakdown.
 
 The sweep runs ``--repeat`` times (default 3), each in a fresh kernel and store; the share
-judged is the median. (One cost varies from run to run: the first split of the data copies
-188 MB into new memory, 0.10-0.65 s measured on this VM, where the same copy takes 0.03-0.04 s
-unless the VM stalls on fresh memory.)
+judged is the median. (The first split of the data copies 188 MB into new memory: 0.15-0.25 s
+here since it is copied without numpy's huge-page advice, 0.10-0.74 s before, when the first
+touch of a huge page stalled.) "CPU by thread" shows what the kernel's other threads (the
+views, the run store) spent during the sweep, beside training.
 
 Run ``.venv/bin/python benchmarks/sweep.py`` (``--help``); results are printed and written to
 ``benchmarks/results/sweep.json``; ``--check`` exits 1 when the budget is missed. Smoke run:
