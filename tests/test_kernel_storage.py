@@ -145,3 +145,16 @@ def test_the_live_summary_reads_no_storage(tmp_path):
     assert selects[0] == 0
     assert "3/5 trials (3 complete); best #1 val_loss 0.25 (lr " in text, text
     assert sw.best_trial.number == 1  # the study's own answer agrees
+
+
+def test_a_trial_ended_within_one_read_reads_as_ended(tmp_path):
+    """A trial this kernel tells within one read (a model that fails to build) is ended in the
+    study as read there, not running; and a nested read is the same read."""
+    ours, _, _ = search.storage(None, str(tmp_path))
+    study = search.open_study("s", ours, None, "minimize", "val_loss")
+    with search.one_read(ours):
+        trial, _ = search.ask(study, TRIALS, None)
+        with search.one_read(ours):
+            assert study.get_trials()[0].state == optuna.trial.TrialState.RUNNING
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.FAIL]

@@ -38,7 +38,7 @@ class KernelStorage(BaseStorage):
         self.inner, self.backend = inner, backend or inner
         self._mine: dict[int, tuple[int, Any]] = {}  # trial id -> (study id, trial) running here
         self._made: dict[int, int] = {}  # trial id -> study id: created here, not read back yet
-        self._ended: dict[int, Any] = {}  # trial id -> trial: ended here
+        self._ended: dict[int, tuple[int, Any]] = {}  # trial id -> (study id, trial): ended here
         self._lock = threading.Lock()
         self._window = threading.local()  # per thread: the study as read in a one_read
 
@@ -51,6 +51,9 @@ class KernelStorage(BaseStorage):
     @contextlib.contextmanager
     def one_read(self) -> Iterator[None]:
         """Within this block (on this thread), the study is read from the storage once."""
+        if getattr(self._window, "trials", None) is not None:  # already within one
+            yield
+            return
         self._window.trials = {}
         try:
             yield
@@ -70,7 +73,7 @@ class KernelStorage(BaseStorage):
             if trial_id in self._mine:
                 return copy.deepcopy(self._mine[trial_id][1])
             if trial_id in self._ended:
-                return copy.deepcopy(self._ended[trial_id])
+                return copy.deepcopy(self._ended[trial_id][1])
         trial = self.inner.get_trial(trial_id)
         with self._lock:
             study_id = self._made.pop(trial_id, None)
@@ -112,11 +115,11 @@ class KernelStorage(BaseStorage):
             self._made.pop(trial_id, None)
         changed = self.inner.set_trial_state_values(trial_id, state, values)
         if kept is not None and changed and state.is_finished():
-            _, trial = kept  # as the storage wrote it (a finished trial never changes again)
+            study_id, trial = kept  # as the storage wrote it (ended, it never changes again)
             trial.state, trial.values = state, None if values is None else list(values)
             trial.datetime_complete = datetime.datetime.now()
             with self._lock:
-                self._ended[trial_id] = trial
+                self._ended[trial_id] = (study_id, trial)
         return changed
 
     # ------------------------------------------------------------------ the study's trials
@@ -129,7 +132,11 @@ class KernelStorage(BaseStorage):
             seen[study_id] = self.inner.get_all_trials(study_id, deepcopy=False)
         with self._lock:
             mine = {t.number: t for s, t in self._mine.values() if s == study_id}
+            ended = {t.number: t for s, t in self._ended.values() if s == study_id}
         trials = {t.number: t for t in seen[study_id]}
+        for number, t in ended.items():  # ended here since the read (or made and ended)
+            if number not in trials or not trials[number].state.is_finished():
+                trials[number] = t
         trials.update(mine)
         out = [t for _, t in sorted(trials.items()) if states is None or t.state in states]
         return copy.deepcopy(out) if deepcopy else out
