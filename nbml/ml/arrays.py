@@ -116,7 +116,7 @@ def same_index(x: Any, y: Any, spec: str, what: str) -> None:
         )
 
 
-_PAGES = threading.Lock()
+_PAGES = threading.RLock()  # re-entrant: a nested use keeps the outer one's setting
 
 
 @contextlib.contextmanager

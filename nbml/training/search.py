@@ -7,9 +7,10 @@ callback that reports each epoch's objective to the trial and prunes it.
   60 s busy timeout, in WAL mode with ``synchronous=NORMAL`` like the run store (a commit
   survives a killed kernel; it halves the CPU of each reported value: 1.5 -> 0.7 ms). One
   storage per URL serves every sweep of the kernel, seen through a :class:`KernelStorage`
-  (the trials this kernel runs kept as it writes them, one read of the study per ask). Measured here (3 processes, 60 trials of 5
-  reports each): SQLite took 10-40 ms per storage operation against the journal file's 1 ms, so
-  many kernels on one study are better served by a ``.log`` file or a database server.
+  (the trials this kernel runs kept as it writes them, one read of the study per ask).
+  Measured here (3 processes, 60 trials of 5 reports each): SQLite took 10-40 ms per storage
+  operation against the journal file's 1 ms, so many kernels on one study are better served
+  by a ``.log`` file or a database server.
 - ``--trials N`` is the study's total: a new trial is asked for under a lock beside a file
   storage only while the study holds fewer than N trials (running ones included), so several
   kernels never make trial N. A server URL has no shared file to lock; there each kernel checks
