@@ -200,37 +200,3 @@ def test_inside_unchanged_the_same_arrays_are_split_without_a_fingerprint(monkey
     x[0, 0] += 1.0  # after the block, a change is seen again
     d = load_data((x, y), seed=7)
     assert d.x_train is not a.x_train
-
-
-def test_a_split_copies_without_huge_page_advice_and_puts_it_back(monkeypatch):
-    """The split's copies are made with numpy's huge-page advice off (their first touch then
-    never waits for a huge page: benchmarks/sweep.py); the advice is as before afterwards, and
-    the parts are the rows the split chose."""
-    import collections
-    import contextlib
-
-    from numpy._core.multiarray import _set_madvise_hugepage
-
-    from nbml.ml import arrays, data
-
-    seen = []
-
-    @contextlib.contextmanager
-    def watched():
-        with arrays.small_pages():
-            seen.append(_set_madvise_hugepage(False))  # the advice while copying
-            yield
-
-    monkeypatch.setattr(data, "small_pages", watched)
-    monkeypatch.setattr(data, "_SPLITS", collections.OrderedDict())
-    before = _set_madvise_hugepage(True)
-    try:
-        x = np.arange(400, dtype=np.float32).reshape(100, 4)
-        y = np.arange(100) % 2
-        ds = data.prepare(data.Raw("rows", x, y), test_split=0.2, validation_split=0.25, seed=3)
-        assert seen == [False, False] and _set_madvise_hugepage(True) is True
-    finally:
-        _set_madvise_hugepage(before)
-    rows = np.concatenate([ds.x_train, ds.x_val, ds.x_test])[:, 0] // 4
-    assert sorted(rows.astype(int)) == list(range(100))
-    assert np.array_equal(ds.y_train, (ds.x_train[:, 0] // 4).astype(int) % 2)

@@ -6,9 +6,6 @@ that names the fix (ragged samples, strings, sparse matrices, object arrays).
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -114,31 +111,3 @@ def same_index(x: Any, y: Any, spec: str, what: str) -> None:
             "filtered apart?), and nbml pairs rows by position. Align them first, e.g. "
             "y = y.loc[x.index]."
         )
-
-
-_PAGES = threading.RLock()  # re-entrant: a nested use keeps the outer one's setting
-
-
-@contextlib.contextmanager
-def small_pages() -> Iterator[None]:
-    """numpy's huge-page advice (``madvise(MADV_HUGEPAGE)`` on every large array) off while a
-    one-time copy of large arrays is made, such as a data split. With Linux's default
-    ``defrag=madvise`` the first touch of a huge page may wait for memory to be compacted, or
-    on a VM for the host to back it: a 150 MB split took 0.07-0.60 s with the advice and
-    0.14-0.19 s without it in 4 fresh processes each (measured: README, Sweeps). Training then
-    reads a few rows of it per batch, where huge pages gain nothing that shows. Held under a
-    lock (the setting is the process's); a numpy without the switch copies as it always does."""
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # pragma: no cover  (numpy < 2)
-        try:
-            from numpy.core.multiarray import _set_madvise_hugepage
-        except ImportError:
-            yield
-            return
-    with _PAGES:
-        before = _set_madvise_hugepage(False)
-        try:
-            yield
-        finally:
-            _set_madvise_hugepage(before)

@@ -22,7 +22,7 @@ from ..core import options
 from ..core.errors import NbmlError
 from ..core.options import check_split
 from . import streams
-from .arrays import as_array, same_index, small_pages
+from .arrays import as_array, same_index
 from .sources import (
     SKLEARN_DATASETS,
     Raw,
@@ -277,13 +277,11 @@ def _prepare(
 
     if xt is None and test_split > 0:
         keep, out = _split(len(x), test_split, seed, strat(y), "--test-split")
-        with small_pages():
-            x, y, xt, yt = x[keep], y[keep], x[out], y[out]
+        x, y, xt, yt = x[keep], y[keep], x[out], y[out]
     xv = yv = None
     if validation_split > 0:
         keep, out = _split(len(x), validation_split, seed, strat(y), "--validation-split")
-        with small_pages():
-            x, y, xv, yv = x[keep], y[keep], x[out], y[out]
+        x, y, xv, yv = x[keep], y[keep], x[out], y[out]
     return Dataset(raw.spec, t, x, y, xv, yv, xt, yt, dropped=dropped)
 
 
