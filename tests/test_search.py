@@ -20,12 +20,12 @@ def test_the_default_storage_is_sqlite_in_wal_mode_opened_once(tmp_path):
     store, lock_path, where = search.storage(None, str(tmp_path))
     path = str(tmp_path / search.DEFAULT_FILE)
     assert lock_path == path and where == "sqlite:///" + path
-    assert isinstance(store.backend, optuna.storages.RDBStorage)
+    assert type(store) is optuna.storages.RDBStorage  # Optuna's own, as it ships
     study = search.open_study("s", store, lock_path, "minimize", "val_loss")
     study.tell(study.ask(), 1.0)
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    with store.backend.engine.connect() as conn:  # each of Optuna's connections: NORMAL (1)
+    with store.engine.connect() as conn:  # each of Optuna's connections: NORMAL (1)
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
     again, _, _ = search.storage(None, str(tmp_path))
     assert again is store  # one engine per kernel: the next sweep does not open it again

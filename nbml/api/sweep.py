@@ -266,19 +266,15 @@ def _interrupts(sw: Sweep) -> Iterator[None]:
 
 def _trials(sw: Sweep, job: _Job) -> None:
     while not sw.stop_reason:
-        with contextlib.ExitStack() as asking:
-            # one read of the study serves the count, Optuna's asking and the sampling
-            asking.enter_context(search.one_read(job.store))
-            trial, seen = search.ask(sw.study, sw.total, job.lock)
-            sw.refresh(seen)  # other kernels' trials join the views
-            if trial is None:
-                return
-            _trial(sw, job, trial, seen, asking.close)
+        trial, seen = search.ask(sw.study, sw.total, job.lock)
+        sw.refresh(seen)  # other kernels' trials join the views
+        if trial is None:
+            return
+        _trial(sw, job, trial, seen)
 
 
-def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any], sampled: Callable) -> None:
-    """Run one trial: sample, build (then call ``sampled``), train (reporting each epoch),
-    tell the study."""
+def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
+    """Run one trial: sample, build, train (reporting each epoch), tell the study."""
     n = trial.number
     row = sw.begin(trial, job.store_path)
     reporter = None
@@ -288,7 +284,6 @@ def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any], sampled: Callable)
         hp = _space.HP(trial, reserved=job.space)
         search.seed_trial(job.seed, n)
         model = job.build(hp)
-        sampled()
         row.params = dict(trial.params)
         reporter = pruning.TrialReporter(trial, sw.objective, sw.name, seen)
         extra = {"sweep": sw.study_name, "trial": n, **values, **hp.values}

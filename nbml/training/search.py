@@ -6,8 +6,8 @@ callback that reports each epoch's objective to the trial and prunes it.
   creating one SQLite file at once otherwise die in Optuna's schema set-up) and opened with a
   60 s busy timeout, in WAL mode with ``synchronous=NORMAL`` like the run store (a commit
   survives a killed kernel; it halves the CPU of each reported value: 1.5 -> 0.7 ms). One
-  storage per URL serves every sweep of the kernel, seen through a :class:`KernelStorage`
-  (the trials this kernel runs kept as it writes them, one read of the study per ask).
+  storage per URL serves every sweep of the kernel: Optuna's own storages as they ship (its
+  ``RDBStorage``, which each study wraps in Optuna's own cache, or its ``JournalStorage``).
   Measured here (3 processes, 60 trials of 5 reports each): SQLite took 10-40 ms per storage
   operation against the journal file's 1 ms, so many kernels on one study are better served
   by a ``.log`` file or a database server.
@@ -34,8 +34,8 @@ import keras
 from ..core.errors import NbmlError, did_you_mean
 from ..core.options import MAX_SEED
 from ..core.registry import REGISTRY
+from ..ml import seeding
 from ..store import liveness
-from .kernel_storage import KernelStorage
 
 #: The default storage (SPEC §11): SQLite in the run store's folder. Several kernels share it
 #: (created under a lock, a 60 s busy timeout); for many at once, a .log journal file or a
@@ -83,7 +83,7 @@ def storage(spec: str | None, store_path: str | None) -> tuple[Any, str | None, 
             raise NbmlError(f"--storage takes {_URL_FORMS}; '{spec}' is neither.")
         path = os.path.abspath(os.path.expanduser(spec))
         _folder(path)
-        return KernelStorage(optuna.storages.JournalStorage(JournalFileBackend(path))), path, path
+        return optuna.storages.JournalStorage(JournalFileBackend(path)), path, path
     path = _file_of(spec)
     return _rdb(spec, path), path, spec
 
@@ -130,8 +130,7 @@ def _rdb(url: str, path: str | None, own: bool = False) -> Any:
         kwargs = {"creator": functools.partial(_connect, path)}
     try:
         with lock(path):  # several kernels creating one SQLite file at once break its schema
-            rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        opened = KernelStorage(optuna.storages.get_storage(rdb), rdb)  # Optuna's cache, and ours
+            opened = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except ImportError as exc:
         raise NbmlError(
             f"--storage {url} needs a database driver: {exc}. Install it (pip install "
@@ -185,42 +184,18 @@ def pruner(name: str, epochs: Any) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def mixed_seed(seed: int, number: int) -> int:
-    """The seed of trial ``number`` of a sweep seeded ``seed`` (its sampler's and its model's)."""
+def mixed_seed(seed: int | None, number: int) -> int | None:
+    """The seed of trial ``number`` of a sweep seeded ``seed`` (its sampler's and its model's);
+    None for a sweep seeded ``none``."""
+    if seed is None:
+        return None
     return (seed * 1_000_003 + number * 7_919 + 1) % (MAX_SEED + 1)
 
 
-def seed_trial(seed: int, number: int) -> None:
-    """Seed trial ``number``'s randomness as ``keras.utils.set_random_seed`` does (Python's and
-    numpy's generators, from which Keras's initializers draw; Keras's global seed generator),
-    without importing TensorFlow to seed it too: Keras does that whenever TensorFlow is
-    installed, 3.2 s measured before the first trial of a JAX kernel could train. (Keras's
-    model saving imports it as well, but on the run store's thread.) TensorFlow is seeded when
-    it is the backend or already imported."""
-    import random
-    import sys
-
-    import numpy as np
-
-    value, backend = mixed_seed(seed, number), keras.backend.backend()
-    if backend == "tensorflow" or "tensorflow" in sys.modules:
-        keras.utils.set_random_seed(value)
-        return
-    random.seed(value)
-    np.random.seed(value)
-    if backend == "torch":
-        import torch
-
-        torch.manual_seed(value)
-    try:  # Keras's own state, as set_random_seed leaves it (private: skipped if it moves)
-        from keras.src.backend.common import global_state
-        from keras.src.random import seed_generator
-        from keras.src.utils import rng_utils
-
-        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, value)
-        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
+def seed_trial(seed: int | None, number: int) -> None:
+    """Seed trial ``number``'s randomness (:func:`nbml.ml.seeding.seed_all`) before its model
+    is built."""
+    seeding.seed_all(mixed_seed(seed, number))
 
 
 def sampler(seed: int, number: int) -> Any:
@@ -257,11 +232,6 @@ def open_study(name: str, store: Any, lock_path: str | None, direction: str, obj
             f"--direction {have[1]} to join it."
         )
     return study
-
-
-def one_read(store: Any) -> contextlib.AbstractContextManager[None]:
-    """Within this block the study is read once (:meth:`KernelStorage.one_read`)."""
-    return store.one_read() if isinstance(store, KernelStorage) else contextlib.nullcontext()
 
 
 def ask(study: Any, total: int, lock_path: str | None) -> tuple[Any, list[Any]]:
