@@ -95,7 +95,10 @@ def test_the_option_list_exists_once():
         ({"batch_size": -3}, "--batch-size must be a whole number of at least 1, not -3."),
         ({"lr": float("inf")}, "--lr must be a positive number such as 0.001, not inf."),
         ({"lr": "0.1"}, "--lr must be a positive number such as 0.001, not '0.1'."),
-        ({"seed": -1}, "--seed must be a whole number from 0 to 4294967295, not -1."),
+        (
+            {"seed": -1},
+            "--seed must be a whole number from 0 to 4294967295, or none to leave the model's weights, shuffling and dropout unseeded, not -1.",
+        ),
         ({"seed": 2**40}, "--seed must be a whole number from 0 to 4294967295"),
         ({"test_split": 1.0}, "--test-split must be at least 0 and below 1"),
         ({"validation_split": True}, "--validation-split must be at least 0 and below 1"),

@@ -16,7 +16,7 @@ from ..core import options as _options
 from ..core.errors import NbmlError, did_you_mean
 from ..core.registry import REGISTRY, ModelRecord, Run, announce
 from ..ml import data as _data
-from ..ml import exporting, preprocessing
+from ..ml import exporting, preprocessing, seeding
 from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
 from ..training import loop as training
@@ -93,7 +93,9 @@ def train(
 
     Args:
         name: the model's name in this kernel.
-        model: a Keras model (compiled or not), or None to continue training ``name``.
+        model: a Keras model (compiled or not); a function of no arguments that builds one
+            (called after seeding, so ``seed`` fixes its initial weights: the ``%%train``
+            cell's body is run so); or None to continue training ``name``.
         data: a data spec string (SPEC §2) or the data itself.
         display: ``"auto"`` (the live widget where widgets work, else text), ``"widget"``,
             ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
@@ -116,6 +118,7 @@ def train(
     opts = _options.from_kwargs(data=data, **options).checked()
     _store.ensure()  # attached on the API's first use (SPEC §8)
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
+    model = built(model, opts.seed)
     REGISTRY.ensure_free(name, model, action="train it", wait=opts.wait)
     ns = _namespace(namespace)
     p = _plan(name, model, ns, opts)
@@ -133,6 +136,17 @@ def train(
 
 
 train.__signature__ = _options.signature(train)  # type: ignore[attr-defined]
+
+
+def built(model: Any, seed: int | None) -> Any:
+    """``model``, or the model that ``model`` builds when it is a build function: called after
+    :func:`nbml.ml.seeding.seed_all` (``seed``), so its weights are the seed's."""
+    import keras
+
+    if model is None or isinstance(model, keras.Model) or not callable(model):
+        return model
+    seeding.seed_all(seed)
+    return model()
 
 
 def _plan(name: str, model: Any, ns: dict[str, Any], opts: _options.TrainOptions) -> Any:

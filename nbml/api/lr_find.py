@@ -17,7 +17,7 @@ from ..core.registry import REGISTRY
 from ..training import loop as training
 from ..training import lr_range, pipeline
 from ..training.lr_range import LRFinding, Range
-from . import _namespace
+from . import _namespace, built
 
 #: The finder's own options (beside the training options), with their defaults.
 FINDER_OPTIONS = {"start": Range.start, "end": Range.end, "steps": Range.steps}
@@ -78,7 +78,8 @@ def lr_find(
 
     Args:
         name: the model's name in this kernel.
-        model: a Keras model (compiled or not), or None for the model known as ``name``.
+        model: a Keras model (compiled or not), a function that builds one (called after
+            seeding, as ``nbml.train`` does), or None for the model known as ``name``.
         data: a data spec string (SPEC §2) or the data itself; for a known model, new data.
         start, end: the first and last learning rate (``end`` above ``start``).
         steps: batches to train (10 to 10,000), cycling through data that has fewer.
@@ -96,6 +97,7 @@ def lr_find(
     rng = lr_range.check_range(start, end, steps)
     opts = _checked(data, options)
     _store.wait_saves()  # a %%train cell's model may still be being written
+    model = built(model, opts.seed)
     REGISTRY.ensure_free(name, model, action="find its learning rate", wait=opts.wait)
     ns = _namespace(namespace)
     # one epoch as far as the plan's checks go: the finder counts batches (--steps)

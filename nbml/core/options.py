@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import NbmlError, did_you_mean
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "multilabel", "regression")
 NORMALIZE = ("none", "minmax", "standard")
 DISTRIBUTE = ("none", "data")
 #: The largest seed numpy's and Keras's generators take.
@@ -70,10 +70,33 @@ def _patience(option: str, value: Any) -> int:
 
 def check_seed(option: str, value: Any) -> int:
     """A seed numpy and Keras take: a whole number from 0 to :data:`MAX_SEED`."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not ok or not 0 <= value <= MAX_SEED:
         raise NbmlError(f"{option} must be a whole number from 0 to {MAX_SEED}, not {value!r}.")
     return int(value)
+
+
+def check_run_seed(option: str, value: Any) -> int | None:
+    """``--seed``: a seed (:func:`check_seed`), or ``none`` (None) to seed nothing but the
+    splits, which then take seed 0."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)  # the magic's text: say the number back as a number
+    try:
+        return check_seed(option, value)
+    except NbmlError:
+        raise NbmlError(
+            f"{option} must be a whole number from 0 to {MAX_SEED}, or none to leave the model's "
+            f"weights, shuffling and dropout unseeded, not {value!r}."
+        ) from None
+
+
+def split_seed(seed: int | None) -> int:
+    """The seed of a run's test and validation splits: ``--seed``, or 0 with ``--seed none``."""
+    return 0 if seed is None else seed
 
 
 def _steps(option: str, value: Any) -> Any:
@@ -125,7 +148,7 @@ class TrainOptions:
         None, "label column of a DataFrame or CSV", metavar="COL", search=False
     )
     task: str | None = option(
-        None, "classification or regression (default: detected from labels)",
+        None, "classification, multilabel or regression (default: detected from labels)",
         check=_one_of(TASKS), search=False,
     )  # fmt: skip
     epochs: int = option(
@@ -151,9 +174,10 @@ class TrainOptions:
         None, "held out for %%evaluate; default 0.2", check=check_split, kind=float,
         search=False,
     )  # fmt: skip
-    seed: int = option(
-        0, "seed of the splits (default 0)", check=check_seed, kind=int, search=False
-    )
+    seed: int | None = option(
+        0, "seeds the model's weights, shuffling, dropout and the splits (default 0; none: "
+        "weights, shuffling and dropout unseeded)", check=check_run_seed, search=False,
+    )  # fmt: skip
     normalize: str | None = option(
         None, "none, minmax or standard (default: minmax for images)", check=_one_of(NORMALIZE)
     )

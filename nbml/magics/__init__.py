@@ -91,7 +91,8 @@ class NbmlMagics(Magics, Configurable):
                 f"--from-run continues a stored run's saved model; use the line form without a "
                 f"cell body: %train {args.name} --from-run {args.from_run}"
             )
-        model = self._model_from_cell(cell) if cell is not None else None
+        # the body runs inside nbml.train, after --seed has seeded what it draws
+        model = (lambda: self._model_from_cell(cell)) if cell is not None else None
         from .. import api, store
 
         given = {k: v for k, v in vars(args).items() if v is not None and v is not False}

@@ -60,7 +60,9 @@ class LRFindMagics(Magics):
             print(parser.format_help())
             return None
         args = parser.parse_argstring(line)
-        model = self.main._model_from_cell(cell, "%%lr_find") if cell is not None else None
+        # the body runs inside nbml.lr_find, after --seed has seeded what it draws
+        body = cell
+        model = None if body is None else (lambda: self.main._model_from_cell(body, "%%lr_find"))
         from ..api.lr_find import lr_find
 
         given = {k: v for k, v in vars(args).items() if v is not None and v is not False}

@@ -42,8 +42,11 @@ def parse_augment(spec: str | list[str] | None) -> list[str]:
     return out
 
 
-def build_layers(x: np.ndarray, normalize: str, augment: list[str], seed: int = 0) -> list[Any]:
-    """The preprocessing layers for training data ``x`` (normalisation, then augmentation)."""
+def build_layers(
+    x: np.ndarray, normalize: str, augment: list[str], seed: int | None = 0
+) -> list[Any]:
+    """The preprocessing layers for training data ``x`` (normalisation, then augmentation;
+    ``seed`` None leaves the augmentation unseeded)."""
     import keras
 
     if normalize not in NORMALIZE:

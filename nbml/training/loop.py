@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import rules
 from ..core.errors import NbmlError
 from ..core.registry import REGISTRY, Event, Run
-from ..ml import distribution
+from ..ml import distribution, seeding
 from ..ml.data import Dataset
 from . import compile_cache, execution
 from .batches import LeanCallbacks, lean
@@ -287,6 +287,7 @@ def execute(
     def work() -> None:
         try:
             _steps(plan, run)
+            seeding.seed_all(plan.params.get("seed"))  # shuffling and dropout: --seed's
             REGISTRY.post(Event("begin", run, {"params": run.params}))
             if launch is not None and launch.interrupted and not background:
                 run.stop_requested = True  # an interrupt while the run was being set up

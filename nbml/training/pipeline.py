@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import NbmlError, did_you_mean
-from ..core.options import TrainOptions, check_split, flag
+from ..core.options import TrainOptions, check_split, flag, split_seed
 from ..core.registry import REGISTRY, ModelRecord, Run
 from ..ml import compiling, distribution, preprocessing
 from ..ml import data as _data
@@ -191,7 +191,7 @@ class _Step:
         o = self.opts
         raw = _data.resolve(data, self.ns, o.target)
         split = {"test_split": o.test_split, "validation_split": o.validation_split}
-        return _data.prepare(raw, task=o.task, seed=o.seed, clean=o.clean, **split)
+        return _data.prepare(raw, task=o.task, seed=split_seed(o.seed), clean=o.clean, **split)
 
     def new_model(self, model: Any, previous: ModelRecord | None) -> None:
         o, name = self.opts, self.name
@@ -360,7 +360,7 @@ def adopt(
     previous = REGISTRY.get(name)
     model_file = stored.model_file()  # a file in the store's models folder, else NbmlError
     p = stored.params
-    seed, task = p.get("seed", 0), task or p.get("task")
+    seed, task = split_seed(p.get("seed", 0)), task or p.get("task")
     load = {"target": target, "task": task, "clean": clean, "seed": seed}
     split = {
         "test_split": check_split("--test-split", p.get("test_split")),
