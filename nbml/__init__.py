@@ -2,8 +2,18 @@
 
 ``%load_ext nbml`` registers the magics (``%%train``, ``%evaluate``, ``%predict``, ``%models``,
 ``%devices``, ``%stop``, ``%save``, ``%runs``). Every magic is a thin layer over the functions
-exported here. Importing nbml imports neither Keras nor a backend; when ``KERAS_BACKEND`` is
-unset and Keras is not yet imported, nbml selects ``jax``.
+exported here. Importing nbml imports neither Keras nor a backend, nor IPython or the views.
+
+The backend: when ``KERAS_BACKEND`` is unset and Keras is not yet imported, importing nbml sets
+it to ``jax`` (so ``import nbml`` then ``import keras`` trains on JAX), except in a Jupyter server
+process (``jupyter_server.serverapp`` already imported): the server imports this package to find
+its extension, and its kernels, with or without nbml, inherit its environment. A kernel never
+imports the server app, so a kernel with nbml gets ``jax`` from its own ``import nbml``.
+
+The views (:func:`nbml.views.install`: the monitor shown for each run, the formatters of an
+evaluation) are installed at the first use of the API: ``%load_ext nbml``, the first of the
+names below read from the package (``nbml.train``, ``nbml.LiveMonitor``, ...), importing
+:mod:`nbml.api` or starting a ``LiveMonitor`` imported from its module (:mod:`nbml.core.hooks`).
 """
 
 from __future__ import annotations
@@ -13,17 +23,24 @@ import os
 import sys
 from typing import Any
 
-#: Whether importing nbml chose the backend; the Jupyter server extension takes the choice back
-#: (the server imports nbml, and its kernels, with or without nbml, inherit its environment).
-_CHOSE_BACKEND = "keras" not in sys.modules and "KERAS_BACKEND" not in os.environ
-if _CHOSE_BACKEND:
+#: A Jupyter server runs here (it imports nbml to find its extension points): choose no backend.
+_IN_SERVER = "jupyter_server.serverapp" in sys.modules
+if not _IN_SERVER and "keras" not in sys.modules and "KERAS_BACKEND" not in os.environ:
     os.environ["KERAS_BACKEND"] = "jax"
 
+from .core import hooks as _hooks  # noqa: E402
 from .core.errors import NbmlError  # noqa: E402
 from .core.version import __version__  # noqa: E402, F401  (nbml.__version__)
-from .views import install as _install_views  # noqa: E402
 
-_install_views()  # views subscribe to runs; an Evaluation displays as a report
+
+def _install_views(shell: Any = None) -> None:
+    """Subscribe the views and register their formatters (:func:`nbml.views.install`)."""
+    from .views import install
+
+    install(shell)
+
+
+_hooks.on_first_use(_install_views)  # importing nbml.api installs the views (nothing here)
 
 _LAZY = {
     "train": "api",
@@ -55,7 +72,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbml' has no attribute {name!r}")
-
+    _install_views()  # the API's first use: its runs show in the cell
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

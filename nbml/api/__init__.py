@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import store as _store
+from ..core import hooks as _hooks
 from ..core import options as _options
 from ..core.errors import NbmlError, did_you_mean
 from ..core.registry import REGISTRY, ModelRecord, Run, announce
@@ -21,6 +22,8 @@ from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
 from ..training import loop as training
 from ..training import pipeline
+
+_hooks.first_use()  # a user importing the API directly: the views show its runs (nbml/__init__)
 
 
 def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:

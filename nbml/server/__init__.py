@@ -6,14 +6,14 @@ notebook paths of its sessions and, where nbml is loaded there, the snapshot the
 "Models" panel polls the list to show kernels that have no document in its own application (a
 notebook in another Notebook 7 tab, or a closed notebook whose kernel still runs).
 
-It imports neither Keras nor IPython: the server loads it at start-up (the wheel enables it in
-``etc/jupyter/jupyter_server_config.d/nbml.json``).
+It imports neither Keras nor IPython nor the views: the server loads it at start-up (the wheel
+enables it in ``etc/jupyter/jupyter_server_config.d/nbml.json``). Importing :mod:`nbml` in the
+server chooses no backend (see :mod:`nbml`), so the server's kernels get Keras's own default
+unless they import nbml themselves.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 
@@ -25,10 +25,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Add the handlers (the server calls this once at start-up)."""
     from .handlers import setup_handlers
 
-    # importing nbml chose jax for this process; the server's kernels inherit its environment,
-    # and one without nbml must get Keras's own default
-    if getattr(sys.modules.get("nbml"), "_CHOSE_BACKEND", False):
-        os.environ.pop("KERAS_BACKEND", None)
     setup_handlers(serverapp)
     serverapp.log.info("nbml: /nbml/kernels serves the Models panel's other kernels")
 

@@ -232,6 +232,9 @@ class LiveMonitor(TrainingPublisher):
     def __init__(
         self, name: str | None = None, update_interval: float = 0.1, display: str = "auto"
     ) -> None:
+        from ..core import hooks
+
+        hooks.first_use()  # imported from this module, not as nbml.LiveMonitor: views still show
         super().__init__(Run("", "", {}, "model.fit", 0), interval=update_interval)
         self.name = name
         self.display = display

@@ -1,7 +1,7 @@
 """The views layer: text, HTML and widgets that show runs, models and evaluations.
 
 Views depend on the layers below and subscribe to them; nothing below calls a view.
-:func:`install` wires them in, once per process (importing :mod:`nbml` calls it):
+:func:`install` wires them in, once per process (at the first use of nbml's API: see :mod:`nbml`):
 
 - a registry subscriber that shows a run when it is announced (the ``show`` event the API and
   :class:`~nbml.LiveMonitor` publish when a run is registered), on the announcing thread, so
