@@ -321,7 +321,7 @@ class FakeEvaluation:
     accuracy = math.nan
     x = np.array([[math.nan, 1.0], [math.inf, 2.0]])
 
-    def misclassified(self, true, pred):
+    def cell(self, true, pred, label=None):
         return np.array([1]) if (true, pred) == (1, 0) else np.array([], dtype=int)
 
 

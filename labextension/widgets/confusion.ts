@@ -1,5 +1,8 @@
 // nbml confusion matrix: heatmap with counts and labels, normalisation, hover details,
 // click a cell to page through its samples, and the per-class precision/recall/F1 table.
+// A multi-label evaluation (task "multilabel") shows one 2x2 matrix per label (rows: the sample
+// has the label, columns: it is predicted), the subset accuracy, and the average rows; a click
+// names the label too.
 // A number that was NaN or infinite in the kernel arrives as null and shows as "nan"; an error
 // while drawing shows as text in the widget; a click the kernel refuses shows its `notice`.
 import "./confusion.css";
@@ -22,6 +25,7 @@ interface Item {
 
 interface Samples {
   type: "samples";
+  label?: number;
   true: number;
   pred: number;
   page: number;
@@ -40,6 +44,19 @@ const fixed3 = (v: unknown): string => {
 };
 
 type Send = (msg: unknown) => void;
+
+/** The clicked cell: row, column, and (multi-label) the label's position. */
+interface Cell {
+  i: number;
+  j: number;
+  label?: number;
+}
+
+/** Words for the cells of a label's 2x2 matrix, ``[[tn, fp], [fn, tp]]``. */
+const LABEL_CELLS = [
+  ["true negatives", "false positives"],
+  ["false negatives", "true positives"],
+];
 
 interface View {
   box: HTMLElement;
@@ -91,24 +108,26 @@ function normalised(matrix: number[][], mode: string): { value: number[][]; top:
   return { value, top };
 }
 
-/** The heatmap; a click on a cell calls ``pick(true, pred)``. */
+/** The heatmap; a click on a cell calls ``pick(true, pred)``. ``names`` name the rows and
+ * columns; ``label`` is the label's position for a multi-label matrix. */
 function matrixTable(
-  labels: string[],
+  names: string[],
   matrix: number[][],
   mode: string,
-  selected: [number, number] | null,
+  selected: Cell | null,
   pick: (i: number, j: number) => void,
+  label?: { index: number; name: string },
 ): HTMLTableElement {
   const { value, top } = normalised(matrix, mode);
   const total = matrix.flat().reduce((a, b) => a + b, 0) || 1;
   const table = el("table");
   const head = el("tr");
   head.append(el("th", "nbml-cm-corner", "true \\ predicted"));
-  labels.forEach((l) => head.append(el("th", "", l)));
+  names.forEach((l) => head.append(el("th", "", l)));
   table.append(head);
   matrix.forEach((row, i) => {
     const tr = el("tr");
-    tr.append(el("th", "", labels[i]));
+    tr.append(el("th", "", names[i]));
     const rowSum = row.reduce((a, b) => a + b, 0);
     row.forEach((count, j) => {
       const v = value[i][j];
@@ -119,10 +138,13 @@ function matrixTable(
       td.dataset.true = String(i);
       td.dataset.pred = String(j);
       td.dataset.count = String(count);
-      td.title =
-        `true ${labels[i]}, predicted ${labels[j]}: ${count} ` +
-        `(${pct(count / total)} of all, ${pct(rowSum ? count / rowSum : 0)} of true ${labels[i]})`;
-      if (selected && selected[0] === i && selected[1] === j) td.classList.add("nbml-selected");
+      const share = `${pct(count / total)} of all, ${pct(rowSum ? count / rowSum : 0)} of true ${names[i]}`;
+      td.title = label
+        ? `${label.name}: ${LABEL_CELLS[i]?.[j] ?? ""} (true ${i}, predicted ${j}): ${count} (${share})`
+        : `true ${names[i]}, predicted ${names[j]}: ${count} (${share})`;
+      if (label) td.dataset.label = String(label.index);
+      const same = selected && selected.i === i && selected.j === j;
+      if (same && selected.label === label?.index) td.classList.add("nbml-selected");
       td.addEventListener("click", () => pick(i, j));
       tr.append(td);
     });
@@ -131,13 +153,36 @@ function matrixTable(
   return table;
 }
 
-function perClassTable(rows: Row[]): HTMLTableElement {
+/** One 2x2 matrix per label, each captioned with the label's name. */
+function labelMatrices(
+  labels: string[],
+  matrices: number[][][],
+  mode: string,
+  selected: Cell | null,
+  pick: (cell: Cell) => void,
+): HTMLElement {
+  const box = el("div", "nbml-cm-labels");
+  matrices.forEach((m, k) => {
+    const fig = el("figure", "nbml-cm-label");
+    fig.dataset.testid = "nbml-label-matrix";
+    const name = labels[k] ?? String(k);
+    const table = matrixTable(["0", "1"], m, mode, selected, (i, j) => pick({ i, j, label: k }), {
+      index: k,
+      name,
+    });
+    fig.append(el("figcaption", "", name), table);
+    box.append(fig);
+  });
+  return box;
+}
+
+function perClassTable(rows: Row[], what: string, averages: Row[]): HTMLTableElement {
   const pc = el("table");
   const ph = el("tr");
-  for (const h of ["class", "precision", "recall", "f1", "support"]) ph.append(el("th", "", h));
+  for (const h of [what, "precision", "recall", "f1", "support"]) ph.append(el("th", "", h));
   pc.append(ph);
-  for (const r of rows) {
-    const tr = el("tr");
+  for (const r of [...rows, ...averages]) {
+    const tr = el("tr", averages.includes(r) ? "nbml-cm-average" : "");
     tr.append(el("th", "", r.label));
     for (const v of [r.precision, r.recall, r.f1]) tr.append(el("td", "", fixed3(v)));
     tr.append(el("td", "", String(r.support)));
@@ -186,7 +231,9 @@ function pager(msg: Samples, send: Send): HTMLElement {
   const next = el("button", "", "next ›");
   prev.disabled = msg.page <= 0;
   next.disabled = msg.page >= msg.pages - 1;
-  const go = (page: number) => () => send({ type: "cell", true: msg.true, pred: msg.pred, page });
+  const label = msg.label === undefined ? {} : { label: msg.label };
+  const go = (page: number) => () =>
+    send({ type: "cell", ...label, true: msg.true, pred: msg.pred, page });
   prev.addEventListener("click", go(msg.page - 1));
   next.addEventListener("click", go(msg.page + 1));
   box.append(prev, el("span", "", ` page ${msg.page + 1} of ${msg.pages} `), next);
@@ -196,38 +243,51 @@ function pager(msg: Samples, send: Send): HTMLElement {
 function showSamples(v: View, model: Model, msg: Samples): void {
   const labels = (model.get("labels") ?? []) as string[];
   const features = (model.get("feature_names") ?? []) as string[];
-  const title = el(
-    "div",
-    "nbml-cm-title",
-    `true ${labels[msg.true]}, predicted ${labels[msg.pred]}: ${msg.total} samples`,
-  );
+  const cell =
+    msg.label === undefined
+      ? `true ${labels[msg.true]}, predicted ${labels[msg.pred]}`
+      : `${labels[msg.label]}: ${LABEL_CELLS[msg.true]?.[msg.pred] ?? ""} ` +
+        `(true ${msg.true}, predicted ${msg.pred})`;
+  const title = el("div", "nbml-cm-title", `${cell}: ${msg.total} samples`);
   const send: Send = (m) => model.send(m);
   v.samples.replaceChildren(title, sampleGrid(msg.items, features), pager(msg, send));
   v.samples.dataset.total = String(msg.total);
   v.samples.dataset.shown = String(msg.items.length);
 }
 
-const TRAITS = ["normalize", "matrix", "notice"];
+const TRAITS = ["normalize", "matrix", "notice", "task"];
 
 function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
   const v = buildView();
   root.append(v.box);
-  let selected: [number, number] | null = null;
+  let selected: Cell | null = null;
   const draw = guarded(root, "draw the confusion matrix", (): void => {
     const mode = String(model.get("normalize") ?? "none");
+    const multilabel = model.get("task") === "multilabel";
     v.select.value = mode;
-    v.accuracy.textContent = `accuracy ${pct(model.get("accuracy"))}`;
+    const accuracy = multilabel ? "subset accuracy" : "accuracy";
+    v.accuracy.textContent = `${accuracy} ${pct(model.get("accuracy"))}`;
     v.notice.textContent = String(model.get("notice") ?? "");
     v.notice.hidden = !v.notice.textContent;
-    const pick = (i: number, j: number): void => {
-      selected = [i, j];
-      model.send({ type: "cell", true: i, pred: j, page: 0 });
+    const pick = (cell: Cell): void => {
+      selected = cell;
+      const label = cell.label === undefined ? {} : { label: cell.label };
+      model.send({ type: "cell", ...label, true: cell.i, pred: cell.j, page: 0 });
       draw();
     };
     const labels = (model.get("labels") ?? []) as string[];
-    const matrix = (model.get("matrix") ?? []) as number[][];
-    v.matrixBox.replaceChildren(matrixTable(labels, matrix, mode, selected, pick));
-    v.tableBox.replaceChildren(perClassTable((model.get("per_class") ?? []) as Row[]));
+    const rows = (model.get("per_class") ?? []) as Row[];
+    if (multilabel) {
+      const matrices = (model.get("matrix") ?? []) as number[][][];
+      v.matrixBox.replaceChildren(labelMatrices(labels, matrices, mode, selected, pick));
+      const averages = (model.get("averages") ?? []) as Row[];
+      v.tableBox.replaceChildren(perClassTable(rows, "label", averages));
+    } else {
+      const matrix = (model.get("matrix") ?? []) as number[][];
+      const table = matrixTable(labels, matrix, mode, selected, (i, j) => pick({ i, j }));
+      v.matrixBox.replaceChildren(table);
+      v.tableBox.replaceChildren(perClassTable(rows, "class", []));
+    }
   });
   const onMessage = guarded(root, "show the samples", (...args: unknown[]): void => {
     const msg = args[0] as Samples;

@@ -212,6 +212,9 @@ def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:
 
 
 def _classes_of(record: ModelRecord, out: np.ndarray) -> np.ndarray:
+    if record.task is not None and record.task.kind == "multilabel":
+        # a label counts as predicted at probability >= 0.5 (a logit >= 0)
+        return (out >= (0.0 if record.from_logits else 0.5)).astype("int64")
     if out.ndim == 1 or out.shape[-1] == 1:
         threshold = 0.0 if record.from_logits else 0.5
         return (out.reshape(len(out)) > threshold).astype("int64")
@@ -249,17 +252,18 @@ def evaluate(
             )
         x, y, spec = ds.x_test, ds.y_test, f"test set of {ds.spec}"
         y_true = (np.argmax(y, axis=1) if task.one_hot else y) if task.kind != "regression" else y
+        y_true = y_true.astype("int64") if task.kind == "multilabel" else y_true
     else:
         raw = _data.resolve(data, _namespace(namespace), target)
         x, y = _data.prepare_eval(raw, task)
         spec = raw.spec
-        y_true = task.encode(y) if task.kind == "classification" else y.astype("float32")
+        y_true = y.astype("float32") if task.kind == "regression" else task.encode(y)
     out = _predict_raw(record, x)
-    if task.kind == "classification":
+    if task.kind != "regression":  # classification, multi-label
         y_pred = _classes_of(record, out)
         ev = Evaluation(
             name,
-            "classification",
+            task.kind,
             np.asarray(y_true),
             y_pred,
             labels=task.class_names,
@@ -276,16 +280,20 @@ def evaluate(
 def predict(name: str, x: Any, *, proba: bool = False, wait: bool = False) -> np.ndarray:
     """Predictions of model ``name`` for ``x``: class labels (or probabilities) or values.
 
+    A multi-label classifier predicts a 0/1 matrix, one row per sample and one column per label
+    (1: the label's probability is >= 0.5); ``proba=True`` gives the probabilities.
     ``wait``: if the model is training in the background, wait for the run to end.
     """
     record = _free_record(name, "predict with it", wait)
     out = _predict_raw(record, x)
     task = record.task
-    if task.kind != "classification":
+    if task.kind == "regression":
         return out.reshape(len(out)) if out.ndim == 2 and out.shape[1] == 1 else out
+    if task.kind == "multilabel" and not proba:
+        return _classes_of(record, out)
     if proba:
         if record.from_logits:
-            if out.shape[-1] == 1:
+            if out.shape[-1] == 1 or task.kind == "multilabel":  # sigmoid per output
                 return 1 / (1 + np.exp(-out))
             z = np.exp(out - out.max(axis=-1, keepdims=True))
             return z / z.sum(axis=-1, keepdims=True)

@@ -1,9 +1,11 @@
 """Compiling a model from nbml's options: optimizer, learning rate, loss and metrics.
 
-``--loss auto`` follows SPEC §2: ``categorical_crossentropy`` for one-hot labels,
-``binary_crossentropy`` for two classes and one output unit, ``sparse_categorical_crossentropy``
-for other classifiers, ``mse`` for regression; a final layer without softmax/sigmoid is treated
-as producing logits.
+``--loss auto`` follows README.md's task rules: ``categorical_crossentropy`` for one-hot
+labels, ``binary_crossentropy`` for two classes and one output unit and for multi-label rows (one
+sigmoid output per label), ``sparse_categorical_crossentropy`` for other classifiers, ``mse`` for
+regression; a final layer without softmax/sigmoid is treated as producing logits. ``--metrics
+auto`` is ``accuracy`` for classifiers, ``mae`` for regression, and ``binary_accuracy`` (the
+share of label decisions that are right, at probability 0.5) for multi-label classifiers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compat import keras as keras_compat
 from ..core.errors import NbmlError, did_you_mean
 from .data import Task
 
@@ -109,6 +112,9 @@ def check_head(model: Any, task: Task, y: np.ndarray) -> None:
             f"{'one value' if label_rank == 1 else 'one vector'} per sample. Add "
             "keras.layers.Flatten() (or GlobalAveragePooling2D()) before the last Dense layer."
         )
+    if task.kind == "multilabel":
+        _check_multilabel_head(model, task, units)
+        return
     if task.kind == "regression":
         want = 1 if y is None or y.ndim == 1 else int(np.prod(y.shape[1:]))
         if units != want:
@@ -132,6 +138,23 @@ def check_head(model: Any, task: Task, y: np.ndarray) -> None:
         f"model with Dense({k}, activation='softmax')"
         + (" or Dense(1, activation='sigmoid')." if k == 2 else ".")
     )
+
+
+def _check_multilabel_head(model: Any, task: Task, units: int) -> None:
+    """One sigmoid output (or logit) per label: a softmax makes the labels compete."""
+    k = task.n_classes
+    fix = f"End the model with Dense({k}, activation='sigmoid') (one probability per label)."
+    if units != k:
+        raise NbmlError(
+            f"The model outputs {units} values per sample but the multi-label rows have {k} "
+            f"labels. {fix}"
+        )
+    if final_activation(model) == "softmax":
+        raise NbmlError(
+            "The model ends with a softmax, which makes the labels compete (their "
+            "probabilities sum to 1), so a sample could not have two labels; these labels are "
+            f"multi-label rows. {fix}"
+        )
 
 
 def from_logits(model: Any) -> bool:
@@ -179,6 +202,14 @@ def check_loss(loss: Any, task: Task, units: int | None) -> None:
     if task.kind == "regression" and sparse:
         fix = "Use --loss auto (mse), or --task classification if the targets are classes."
         raise NbmlError(f"--loss {loss} needs class labels; these targets are numbers. {fix}")
+    if task.kind == "multilabel":
+        if sparse or key.startswith("categorical"):
+            raise NbmlError(
+                f"--loss {loss} treats the labels as one class per sample; these are "
+                "multi-label rows (each label a yes or no of its own). Use --loss auto "
+                "(binary_crossentropy)."
+            )
+        return
     if task.kind != "classification":
         return
     if task.one_hot and sparse:
@@ -208,11 +239,20 @@ def check_loss(loss: Any, task: Task, units: int | None) -> None:
 
 def check_metrics(metrics: Any, task: Task, units: int | None) -> None:
     """Refuse --metrics that cannot read these labels against the model's outputs."""
-    if metrics in (None, "auto") or units is None or task.kind != "classification":
+    if metrics in (None, "auto") or units is None or task.kind == "regression":
         return
     items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
     for m in (i.strip() for i in items if isinstance(i, str) and i.strip()):
         key = _key(m)
+        if task.kind == "multilabel":
+            if key in INDEX_METRICS or key.startswith(("sparse", "categorical")) or "topk" in key:
+                raise NbmlError(
+                    f"--metrics {m} reads one class per sample (the largest output); these "
+                    "labels are multi-label rows. Use --metrics binary_accuracy (or auto, or "
+                    "auc, precision, recall); %evaluate reports precision, recall and F1 per "
+                    "label."
+                )
+            continue
         if task.one_hot or units == 1:
             bad = key.startswith("sparse") or (units == 1 and key.startswith("categorical"))
         else:
@@ -274,6 +314,8 @@ def _loss_for(model: Any, task: Task, units: int | None, loss: str | None) -> An
     logits = final_activation(model) == "linear"
     if task.kind == "regression":
         return "mse"
+    if task.kind == "multilabel":  # one independent yes/no per label
+        return keras.losses.BinaryCrossentropy(from_logits=logits)
     if task.one_hot:
         return keras.losses.CategoricalCrossentropy(from_logits=logits)
     if task.kind == "classification" and units == 1:
@@ -292,17 +334,18 @@ def _metrics_for(
         return [resolve_metric(m.strip()) for m in items if m.strip()]
     if task.kind == "regression":
         return ["mae"]
+    logits = final_activation(model) == "linear"
+    threshold = 0.0 if logits and not isinstance(loss_obj, str) else 0.5
+    if task.kind == "multilabel":  # the share of label decisions that are right
+        return [keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=threshold)]
     if task.kind == "classification" and units == 1:
-        logits = final_activation(model) == "linear"
-        threshold = 0.0 if logits and not isinstance(loss_obj, str) else 0.5
         return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)]
     return ["accuracy"]
 
 
 def _compiled_with(model: Any) -> dict[str, Any] | None:
     """The arguments ``model`` was last compiled with, or None for an uncompiled model."""
-    config = getattr(model, "_compile_config", None)
-    return dict(config.config) if getattr(model, "compiled", False) and config else None
+    return keras_compat.compile_arguments(model)
 
 
 def _same_optimizer(optimizer: Any, lr: float | None) -> Any:
@@ -324,7 +367,7 @@ def copy_compile(src: Any, dst: Any) -> None:
     try:
         dst.compile_from_config(src.get_compile_config())
     except Exception:  # custom objects that do not round-trip through config
-        dst.compile(**src._compile_config.config)
+        dst.compile(**(keras_compat.compile_arguments(src) or {}))
 
 
 def learning_rate(model: Any) -> float | None:

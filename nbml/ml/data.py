@@ -289,7 +289,7 @@ def _labels(y: np.ndarray, t: Task) -> np.ndarray:
     """Labels as the model is fitted on them: one-hot floats, class indices, or floats."""
     if t.kind == "regression":
         return y.astype("float32")
-    if t.one_hot:
+    if t.one_hot or t.kind == "multilabel":  # rows of 0s and 1s, fitted as floats
         return y.astype("float32")
     return t.encode(y.reshape(-1) if y.ndim == 2 else y)
 

@@ -1,7 +1,7 @@
 """Evaluation results computed with scikit-learn's own metric functions.
 
-:class:`Evaluation` holds the true and predicted classes (or values) and the metrics; it is a
-pure result. The views layer draws it (:mod:`nbml.views.evaluations`, registered as IPython
+:class:`Evaluation` holds the true and predicted classes (label rows for a multi-label
+classifier, values for a regression) and the metrics; it is a pure result. The views layer draws it (:mod:`nbml.views.evaluations`, registered as IPython
 formatters: a confusion-matrix widget, and HTML that reads the same in JupyterLab, nbconvert and
 GitHub).
 """
@@ -26,7 +26,7 @@ def check_average(average: str) -> str:
 
 
 #: Keys of a classification report that are not classes.
-SUMMARY_KEYS = ("accuracy", "macro avg", "weighted avg", "micro avg")
+SUMMARY_KEYS = ("accuracy", "macro avg", "weighted avg", "micro avg", "samples avg")
 
 
 def report_names(
@@ -50,6 +50,12 @@ def report_names(
         if v >= len(names):
             values.append(v)
             names.append(f"output {v}")
+    return unique_names(names), values
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with a name that is a summary key or repeats another made distinct (see
+    :func:`report_names`)."""
     out: list[str] = []
     for name in names:
         key, n = name, 1
@@ -57,7 +63,7 @@ def report_names(
             n += 1
             key = f"{name} (class)" if n == 2 else f"{name} (class {n - 1})"
         out.append(key)
-    return out, values
+    return out
 
 
 class Evaluation:
@@ -67,6 +73,15 @@ class Evaluation:
     says), ``support``, ``confusion_matrix`` (rows = true, columns = predicted), ``labels``,
     ``report`` (shaped like ``classification_report(output_dict=True)``) and
     :meth:`misclassified`. Regression: ``mse``, ``rmse``, ``mae``, ``r2``.
+
+    Multi-label (``task == "multilabel"``; ``y_true`` and ``y_pred`` are 0/1 rows, one column
+    per label, a label predicted at probability >= 0.5): the same names, per label —
+    ``accuracy`` is the subset accuracy (``accuracy_score`` on the rows: every label of a sample
+    right), ``support`` the samples that have each label, ``report`` scikit-learn's
+    ``classification_report`` (per label, and ``micro``/``macro``/``weighted``/``samples``
+    averages), ``confusion_matrix`` its ``multilabel_confusion_matrix`` (one 2x2
+    ``[[tn, fp], [fn, tp]]`` per label, shape ``(n_labels, 2, 2)``). :meth:`misclassified`
+    takes a label (see there), :meth:`label_cell` any cell of a label's matrix.
 
     Example:
         >>> ev = nbml.evaluate("mlp")
@@ -89,11 +104,11 @@ class Evaluation:
         self.y_true, self.y_pred = y_true, y_pred
         if task == "classification":
             self.labels, self._values = report_names(list(labels or []), y_true, y_pred)
+            self._classification()
+        elif task == "multilabel":
+            self._multilabel(list(labels or []))
         else:
             self.labels = list(labels or [])
-        if task == "classification":
-            self._classification()
-        else:
             self._regression()
 
     def _classification(self) -> None:
@@ -126,6 +141,29 @@ class Evaluation:
             p, r, f = avg["precision"], avg["recall"], avg["f1-score"]
         self.precision, self.recall, self.f1 = float(p), float(r), float(f)
 
+    def _multilabel(self, labels: list[Any]) -> None:
+        from sklearn.metrics import accuracy_score, classification_report
+        from sklearn.metrics import multilabel_confusion_matrix as label_matrices
+
+        t, p = np.asarray(self.y_true), np.asarray(self.y_pred)
+        if t.ndim != 2 or p.shape != t.shape or not np.isin(p, (0, 1)).all():
+            raise NbmlError(
+                f"A multi-label evaluation takes rows of 0s and 1s of one shape; got true "
+                f"labels shaped {t.shape} and predictions shaped {p.shape}."
+            )
+        k = t.shape[1]
+        names = [str(lab) for lab in labels] if len(labels) == k else [str(i) for i in range(k)]
+        self.labels, self._values = unique_names(names), list(range(k))
+        self.confusion_matrix = label_matrices(t, p)
+        self.report = classification_report(
+            t, p, labels=self._values, target_names=self.labels, output_dict=True, zero_division=0
+        )
+        self.accuracy = float(accuracy_score(t, p))
+        self.support = self.confusion_matrix[:, 1, :].sum(axis=1)  # fn + tp: has the label
+        avg = self.report[f"{self.average} avg"]
+        self.precision, self.recall = float(avg["precision"]), float(avg["recall"])
+        self.f1 = float(avg["f1-score"])
+
     def _regression(self) -> None:
         from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
@@ -142,12 +180,53 @@ class Evaluation:
         self.mae = float(mean_absolute_error(self.y_true, self.y_pred))
         self.r2 = float(r2_score(self.y_true, self.y_pred))
 
-    def misclassified(self, true: Any, pred: Any) -> np.ndarray:
-        """Indices (into the evaluated data) of samples of class ``true`` predicted as ``pred``."""
+    def misclassified(self, true: Any, pred: Any = None) -> np.ndarray:
+        """Indices (into the evaluated data) of samples of class ``true`` predicted as ``pred``
+        (``pred`` left out: predicted as any other class).
+
+        Multi-label: ``true`` names a label, and the samples returned are those whose
+        prediction of that label is wrong: ``pred=1`` the false positives (predicted, but the
+        sample does not have it), ``pred=0`` the false negatives (missed), left out both.
+        """
+        if self.task == "multilabel":
+            i = self._index(true)
+            if pred is None:
+                return np.flatnonzero(self.y_true[:, i] != self.y_pred[:, i])
+            p = self._bit(pred)
+            return self.cell(1 - p, p, label=i)  # a label's index is its position
         if self.task != "classification":
             raise NbmlError("misclassified() is for classifiers; this evaluation is a regression.")
-        t, p = self._index(true), self._index(pred)
-        return np.flatnonzero((self.y_true == t) & (self.y_pred == p))
+        t = self._index(true)
+        if pred is None:
+            return np.flatnonzero((self.y_true == t) & (self.y_pred != t))
+        return np.flatnonzero((self.y_true == t) & (self.y_pred == self._index(pred)))
+
+    def label_cell(self, label: Any, true: Any, pred: Any) -> np.ndarray:
+        """Multi-label: indices of the samples in cell (``true``, ``pred``) of ``label``'s 2x2
+        matrix (``true`` and ``pred`` 0 or 1: whether the sample has, and is predicted to have,
+        the label)."""
+        if self.task != "multilabel":
+            raise NbmlError(
+                "label_cell() is for multi-label evaluations; use misclassified(true, pred)."
+            )
+        return self.cell(self._bit(true), self._bit(pred), label=self._index(label))
+
+    def cell(self, row: int, column: int, label: int | None = None) -> np.ndarray:
+        """Indices of the samples in the confusion matrix's cell at (``row``, ``column``), by
+        position (what a click on the widget's matrix names); multi-label: of the matrix of
+        the label at position ``label``."""
+        if self.task == "regression":
+            raise NbmlError("A regression has no confusion matrix; see mse, mae and r2.")
+        if label is None:
+            t, p = self._values[row], self._values[column]
+            return np.flatnonzero((self.y_true == t) & (self.y_pred == p))
+        return np.flatnonzero((self.y_true[:, label] == row) & (self.y_pred[:, label] == column))
+
+    @staticmethod
+    def _bit(v: Any) -> int:
+        if isinstance(v, (bool, np.bool_)) or v in (0, 1):
+            return int(v)
+        raise NbmlError(f"A multi-label cell is 0 (no) or 1 (yes), not {v!r}.")
 
     def _index(self, label: Any) -> int:
         """The class index of a label name, or of a row/column position of the matrix."""
@@ -156,12 +235,13 @@ class Evaluation:
             return self._values[names.index(str(label))]
         if isinstance(label, (int, np.integer)) and 0 <= label < len(names):
             return self._values[int(label)]
-        raise NbmlError(f"Unknown class {label!r}; the classes are {names}.")
+        what = ("label", "labels") if self.task == "multilabel" else ("class", "classes")
+        raise NbmlError(f"Unknown {what[0]} {label!r}; the {what[1]} are {names}.")
 
     @property
     def metrics(self) -> dict[str, float]:
         """The headline numbers as a flat dict."""
-        if self.task == "classification":
+        if self.task in ("classification", "multilabel"):
             return {
                 "accuracy": self.accuracy,
                 "precision": self.precision,
@@ -182,6 +262,8 @@ class Evaluation:
     def text(self) -> str:
         """A plain-text report."""
         lines = [f"{self.name} on {self.data or 'its test set'}: {len(self.y_true)} samples"]
+        if self.task == "multilabel":
+            return "\n".join(lines + self._label_lines())
         if self.task != "classification":
             lines += [f"  {k:<5} {v:.4f}" for k, v in self.metrics.items()]
             return "\n".join(lines)
@@ -202,3 +284,25 @@ class Evaluation:
             cells = " ".join(f"{v:>{width}d}" for v in row)
             lines.append(f"  {str(lab)[:12]:<12} {cells}")
         return "\n".join(lines)
+
+    def shown_averages(self) -> list[str]:
+        """The report's average rows a multi-label display shows: ``samples`` and ``macro``,
+        and the one ``--average`` asked for."""
+        keys = ["samples", "macro"] + ([self.average] if self.average != "macro" else [])
+        return [f"{k} avg" for k in keys]
+
+    def _label_lines(self) -> list[str]:
+        lines = [f"  subset accuracy {self.accuracy:.4f} (every label of a sample right)"]
+        lines.append(f"  {'label':<12} precision  recall      f1  support")
+        for key in [*self.labels, *self.shown_averages()]:
+            row = self.report[key]
+            lines.append(
+                f"  {key[:12]:<12} {row['precision']:9.4f} {row['recall']:7.4f} "
+                f"{row['f1-score']:7.4f} {int(row['support']):8d}"
+            )
+        lines.append("  per label, predicted at probability >= 0.5:")
+        lines.append(f"  {'label':<12} {'tn':>6} {'fp':>6} {'fn':>6} {'tp':>6}")
+        for lab, m in zip(self.labels, self.confusion_matrix, strict=True):
+            cells = " ".join(f"{int(v):>6d}" for v in m.ravel())
+            lines.append(f"  {lab[:12]:<12} {cells}")
+        return lines

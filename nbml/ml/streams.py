@@ -124,7 +124,7 @@ def check_epochs(stream: Any, spec: str, epochs: int) -> None:
 def stream_task(yb: np.ndarray, task: str | None, spec: str) -> Task:
     """The task of a stream, from its first batch (its classes: the model's output units)."""
     kind = detect_task(yb, task)
-    if kind == "regression" or is_one_hot(yb):
+    if kind in ("regression", "multilabel") or is_one_hot(yb):
         return make_task(yb, kind, None)
     if yb.dtype.kind not in "iub":
         raise NbmlError(

@@ -1,10 +1,12 @@
-"""Labels and the task they describe: classification or regression (SPEC §2).
+"""Labels and the task they describe: classification, multi-label classification or regression.
 
 :func:`as_labels` turns whatever holds the labels (a numpy array, a list, a pandas Series with an
 extension dtype such as ``string``, ``category`` or nullable ``Int64``) into a plain numpy array
-and a mask of the missing ones. :func:`make_task` decides the task and the classes.
+and a mask of the missing ones. :func:`detect_task` decides the task (the rules of README.md,
+"Data and tasks"), :func:`make_task` the classes (for multi-label data: the labels, one per
+column).
 
-Rules beyond SPEC §2, each ending in a correct result or an :class:`NbmlError` naming the fix:
+Rules beyond those, each ending in a correct result or an :class:`NbmlError` naming the fix:
 
 - Missing labels (``None``, ``NaN``, ``pd.NA``) are rows that ``--clean`` drops; without it they
   are refused. A nullable integer column with missing values stays integer (classification).
@@ -14,6 +16,13 @@ Rules beyond SPEC §2, each ending in a correct result or an :class:`NbmlError` 
   rows per value look like a quantity, not classes: refused, suggesting ``--task regression``
   (``--task classification`` keeps them as classes). String labels like that look like names or
   free text (the wrong ``--target`` column): refused the same way.
+- Rows of 0s and 1s with at most one 1 per row, some of them all zeros, are refused: one-hot
+  rows hold exactly one 1, and multi-label rows are recognised by a row with several. The
+  message names the all-zero rows and ``--task multilabel`` (a sample may have no label) or
+  ``--task regression``.
+- Soft labels (rows of probabilities, e.g. smoothed one-hot rows) are floats that are not all 0
+  or 1: a regression (``mse``, one output per column), by the rule for floats. A model the cell
+  body compiles itself (say with ``categorical_crossentropy``) keeps its own loss.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import numpy as np
 
 from ..core.errors import NbmlError
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "multilabel", "regression")
 
 #: Integer labels with more distinct values than this, and fewer than two rows per value on
 #: average, are taken for a regression target mistaken for classes.
@@ -53,6 +62,8 @@ class Task:
         """
         if self.kind == "regression":
             return np.asarray(y, dtype="float32")
+        if self.kind == "multilabel":
+            return self._label_rows(y)
         k = self.n_classes
         if y.ndim == 2 and y.shape[1] > 1:
             if y.shape[1] != k:
@@ -100,6 +111,18 @@ class Task:
                 "pass --proba to see the raw outputs."
             )
         return np.asarray(self.classes, dtype=object if self._strings else None)[idx]
+
+    def _label_rows(self, y: np.ndarray) -> np.ndarray:
+        """Multi-label rows as an int64 0/1 matrix, one column per label of the model."""
+        k = self.n_classes
+        cols = y.shape[1] if y.ndim == 2 else 1
+        if y.ndim != 2 or cols != k or not zero_one(y):
+            raise NbmlError(
+                f"The model is a multi-label classifier of {k} labels ({self.class_names}); these "
+                f"labels are shaped {y.shape}{'' if zero_one(y) else ', not all 0 or 1'}. "
+                f"Evaluate on rows of {k} 0s and 1s, one column per label."
+            )
+        return y.astype("int64")
 
     @property
     def _strings(self) -> bool:
@@ -176,16 +199,53 @@ def as_labels(y: Any, what: str, spec: str) -> tuple[np.ndarray, np.ndarray | No
 
 
 def detect_task(y: np.ndarray, override: str | None = None) -> str:
-    """Classification or regression, by SPEC §2's rules (or ``override``)."""
+    """The task of labels ``y`` (or ``override``), by these rules, in order: rows of 0s and 1s
+    where some row holds more than one 1 are multi-label; one-hot rows, and integer, boolean
+    or string labels, are classification; other floats are regression (even whole numbers).
+    """
     if override:
         if override not in TASKS:
             raise NbmlError(f"--task must be one of {', '.join(TASKS)}, not '{override}'.")
         return override
+    ones = _ones_per_row(y)
+    if ones is not None and ones.max(initial=0) > 1:
+        return "multilabel"
     if is_one_hot(y):
         return "classification"
+    if ones is not None and ones.min(initial=1) == 0:
+        empty = np.flatnonzero(ones == 0)
+        raise NbmlError(
+            f"The labels are rows of 0s and 1s with at most one 1, but {len(empty)} of the "
+            f"{len(y)} rows are all zeros (row {int(empty[0])} first): a one-hot row holds "
+            "exactly one 1. Give those rows their class (or drop them), or pass --task "
+            "multilabel if a sample may have no label or several, or --task regression."
+        )
     if y.dtype.kind in "iubUSO":
         return "classification"
     return "regression"
+
+
+def zero_one(y: np.ndarray) -> bool:
+    """True when every value of ``y`` is 0 or 1 (False for strings and objects)."""
+    if y.dtype.kind == "b":
+        return True
+    if y.dtype.kind not in "iuf":
+        return False
+    return bool(((y == 0) | (y == 1)).all())
+
+
+def _ones_per_row(y: np.ndarray) -> np.ndarray | None:
+    """The number of 1s in each row of 2-D labels of 0s and 1s (at least two columns), or None
+    for any other labels. Reads every row: a multi-label row may come late."""
+    if y.ndim != 2 or y.shape[1] < 2 or not zero_one(y):
+        return None
+    return np.count_nonzero(y, axis=1)
+
+
+def is_multi_hot(y: np.ndarray) -> bool:
+    """Rows of 0s and 1s where some row holds more than one 1: multi-label labels."""
+    ones = _ones_per_row(y)
+    return ones is not None and bool(ones.max(initial=0) > 1)
 
 
 def is_one_hot(y: np.ndarray) -> bool:
@@ -206,6 +266,8 @@ def make_task(y_all: np.ndarray, kind: str, class_names: list[str] | None) -> Ta
         if y_all.dtype.kind in "USO":
             raise NbmlError("--task regression needs numeric labels; these are strings.")
         return Task("regression")
+    if kind == "multilabel":
+        return _multilabel_task(y_all, class_names)
     if is_one_hot(y_all):
         k = y_all.shape[1]
         names = class_names or [str(i) for i in range(k)]
@@ -214,7 +276,8 @@ def make_task(y_all: np.ndarray, kind: str, class_names: list[str] | None) -> Ta
     if flat.ndim != 1:
         raise NbmlError(
             f"Classification labels must be one per sample or one-hot rows; got shape "
-            f"{y_all.shape}. Pass --task regression for multi-output targets."
+            f"{y_all.shape}. Pass --task multilabel for rows of 0s and 1s (several labels per "
+            "sample), or --task regression for multi-output targets."
         )
     if flat.dtype.kind == "f":
         if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
@@ -227,6 +290,26 @@ def make_task(y_all: np.ndarray, kind: str, class_names: list[str] | None) -> Ta
     if class_names is None or len(class_names) != len(classes):
         class_names = [str(c) for c in classes]
     return Task("classification", classes, class_names)
+
+
+def _multilabel_task(y_all: np.ndarray, class_names: list[str] | None) -> Task:
+    """The task of multi-label rows: one label per column, named by ``class_names`` when they
+    are one per column."""
+    if y_all.ndim != 2 or y_all.shape[1] < 2:
+        raise NbmlError(
+            f"--task multilabel needs one row of 0s and 1s per sample, one column per label (at "
+            f"least two); these labels are shaped {y_all.shape}. For one yes/no label use "
+            "--task classification."
+        )
+    if not zero_one(y_all):
+        raise NbmlError(
+            "--task multilabel needs labels of 0s and 1s (1: the sample has that label); these "
+            "hold other values. Binarise them, e.g. (y > 0).astype('int64'), or use --task "
+            "regression for numbers to predict."
+        )
+    k = y_all.shape[1]
+    names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
+    return Task("multilabel", list(range(k)), [str(n) for n in names])
 
 
 def check_classes(t: Task, y_all: np.ndarray, spec: str, chosen: bool) -> None:

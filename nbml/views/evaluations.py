@@ -1,6 +1,6 @@
 """How an :class:`~nbml.ml.evaluation.Evaluation` reads as static HTML (metrics, per-class
-table, confusion matrix, or the regression's scatter plots), in JupyterLab and in exported
-notebooks alike. The evaluation layer computes; this module only draws.
+table, confusion matrix; for a multi-label classifier a per-label table and one 2x2 matrix per
+label; or the regression's scatter plots), in JupyterLab and in exported notebooks alike. The evaluation layer computes; this module only draws.
 :func:`nbml.views.install` registers it, and the confusion-matrix widget
 (:func:`nbml.views.widgets.confusion.bundle`), as IPython formatters.
 """
@@ -25,6 +25,8 @@ def evaluation_html(ev: Any) -> str:
         f"<div style='font-weight:600;margin:4px 0'>{e(ev.name)} on "
         f"{e(ev.data or 'its test set')} &middot; {len(ev.y_true)} samples</div>"
     )
+    if ev.task == "multilabel":
+        return f"<div class='nbml-evaluation'>{title}{multilabel_html(ev)}</div>"
     if ev.task != "classification":
         t, p = np.ravel(ev.y_true), np.ravel(ev.y_pred)
         residuals = scatter_svg(
@@ -49,9 +51,9 @@ def metrics_html(metrics: dict[str, float], average: str | None = None) -> str:
     return table_html(list(metrics), [[round(v, 4) for v in metrics.values()]]) + note
 
 
-def per_class_html(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
+def per_class_html(rows: Sequence[tuple[str, dict[str, Any]]], what: str = "class") -> str:
     return table_html(
-        ["class", "precision", "recall", "f1", "support"],
+        [what, "precision", "recall", "f1", "support"],
         [
             [lab, round(r["precision"], 4), round(r["recall"], 4), round(r["f1-score"], 4)]
             + [int(r["support"])]
@@ -78,4 +80,51 @@ def confusion_html(cm: np.ndarray, labels: Sequence[Any]) -> str:
         "<div><div style='font-size:11px;opacity:.7'>confusion matrix: rows = true, "
         f"columns = predicted</div><table style='{TABLE_STYLE}'><thead><tr><th style='{CELL_STYLE}'>"
         f"true \\ pred</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def multilabel_html(ev: Any) -> str:
+    """A multi-label evaluation: subset accuracy and the averages, the per-label table with the
+    ``samples`` and ``macro`` averages (and the one ``--average`` asked for), and one 2x2
+    matrix per label."""
+    metrics = {("subset accuracy" if k == "accuracy" else k): v for k, v in ev.metrics.items()}
+    rows = [(key, ev.report[key]) for key in [*ev.labels, *ev.shown_averages()]]
+    return (
+        f"{metrics_html(metrics, ev.average)}"
+        "<div style='display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start'>"
+        f"{per_class_html(rows, 'label')}{label_matrices_html(ev.confusion_matrix, ev.labels)}"
+        "</div>"
+    )
+
+
+#: The cells of a label's 2x2 matrix, ``[[tn, fp], [fn, tp]]``, in words.
+CELL_NAMES = (("true negatives", "false positives"), ("false negatives", "true positives"))
+
+
+def label_matrices_html(matrices: np.ndarray, labels: Sequence[Any]) -> str:
+    """One heat-coloured 2x2 table per label (rows = true 0/1, columns = predicted 0/1)."""
+    tables = []
+    for lab, m in zip(labels, matrices, strict=True):
+        top = max(int(m.max()), 1)
+        body = []
+        for i, row in enumerate(m):
+            cells = []
+            for j, v in enumerate(row):
+                a = v / top
+                color = "#fff" if a > 0.55 else "inherit"
+                cells.append(
+                    f"<td style='{CELL_STYLE};background:rgba(31,119,180,{a:.3f});"
+                    f"color:{color}' title='{CELL_NAMES[i][j]}'>{int(v)}</td>"
+                )
+            body.append(f"<tr><th style='{CELL_STYLE}'>{i}</th>{''.join(cells)}</tr>")
+        head = "".join(f"<th style='{CELL_STYLE}'>{j}</th>" for j in (0, 1))
+        tables.append(
+            f"<table style='{TABLE_STYLE}' class='nbml-label-matrix'><caption style='font-weight:600'>"
+            f"{e(str(lab))}</caption><thead><tr><th style='{CELL_STYLE}'>true \\ pred</th>"
+            f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
+    return (
+        "<div><div style='font-size:11px;opacity:.7'>one matrix per label: rows = true, "
+        "columns = predicted (1: has the label, predicted at probability &ge; 0.5)</div>"
+        f"<div style='display:flex;gap:10px;flex-wrap:wrap'>{''.join(tables)}</div></div>"
     )

@@ -1,5 +1,9 @@
 """The interactive confusion matrix: click a cell to see that cell's samples.
 
+A multi-label evaluation shows one 2x2 matrix per label (rows = has the label, columns =
+predicted to have it); a click there names the label too (``{"type": "cell", "label": i,
+"true": 0|1, "pred": 0|1}``).
+
 Floats that are not finite (an undefined precision, a NaN feature) travel as ``null`` and show
 as "nan"; a click message is validated (:mod:`nbml.widgets.messages`), and a refused one says why
 in ``notice``.
@@ -19,10 +23,24 @@ from ..comm import InvalidMessage
 from ..evaluations import evaluation_html
 from . import STATIC
 from .images import is_image_batch, png_data_url
-from .messages import confusion_request, say
+from .messages import check_shape, confusion_request, say, whole
 
 if TYPE_CHECKING:
     from ...ml.evaluation import Evaluation
+
+
+#: A click on a multi-label matrix: the label's position, and the cell.
+LABEL_CELL: dict[str, tuple[set[str], set[str]]] = {"cell": ({"label", "true", "pred"}, {"page"})}
+
+
+def _row(label: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": label,
+        "precision": finite_or_none(values["precision"]),
+        "recall": finite_or_none(values["recall"]),
+        "f1": finite_or_none(values["f1-score"]),
+        "support": int(values["support"]),
+    }
 
 
 class ConfusionMatrix(anywidget.AnyWidget):
@@ -35,9 +53,13 @@ class ConfusionMatrix(anywidget.AnyWidget):
     _esm = STATIC / "confusion.js"
     _css = STATIC / "confusion.css"
 
+    #: ``classification``, or ``multilabel``: ``matrix`` is then one 2x2 per label,
+    #: ``accuracy`` the subset accuracy and ``averages`` the report's average rows shown.
+    task = t.Unicode("classification").tag(sync=True)
     labels = t.List(t.Unicode()).tag(sync=True)
     matrix = t.List().tag(sync=True)
     per_class = t.List().tag(sync=True)
+    averages = t.List().tag(sync=True)
     normalize = t.Unicode("none").tag(sync=True)
     accuracy = t.Float(0.0, allow_none=True).tag(sync=True)
     feature_names = t.List(t.Unicode()).tag(sync=True)
@@ -47,20 +69,15 @@ class ConfusionMatrix(anywidget.AnyWidget):
 
     def __init__(self, evaluation: Evaluation, **kwargs: Any) -> None:
         labels = [str(lab) for lab in evaluation.labels]
-        per_class = [
-            {
-                "label": lab,
-                "precision": finite_or_none(evaluation.report[lab]["precision"]),
-                "recall": finite_or_none(evaluation.report[lab]["recall"]),
-                "f1": finite_or_none(evaluation.report[lab]["f1-score"]),
-                "support": int(evaluation.report[lab]["support"]),
-            }
-            for lab in labels
-        ]
+        task = getattr(evaluation, "task", "classification")
+        report = evaluation.report
+        averages = evaluation.shown_averages() if task == "multilabel" else []
         super().__init__(
+            task=task,
             labels=labels,
             matrix=evaluation.confusion_matrix.astype(int).tolist(),
-            per_class=per_class,
+            per_class=[_row(lab, report[lab]) for lab in labels],
+            averages=[_row(key, report[key]) for key in averages],
             accuracy=finite_or_none(evaluation.accuracy),
             feature_names=[str(f) for f in getattr(evaluation, "feature_names", []) or []],
             **kwargs,
@@ -68,9 +85,12 @@ class ConfusionMatrix(anywidget.AnyWidget):
         self.evaluation = evaluation
         self.on_msg(self._on_msg)
 
-    def samples(self, true: int, pred: int, page: int = 0) -> dict[str, Any]:
-        """The samples of cell (true, pred), one page of them."""
-        idx = self.evaluation.misclassified(int(true), int(pred))
+    def samples(
+        self, true: int, pred: int, page: int = 0, label: int | None = None
+    ) -> dict[str, Any]:
+        """The samples of cell (true, pred) (of the matrix of the label at position ``label``,
+        multi-label), one page of them."""
+        idx = self.evaluation.cell(int(true), int(pred), label=label)
         pages = max(1, math.ceil(len(idx) / self.page_size))
         page = min(max(int(page), 0), pages - 1)
         chosen = idx[page * self.page_size : (page + 1) * self.page_size]
@@ -85,7 +105,7 @@ class ConfusionMatrix(anywidget.AnyWidget):
                 else:
                     item["values"] = [finite_or_none(v) for v in sample.ravel()[:64]]
             items.append(item)
-        return {
+        reply = {
             "type": "samples",
             "true": int(true),
             "pred": int(pred),
@@ -94,15 +114,22 @@ class ConfusionMatrix(anywidget.AnyWidget):
             "total": len(idx),
             "items": items,
         }
+        return reply if label is None else {**reply, "label": int(label)}
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        label = None
         try:
-            msg = confusion_request(content, len(self.labels))
+            if self.task == "multilabel":  # a label, then a cell of its 2x2 matrix
+                label = whole(check_shape(content, LABEL_CELL), "label", 0, len(self.labels) - 1)
+                content = {k: v for k, v in content.items() if k != "label"}
+                msg = confusion_request(content, 2)
+            else:
+                msg = confusion_request(content, len(self.labels))
         except InvalidMessage as e:
             say(self, f"Refused: {e}")
             return
         self.notice = ""
-        self.send(self.samples(msg["true"], msg["pred"], msg["page"]))
+        self.send(self.samples(msg["true"], msg["pred"], msg["page"], label))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -115,11 +142,12 @@ class ConfusionMatrix(anywidget.AnyWidget):
 
 
 def bundle(ev: Evaluation) -> dict | None:
-    """An evaluation's confusion-matrix widget as a mime bundle (classification, where widgets
-    work; one widget per evaluation), with its static HTML beside it; None otherwise."""
+    """An evaluation's confusion-matrix widget as a mime bundle (classification and
+    multi-label, where widgets work; one widget per evaluation), with its static HTML beside
+    it; None otherwise."""
     from ..showing import widgets_available
 
-    if ev.task != "classification" or not widgets_available():
+    if ev.task not in ("classification", "multilabel") or not widgets_available():
         return None
     widget = getattr(ev, "_widget", None)
     if widget is None:
