@@ -61,6 +61,14 @@ REGRESSION_MODEL = """
 keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
 """
 
+TAGS_MODEL = """
+keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+"""
+
+LINEAR3_MODEL = """
+keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+"""
+
 SETUP = """
 import os, nbml, numpy as np, pandas as pd
 from sklearn.datasets import load_iris
@@ -106,6 +114,15 @@ onehot4 = (x_iris, np.eye(4, dtype="float32")[y_iris])
 import scipy.sparse
 xy_sparse = (scipy.sparse.csr_matrix(x_iris), y_iris)
 keyed = (x_iris, np.array(["accuracy", "macro avg", "weighted avg"])[y_iris])
+
+# label encodings: multi-hot rows, one-hot with an all-zero row, soft labels, whole-number floats
+from sklearn.datasets import make_multilabel_classification
+_xt, _yt = make_multilabel_classification(150, n_features=4, n_classes=3, random_state=0)
+xy_tags = (_xt.astype("float32"), _yt)
+onehot_gap = (x_iris, np.eye(3, dtype="float32")[y_iris])
+onehot_gap[1][7] = 0
+xy_soft = (x_iris, (np.eye(3) * 0.9 + 0.1 / 3)[y_iris].astype("float32"))
+xy_int_floats = (x_iris, y_iris.astype("float64"))
 
 # shapes and types
 imgs_mixed = ([np.zeros((8, 8, 1)), np.zeros((9, 9, 1))] * 10, [0, 1] * 10)

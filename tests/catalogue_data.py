@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from catalogue import FIVE_UNIT_MODEL, IMAGE_MODEL, IRIS_MODEL, case, cell
+from catalogue import FIVE_UNIT_MODEL, IMAGE_MODEL, IRIS_MODEL, TAGS_MODEL, case, cell
 
 DATA_CASES = [
     case("data-empty-string", cell("other --data ''"), ["Cannot read the data spec ''"]),
@@ -169,6 +169,38 @@ LABEL_CASES = [
         "classification-of-fractions",
         cell("other --data xy_fractions --task classification"),
         ["fractions", "--task regression"],
+    ),
+    # ---- label encodings (README.md, "Data and tasks")
+    case(
+        "labels-one-hot-with-an-all-zero-row",
+        cell("other --data onehot_gap"),
+        ["1 of the 150 rows are all zeros (row 7 first)", "--task multilabel"],
+    ),
+    case(
+        "multilabel-forced-on-classes",
+        cell("other --data sklearn:iris --task multilabel", TAGS_MODEL),
+        ["--task multilabel needs one row of 0s and 1s", "--task classification"],
+    ),
+    case(
+        "classification-forced-on-multi-hot-rows",
+        cell("other --data xy_tags --task classification"),
+        ["one per sample or one-hot rows", "--task multilabel"],
+    ),
+    case(
+        "multilabel-softmax-head",
+        cell("other --data xy_tags"),
+        ["ends with a softmax", "Dense(3, activation='sigmoid')"],
+    ),
+    case(
+        "multilabel-metric-accuracy",
+        cell("other --data xy_tags --metrics accuracy", TAGS_MODEL),
+        ["--metrics accuracy", "binary_accuracy"],
+    ),
+    case(
+        "multilabel-evaluated-on-classes",
+        "%evaluate tags_e --data iris_xy",
+        ["multi-label classifier of 3 labels", "rows of 3 0s and 1s"],
+        before=cell("tags_e --data xy_tags --epochs 1", TAGS_MODEL),
     ),
 ]
 

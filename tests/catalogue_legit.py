@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from catalogue import FIVE_UNIT_MODEL, IRIS_MODEL, REGRESSION_MODEL, STALE_MODEL, cell, legit, one
+from catalogue import (
+    FIVE_UNIT_MODEL,
+    IRIS_MODEL,
+    LINEAR3_MODEL,
+    REGRESSION_MODEL,
+    STALE_MODEL,
+    TAGS_MODEL,
+    cell,
+    legit,
+    one,
+)
 
 FIVE_EVAL = (
     "(lambda ev: (ev.labels[-1], int(ev.confusion_matrix[:, -1].sum()), ev.accuracy, "
@@ -175,6 +185,43 @@ LEGIT = [
         ("finished", True),
     ),
     legit("predict-proba", "_p = %predict tiny x_iris[:3] --proba", "_p.shape", (3, 3)),
+    # ---- label encodings (README.md, "Data and tasks")
+    legit(
+        "multi-hot-labels-train-as-multilabel",
+        cell("tags_m --data xy_tags --epochs 1", TAGS_MODEL),
+        f"({one('tags_m', 'task.kind')}, tags_m.loss.name, nbml.predict('tags_m', "
+        "xy_tags[0][:2]).tolist() == (tags_m.predict(xy_tags[0][:2], verbose=0) >= 0.5)"
+        ".astype(int).tolist(), nbml.evaluate('tags_m').confusion_matrix.shape)",
+        ("multilabel", "binary_crossentropy", True, (3, 2, 2)),
+    ),
+    legit(
+        "one-hot-with-an-all-zero-row-as-multilabel",
+        cell("gap_ml --data onehot_gap --task multilabel --epochs 1", TAGS_MODEL),
+        f"({one('gap_ml', 'task.kind')}, {one('gap_ml', 'task.class_names')})",
+        ("multilabel", ["0", "1", "2"]),
+    ),
+    legit(
+        "soft-labels-are-a-regression",
+        cell("soft_m --data xy_soft --epochs 1", LINEAR3_MODEL),
+        f"({one('soft_m', 'task.kind')}, soft_m.loss, hasattr(nbml.evaluate('soft_m'), 'mse'))",
+        ("regression", "mse", True),
+    ),
+    legit(
+        "soft-labels-with-the-body's-own-loss",
+        cell(
+            "soft_cc --data xy_soft --epochs 1",
+            "\nmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "
+            "activation='softmax')])\nmodel.compile('adam', 'categorical_crossentropy')\n",
+        ),
+        f"({one('soft_cc', 'task.kind')}, soft_cc.loss)",
+        ("regression", "categorical_crossentropy"),
+    ),
+    legit(
+        "whole-number-floats-are-a-regression",
+        cell("float_m --data xy_int_floats --epochs 1", REGRESSION_MODEL),
+        f"({one('float_m', 'task.kind')}, float_m.loss, hasattr(nbml.evaluate('float_m'), 'r2'))",
+        ("regression", "mse", True),
+    ),
     legit(
         "huge-batch-size",
         "_r = %train tiny --epochs 1 --batch-size 99999999999999999999",
