@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import io
 import os
 import tempfile
 import time
 from typing import Any
+
+from ..compat import keras as keras_compat
 
 #: A ``.part`` file untouched for this many seconds belongs to no write in progress.
 STALE_PART_S = 3600.0
@@ -23,17 +24,7 @@ STALE_PART_S = 3600.0
 
 def serialise(model: Any) -> bytes:
     """The ``.keras`` file of ``model``, in memory; raises what Keras raises."""
-    try:
-        from keras.src.saving import saving_lib
-    except ImportError:  # a Keras that moved it: go through a file, in a temporary folder
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "model.keras")
-            model.save(path)
-            with open(path, "rb") as f:
-                return f.read()
-    buffer = io.BytesIO()
-    saving_lib.save_model(model, buffer)
-    return buffer.getvalue()
+    return keras_compat.model_bytes(model)
 
 
 def reason(exc: BaseException, limit: int = 240) -> str:
@@ -46,6 +37,14 @@ def reason(exc: BaseException, limit: int = 240) -> str:
             text = text[: text.index(end, 0, limit) + 1]
             break
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of what ``exc`` says, cut at ``limit`` characters, or its type's name when
+    it says nothing: where the whole line matters (a parser's position, a path), not only the
+    first sentence of :func:`reason`."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
 
 
 def write_atomic(path: str, blob: bytes) -> None:

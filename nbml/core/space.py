@@ -16,6 +16,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from ..compat import argparse as argparse_compat
 from . import options as _options
 from .errors import NbmlError, did_you_mean
 
@@ -192,7 +193,7 @@ def parser(prog: str, description: str, extra: Any = None) -> Any:
     text, so that each takes a value, a range or a list (:func:`parse`)."""
     p = _options.parser(prog, description, extra)
     names = searchable()
-    for action in p._actions:
+    for action in argparse_compat.actions(p):
         field = names.get(action.dest)
         if field is None:
             continue

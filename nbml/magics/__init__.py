@@ -18,6 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
+from ..compat import ipython as ipython_compat
 from ..core.errors import NbmlError, did_you_mean
 
 _HELP = re.compile(r"(^|\s)(-h|--help)(\s|$)")
@@ -117,10 +118,7 @@ class NbmlMagics(Magics, Configurable):
 
     def _cell_number(self) -> int | None:
         """The execution count of the cell running now (IPython 9 bumps the counter first)."""
-        try:
-            return len(self.shell.history_manager.input_hist_parsed) - 1
-        except AttributeError:  # a shell without history
-            return None
+        return ipython_compat.cell_number(self.shell)
 
     def _model_from_cell(self, cell: str, magic: str = "%%train") -> Any:
         """Run the cell body in the notebook; return its last expression's value (or `model`);

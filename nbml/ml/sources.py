@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..compat import keras as keras_compat
 from ..core.errors import NbmlError, did_you_mean
+from ..core.files import first_line
 
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 
@@ -128,13 +130,7 @@ def keras_datasets() -> list[str]:
 
 def keras_cache_dir() -> str:
     """Where ``keras.datasets`` keeps its downloads (``$KERAS_HOME/datasets``)."""
-    try:
-        from keras.src.backend.config import keras_home
-
-        base = keras_home()
-    except ImportError:  # pragma: no cover - older/newer Keras layouts
-        base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(base, "datasets")
+    return os.path.join(keras_compat.keras_home(), "datasets")
 
 
 def _keras(name: str) -> Raw:
@@ -182,9 +178,8 @@ def _file(path: str, target: str | None) -> Raw:
             df = pd.read_csv(path, sep=None, engine="python", dtype_backend="numpy_nullable")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         # EmptyDataError is a ValueError
-        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise NbmlError(
-            f"Could not read {path} as a CSV table ({detail}). Check that it is a text table "
+            f"Could not read {path} as a CSV table ({first_line(e, 200)}). Check that it is a text table "
             "with a header row of column names, separated by commas."
         ) from None
     if len(df) == 0:
@@ -204,9 +199,8 @@ def _npz(path: str) -> Raw:
                 )
             arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test") if k in keys}
     except (ValueError, OSError, EOFError) as e:
-        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise NbmlError(
-            f"Could not read {path} as an npz file of arrays ({detail}). Write it with "
+            f"Could not read {path} as an npz file of arrays ({first_line(e, 200)}). Write it with "
             "np.savez(path, x=x, y=y) from numeric or string arrays (no Python objects)."
         ) from None
     return Raw(path, arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"))

@@ -21,6 +21,7 @@ from typing import Any
 
 from keras.callbacks import CallbackList
 
+from ..compat import keras as keras_compat
 from .callbacks import TrainingPublisher
 
 #: How often the watcher looks whether a publish is due or a stop was requested.
@@ -92,15 +93,10 @@ class LeanCallbacks(CallbackList):
         super().on_epoch_end(epoch, logs)
 
 
-def _is_default(method: Any) -> bool:
-    """Whether ``method`` is Keras's no-op hook (Keras marks them ``_is_default``)."""
-    return bool(getattr(method, "_is_default", False))
-
-
 def lean(publisher: TrainingPublisher, callbacks: list[Any], **params: Any) -> Any:
     """The callback list of nbml's ``fit``: :class:`LeanCallbacks` when no other callback
     has a batch hook, else the plain list (Keras's own, the publisher on its thread pool)."""
     for cb in callbacks:
-        if any(not _is_default(getattr(cb, hook)) for hook in _BATCH_HOOKS):
+        if any(not keras_compat.is_default_hook(getattr(cb, hook)) for hook in _BATCH_HOOKS):
             return [publisher, *callbacks]
     return LeanCallbacks(publisher, list(callbacks), **params)

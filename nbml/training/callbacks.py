@@ -22,23 +22,7 @@ from typing import Any
 
 import keras
 
-try:  # Keras's own conversion: the logs as Keras's callbacks get them
-    from keras.src.utils.python_utils import pythonify_logs
-except ImportError:  # pragma: no cover - a Keras that moved it
-
-    def pythonify_logs(logs: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in sorted((logs or {}).items()):
-            if isinstance(value, dict):
-                out.update(pythonify_logs(value))
-                continue
-            try:
-                out[key] = float(value)
-            except (TypeError, ValueError):
-                out[key] = value
-        return out
-
-
+from ..compat.keras import pythonify_logs
 from ..core import rules
 from ..core.registry import REGISTRY, Event, Registry, Run
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..compat import keras as keras_compat
+
 #: How long one compiled call should last.
 TARGET_S = 0.004
 #: The batch points per epoch the monitor keeps, where an epoch has that many batches.
@@ -55,8 +57,7 @@ def apply(model: Any, n: int) -> None:
     model.steps_per_execution = n
     model.train_function = None
     model.test_function = None
-    if getattr(model, "_eval_epoch_iterator", None) is not None:
-        model._eval_epoch_iterator = None
+    keras_compat.forget_eval_iterator(model)
 
 
 def choose(model: Any, x: Any, y: Any, batch_size: int, *, distributed: bool = False) -> int:
@@ -103,7 +104,7 @@ def prebuild(model: Any, x: Any, y: Any, batch_size: int) -> None:
     Done before every nbml ``fit`` whatever N is, so that ``auto`` and ``1`` consume the same
     random numbers (``fit`` peeks a shuffled batch only to build an unbuilt model).
     """
-    model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size]))
+    keras_compat.build_for_fit(model, x[:batch_size], y[:batch_size])
 
 
 def _time_jax(model: Any, xb: list[Any], yb: list[Any]) -> float:
@@ -118,13 +119,7 @@ def _time_jax(model: Any, xb: list[Any], yb: list[Any]) -> float:
         model.make_train_function(force=True)
         model._nbml_multi_step = model.train_function  # kept: a second %train compiles nothing
     model.steps_per_execution = 1
-    state = model._get_jax_state(
-        trainable_variables=True,
-        non_trainable_variables=True,
-        optimizer_variables=True,
-        metrics_variables=True,
-        purge_model_variables=False,
-    )
+    state = keras_compat.jax_state(model)
     batches = iter(list(zip(xb, yb, strict=True)))
     times = []
     for _ in xb:

@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from ..compat import keras as keras_compat
 from ..core.errors import NbmlError
+from ..core.files import first_line
 from ..core.options import positive_int
 from ..ml import lr_suggest
 from . import compile_cache
@@ -218,13 +220,13 @@ def _fresh_train_function(model: Any) -> Any:
 
     model.train_function = None
     jitted = not model.run_eagerly and model.jit_compile
-    if keras.backend.backend() == "jax" and jitted and hasattr(model, "_make_function"):
+    if keras.backend.backend() == "jax" and jitted:
         import jax
 
         cls = type(model)
         step = jax.jit(lambda state, data: cls.train_step(model, state, data), donate_argnums=0)
-        model.train_function = model._make_function(step)
-    else:
+        model.train_function = keras_compat.wrap_step(model, step)
+    if model.train_function is None:
         model.make_train_function(force=True)
     return model.train_function
 
@@ -235,7 +237,7 @@ def _finder_state(model: Any, sched: Any, saved: _Saved) -> Iterator[None]:
     everything put back on the way out."""
     opt = _optimizer(model)
     before = {
-        "rate": opt._learning_rate,
+        "rate": keras_compat.optimizer_rate(opt),
         "train_function": model.train_function,
         "steps_per_execution": model.steps_per_execution,
         "stop_training": getattr(model, "stop_training", False),
@@ -243,13 +245,13 @@ def _finder_state(model: Any, sched: Any, saved: _Saved) -> Iterator[None]:
         "random": np.random.get_state(),
     }
     try:
-        opt._learning_rate = sched  # not the setter: it would untrack the rate variable
+        keras_compat.set_optimizer_rate(opt, sched)
         model.steps_per_execution = 1
         _fresh_train_function(model)
         yield
     finally:
         saved.put_back()
-        opt._learning_rate = before["rate"]
+        keras_compat.set_optimizer_rate(opt, before["rate"])
         model.train_function = before["train_function"]
         model.steps_per_execution = before["steps_per_execution"]
         model.stop_training = before["stop_training"]
@@ -302,11 +304,10 @@ def run(
         except KeyboardInterrupt:
             rec.stopped = "interrupted"
         except Exception as exc:
-            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             if not rec.raw and any(w in str(exc) for w in _SHAPE_WORDS):
                 raise NbmlError(
                     f"Keras could not run the learning-rate finder's first step on {name}: "
-                    f"{detail} Check that the model's output and --loss fit the labels."
+                    f"{first_line(exc)} Check that the model's output and --loss fit the labels."
                 ) from None
             raise
     return rec

@@ -32,8 +32,10 @@ from typing import Any
 import keras
 
 from ..core.errors import NbmlError, did_you_mean
+from ..core.files import first_line
 from ..core.options import MAX_SEED
 from ..core.registry import REGISTRY
+from ..ml import seeding
 from ..store import liveness
 
 #: The default storage (SPEC §11): SQLite in the run store's folder. Several kernels share it
@@ -136,8 +138,7 @@ def _rdb(url: str, path: str | None, own: bool = False) -> Any:
             "psycopg2-binary for postgresql, pymysql with mysql+pymysql://), or use a .log file."
         ) from None
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise NbmlError(f"Cannot open the sweep storage {url}: {first}") from None
+        raise NbmlError(f"Cannot open the sweep storage {url}: {first_line(exc)}") from None
     _OPEN[url] = (opened, _inode(path))
     return opened
 
@@ -183,42 +184,18 @@ def pruner(name: str, epochs: Any) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def mixed_seed(seed: int, number: int) -> int:
-    """The seed of trial ``number`` of a sweep seeded ``seed`` (its sampler's and its model's)."""
+def mixed_seed(seed: int | None, number: int) -> int | None:
+    """The seed of trial ``number`` of a sweep seeded ``seed`` (its sampler's and its model's);
+    None for a sweep seeded ``none``."""
+    if seed is None:
+        return None
     return (seed * 1_000_003 + number * 7_919 + 1) % (MAX_SEED + 1)
 
 
-def seed_trial(seed: int, number: int) -> None:
-    """Seed trial ``number``'s randomness as ``keras.utils.set_random_seed`` does (Python's and
-    numpy's generators, from which Keras's initializers draw; Keras's global seed generator),
-    without importing TensorFlow to seed it too: Keras does that whenever TensorFlow is
-    installed, 3.2 s measured before the first trial of a JAX kernel could train. (Keras's
-    model saving imports it as well, but on the run store's thread.) TensorFlow is seeded when
-    it is the backend or already imported."""
-    import random
-    import sys
-
-    import numpy as np
-
-    value, backend = mixed_seed(seed, number), keras.backend.backend()
-    if backend == "tensorflow" or "tensorflow" in sys.modules:
-        keras.utils.set_random_seed(value)
-        return
-    random.seed(value)
-    np.random.seed(value)
-    if backend == "torch":
-        import torch
-
-        torch.manual_seed(value)
-    try:  # Keras's own state, as set_random_seed leaves it (private: skipped if it moves)
-        from keras.src.backend.common import global_state
-        from keras.src.random import seed_generator
-        from keras.src.utils import rng_utils
-
-        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, value)
-        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
+def seed_trial(seed: int | None, number: int) -> None:
+    """Seed trial ``number``'s randomness (:func:`nbml.ml.seeding.seed_all`) before its model
+    is built."""
+    seeding.seed_all(mixed_seed(seed, number))
 
 
 def sampler(seed: int, number: int) -> Any:
@@ -352,8 +329,7 @@ def bind(name: str, stored: Any, data: Any, ns: dict[str, Any], **load: Any) -> 
         try:
             model = keras.saving.load_model(path)
         except Exception as exc:
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise NbmlError(f"Could not load {path} (run {stored.id}): {detail}") from None
+            raise NbmlError(f"Could not load {path} (run {stored.id}): {first_line(exc)}") from None
         REGISTRY.ensure_free(name, action="bind the best trial's model to it")
         record.model, record.from_logits = model, compiling.from_logits(model)
         record.normalize = stored.params.get("normalize") or record.normalize
