@@ -138,12 +138,13 @@ def test_same_seed_same_trial_params(twelve):
 
 
 def test_nan_trial_fails_and_the_sweep_goes_on(kernel):
-    # the body's second trial outputs inf (so its loss is NaN): nbml fails that run
+    # the body's second trial outputs inf (so its loss is NaN): nbml fails that run (the body's
+    # first run is the sweep's check before its first trial, so the second trial is its third)
     body = (
         "_n = globals().get('_n', 0) + 1\n"
         "keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),\n"
         "    keras.layers.Dense(hp.int('units', 8, 16), activation='relu',\n"
-        "        kernel_initializer=keras.initializers.Constant(1e38 if _n == 2 else 0.01)),\n"
+        "        kernel_initializer=keras.initializers.Constant(1e38 if _n == 3 else 0.01)),\n"
         "    keras.layers.Dense(10, activation='softmax')])"
     )
     kernel.ok(sweep_cell("nanny", "nan", 4, "--pruner none", body=body), timeout=600)
@@ -186,6 +187,32 @@ def test_bad_hp_and_objective_are_usage_errors(kernel):
     message = usage_error(kernel, f"%sweep nobody --trials 3 {LINE}")
     assert "cell body" in message
     assert kernel.value("1 + 1") == 2
+
+
+def _study_trials(kernel, study: str) -> list[str]:
+    """The states of ``study``'s trials in the kernel's default storage (none: no study)."""
+    kernel.ok(f"_db = os.path.join(nbml.store.current().path, 'sweeps.db'); _study = {study!r}")
+    return kernel.value(
+        "(lambda o, url: [t.state.name for t in o.load_study(study_name=_study, storage=url)"
+        ".trials] if os.path.isfile(_db) and _study in o.get_all_study_names(url) else [])"
+        "(__import__('optuna'), 'sqlite:///' + _db)"
+    )
+
+
+def test_a_mistake_found_before_the_first_trial_leaves_no_failed_trial(kernel):
+    """Data whose samples do not fit the body's model (iris's 4 features into an 8x8 input), or
+    a bad ``hp`` call, is found before the study is asked for a trial: one UsageError naming
+    the fix, and no FAIL trial in the study (Optuna cannot delete one)."""
+    cell = sweep_cell("shapebad", "shapebad", 3).replace("sklearn:digits", "sklearn:iris")
+    message = usage_error(kernel, cell)
+    assert "samples have shape (4,)" in message and "keras.Input" in message, message
+    assert _study_trials(kernel, "shapebad") == []
+    usage_error(kernel, sweep_cell("hpbad2", "hpbad2", 2, body="hp.int('units', 10, 1)"))
+    assert _study_trials(kernel, "hpbad2") == []
+    assert kernel.value("'shapebad' in globals() or 'hpbad2' in globals()") is False
+    # the same study then runs as usual: its trials are numbered from 0
+    kernel.ok(sweep_cell("shapebad", "shapebad", 2, "--pruner none"), timeout=600)
+    assert _study_trials(kernel, "shapebad") == ["COMPLETE", "COMPLETE"]
 
 
 def test_interrupt_keeps_finished_trials(kernel):

@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import inspect
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from ..core.registry import REGISTRY, Event
 from ..ml import data as _data
 from ..ml import sources
 from ..store.records import lower_is_better
-from ..training import loop, pruning, search
+from ..training import loop, pipeline, pruning, search
 from ..training.sweeps import STATES, Sweep, Trial
 from . import _namespace
 from . import train as _train
@@ -108,6 +107,7 @@ def sweep(
     prune = search.pruner(pruner, job.fixed.get("epochs"))
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     with search.quiet():
+        _check_first(name, job)  # before the study is touched: no failed trial for a mistake
         job.store, job.lock, where = search.storage(storage, job.store_path)
         st = search.open_study(study or name, job.store, job.lock, direction, objective)
     st.pruner = prune
@@ -170,6 +170,23 @@ def _job(
         st.path if st is not None else None, None,
     )  # fmt: skip
     return job, opts
+
+
+def _check_first(name: str, job: _Job) -> None:
+    """Plan one trial before the study is asked for any: the body builds its model with values
+    drawn in a throwaway in-memory study, and ``nbml.train``'s own checks run on it (the data
+    against the model's input and output, the loss, the options; nothing trains). A mistake
+    there is an error before the study holds a trial, instead of a failed trial it keeps
+    (Optuna deletes none). The body runs once more than the trials, for this check."""
+    import optuna
+
+    seed = search.mixed_seed(job.seed, 0)
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+    values = {k: s.suggest(probe, k) for k, s in job.space.items()}
+    search.seed_trial(job.seed, 0)
+    model = job.build(_space.HP(probe, reserved=job.space))
+    opts = _options.from_kwargs(data=job.data, **job.fixed, **values).checked()
+    pipeline.plan(name, model, job.ns, opts)
 
 
 def _builder(build: Callable[..., Any]) -> Callable[[Any], Any]:
@@ -248,20 +265,13 @@ def _interrupts(sw: Sweep) -> Iterator[None]:
     """Between trials, a first interrupt ends the sweep after the running trial; a second one
     raises. (During a trial, :func:`loop.first_interrupt` gives the first interrupt the same
     meaning; a second stops that trial's ``fit``.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
 
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def first() -> None:
+        loop.raise_next_interrupt()
         sw.stop("an interrupt")
 
-    signal.signal(signal.SIGINT, handler)
-    try:
+    with loop.on_sigint(first):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _trials(sw: Sweep, job: _Job) -> None:
