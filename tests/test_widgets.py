@@ -169,7 +169,7 @@ def test_retrain_from_the_monitor_starts_a_second_background_run():
 
 
 def listening(mon):
-    return mon._on_event in REGISTRY._subscribers
+    return REGISTRY.subscribed(mon._on_event)
 
 
 def test_a_monitor_stops_listening_when_its_run_ends_and_listens_again_to_retrain():

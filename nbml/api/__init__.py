@@ -122,19 +122,23 @@ def train(
     _store.ensure()  # attached on the API's first use (SPEC §8)
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
     model = built(model, opts.seed)
-    REGISTRY.ensure_free(name, model, action="train it", wait=opts.wait)
     ns = _namespace(namespace)
-    p = _plan(name, model, ns, opts)
-    p.callbacks.extend(callbacks or ())
-    p.params.update(extra_params or {})
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     background = opts.background
-    # Registering the run, showing it, training and publishing its end are one piece: an
-    # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it hanging.
-    with training.deferred_interrupts() as launch:
-        run = p.commit(ns, cell)
-        announce(p.record, run, show, foreground=not background)
-        training.execute(p, run, background=background, interval=update_interval, launch=launch)
+    # checked free and held until its run is registered: a second training of it is refused
+    with REGISTRY.claim(name, model, action="train it", wait=opts.wait):
+        p = _plan(name, model, ns, opts)
+        p.callbacks.extend(callbacks or ())
+        p.params.update(extra_params or {})
+        # Registering the run, showing it, training and publishing its end are one piece: an
+        # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it
+        # hanging.
+        with training.deferred_interrupts() as launch:
+            run = p.commit(ns, cell)
+            announce(p.record, run, show, foreground=not background)
+            training.execute(
+                p, run, background=background, interval=update_interval, launch=launch
+            )
     return run
 
 

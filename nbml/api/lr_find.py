@@ -98,16 +98,17 @@ def lr_find(
     opts = _checked(data, options)
     _store.wait_saves()  # a %%train cell's model may still be being written
     model = built(model, opts.seed)
-    REGISTRY.ensure_free(name, model, action="find its learning rate", wait=opts.wait)
     ns = _namespace(namespace)
-    # one epoch as far as the plan's checks go: the finder counts batches (--steps)
-    p = pipeline.plan(name, model, ns, dataclasses.replace(opts, epochs=1))
-    # the finder, the model put back and NAME bound are one piece: an interrupt stops the
-    # finder at the next batch (its curve so far is the result), never the putting back
-    with training.deferred_interrupts() as launch:
-        p.apply()
-        finding = lr_range.find(p.model, p.dataset, rng, p.batch_size, name, launch)
-        p.bind(ns, cell if model is not None else None)
+    # held for the whole finder (it registers no run): a Retrain click meanwhile is refused
+    with REGISTRY.claim(name, model, action="find its learning rate", wait=opts.wait):
+        # one epoch as far as the plan's checks go: the finder counts batches (--steps)
+        p = pipeline.plan(name, model, ns, dataclasses.replace(opts, epochs=1))
+        # the finder, the model put back and NAME bound are one piece: an interrupt stops the
+        # finder at the next batch (its curve so far is the result), never the putting back
+        with training.deferred_interrupts() as launch:
+            p.apply()
+            finding = lr_range.find(p.model, p.dataset, rng, p.batch_size, name, launch)
+            p.bind(ns, cell if model is not None else None)
     return finding
 
 

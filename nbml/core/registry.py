@@ -7,12 +7,13 @@ the sidebar) subscribe. Nothing in this module imports Keras.
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,9 @@ class ModelRecord:
     device: str = ""
     #: Whether the user compiled the model (it then keeps its own ``steps_per_execution``).
     user_compiled: bool = False
+    #: Makes the model afresh for ``--reset``, when nbml knows what built it (a ``%%train``
+    #: cell's body): ``fresh(seed, dataset)`` (see ``nbml.training.pipeline``).
+    fresh: Callable[..., Any] | None = None
 
     @property
     def run(self) -> Run | None:
@@ -135,15 +139,23 @@ class Event:
 
 Subscriber = Callable[[Event], None]
 
+#: Subscriber orders (:meth:`Registry.subscribe`): who hears an event first.
+RECORD_FIRST = 0  #: the run store records a run's start and epochs before views show them
+VIEWS = 50  #: monitors, the sidebar, sweeps: the default
+SAVE_LAST = 100  #: the run store saves a run's end and model once every view has heard it
+
 
 class Registry:
     """Models and runs of this kernel, and the observers that watch them."""
 
     def __init__(self) -> None:
         self._models: dict[str, ModelRecord] = {}
-        self._subscribers: list[Subscriber] = []
-        self._late: list[Subscriber] = []
+        #: (order, arrival, subscriber), kept sorted: the order in which events are heard.
+        self._subscribers: list[tuple[int, int, Subscriber]] = []
         self._shows: list[Subscriber] = []
+        self._arrivals = itertools.count()
+        #: Models being set up for a run (:meth:`claim`): (name, model) pairs.
+        self._claims: list[tuple[str, Any]] = []
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
         self._views = _ViewsThread(self.publish)
@@ -217,34 +229,79 @@ class Registry:
                 "stops it)."
             ) from None
 
+    @contextlib.contextmanager
+    def claim(
+        self, name: str, model: Any = None, *, action: str = "use it", wait: bool = False
+    ) -> Iterator[None]:
+        """Hold the model ``name`` (or ``model``) for a run being set up: checking that it is
+        free (:meth:`ensure_free`) and taking it are one step, so two requests to train one
+        model at once (a Retrain click and a sweep's next trial) never both start. Register
+        the run inside the block: it holds the model from then on. A model claimed by another
+        thread is busy: :class:`NbmlError`, or with ``wait`` a wait for the claim to end."""
+        while True:
+            self.ensure_free(name, model, action=action, wait=wait)
+            with self._lock:
+                named = self._models.get(name)
+                mine = (name, model if model is not None else getattr(named, "model", None))
+                if self.busy(model, name) is None and not self._claimed(*mine):
+                    self._claims.append(mine)
+                    break
+            if not wait:
+                raise NbmlError(
+                    f"{name} is busy: another training of it is starting (a Retrain click or a "
+                    f"sweep's trial). Wait for it, %stop {name}, or add --wait to {action} "
+                    "once it ends."
+                )
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._claims.remove(mine)
+
+    def _claimed(self, name: str, model: Any) -> bool:
+        return any(
+            n == name or (model is not None and m is not None and _same(m, model))
+            for n, m in self._claims
+        )
+
     def new_run_id(self) -> str:
         return uuid.uuid4().hex[:12]
 
     def subscribe(
-        self, fn: Subscriber, *, last: bool = False, shows: bool = False
+        self, fn: Subscriber, *, order: int | None = None, shows: bool = False
     ) -> Callable[[], None]:
         """Call ``fn(event)`` for every published event; returns an unsubscribe function.
 
-        ``last`` subscribers (the run store, which may write to disk) hear each event after
-        every view, so a slow disk never delays what the user sees. ``shows`` subscribers
-        (the views layer's presenter) hear only the ``show`` events of :func:`announce`, on
-        the announcing thread; the others never hear those.
+        Subscribers hear each event by ``order`` (:data:`RECORD_FIRST`, :data:`VIEWS`, the
+        default, then :data:`SAVE_LAST`), and in the order they subscribed within one order,
+        whenever each subscribed: the run store records an epoch before any view shows it,
+        and saves a run's model after every view has heard its end, even when it is attached
+        again after the views. ``shows`` subscribers (the views layer's presenter) hear only
+        the ``show`` events of :func:`announce`, on the announcing thread; the others never
+        hear those.
         """
+        entry = (VIEWS if order is None else order, next(self._arrivals), fn)
         with self._lock:
             if shows:
                 self._shows.append(fn)
-            elif last:
-                self._late.append(fn)
             else:
-                self._subscribers.append(fn)
+                self._subscribers.append(entry)
+                self._subscribers.sort(key=lambda e: e[:2])
 
         def unsubscribe() -> None:
             with self._lock:
-                for group in (self._subscribers, self._late, self._shows):
-                    if fn in group:
-                        group.remove(fn)
+                if fn in self._shows:
+                    self._shows.remove(fn)
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
 
         return unsubscribe
+
+    def subscribed(self, fn: Subscriber) -> bool:
+        """Whether ``fn`` hears published events now."""
+        with self._lock:
+            return any(e[2] == fn for e in self._subscribers)
 
     def post(self, event: Event, *, wait: bool = False) -> None:
         """Hand ``event`` to the views thread, which publishes it (order kept) in the context
@@ -257,8 +314,9 @@ class Registry:
         return self._views.drain(timeout)
 
     def publish(self, event: Event) -> None:
-        group = self._shows if event.kind == "show" else [*self._subscribers, *self._late]
-        for fn in list(group):
+        with self._lock:
+            group = list(self._shows) if event.kind == "show" else [e[2] for e in self._subscribers]
+        for fn in group:
             try:
                 fn(event)
             except Exception:  # a broken view must never stop training

@@ -18,7 +18,7 @@ import atexit
 import os
 import sys
 
-from ..core.registry import REGISTRY, Registry
+from ..core.registry import RECORD_FIRST, REGISTRY, SAVE_LAST, Registry
 from .records import StoredRun, lower_is_better
 from .schema import MIGRATIONS, connect, migrate, schema_version
 from .writer import Store, deferred_saves
@@ -59,8 +59,8 @@ def open(path: str | os.PathLike[str] = ".nbml", *, registry: Registry = REGISTR
     close()
     _CHOSEN.append(True)
     store = Store(path, registry=registry)
-    first = registry.subscribe(store.early)  # begin and epochs: queued before views show them
-    last = registry.subscribe(store.finish, last=True)  # the end: after views (slow to save)
+    first = registry.subscribe(store.early, order=RECORD_FIRST)  # before views show them
+    last = registry.subscribe(store.finish, order=SAVE_LAST)  # the end: after views (slow)
 
     def unsubscribe() -> None:
         first()
