@@ -337,3 +337,73 @@ def test_kernel_trains_evaluates_and_predicts_multilabel(kernel):
         "keras.Sequential([keras.Input((10,)), keras.layers.Dense(3, activation='softmax')])"
     )
     assert res.stderr.startswith("UsageError: ") and "--task multilabel" in res.stderr
+
+
+# ------------------------------------------------------------------ browser
+
+NOTEBOOK = [
+    "%load_ext nbml\nimport keras\nfrom sklearn.datasets import make_multilabel_classification",
+    "x, y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=3, "
+    "random_state=1)\ntags_xy = (x.astype('float32'), y)",
+    "%%train tags --data tags_xy --epochs 2 --no-widget\n"
+    "keras.Sequential([keras.Input((10,)), keras.layers.Dense(3, activation='sigmoid')])",
+    "import nbml\nev = nbml.evaluate('tags')\nev",
+]
+CONFUSION = '[data-testid="nbml-confusion"]'
+
+
+@pytest.mark.timeout(420)
+def test_browser_draws_a_matrix_per_label_and_a_click_lists_its_samples(tmp_path):
+    """The widget in a real JupyterLab and Chromium: three captioned 2x2 matrices with the
+    kernel's counts, and a click on a cell lists that cell's samples."""
+    from browser import (
+        chromium_page,
+        jupyter_lab,
+        kernel_value,
+        open_lab,
+        page_errors,
+        run_all,
+        shot,
+        write_notebook,
+    )
+
+    with jupyter_lab(tmp_path) as lab, chromium_page() as page:
+        open_lab(page, lab, write_notebook(lab.root / "tags.ipynb", NOTEBOOK))
+        run_all(page)
+        figures = page.locator(f'{CONFUSION} [data-testid="nbml-label-matrix"]')
+        try:
+            figures.nth(2).wait_for(state="visible", timeout=240_000)  # a cold, busy machine
+        except Exception:
+            pytest.fail(f"no label matrices\n{page_errors(page)}\n{lab.log_tail(2000)}")
+        cms = kernel_value(page, "ev.confusion_matrix.tolist()")
+        assert figures.count() == 3
+        for k in range(3):
+            fig = figures.nth(k)
+            assert fig.locator("figcaption").inner_text() == str(k)
+            cells = fig.locator("td.nbml-cm-cell").evaluate_all(
+                "els => els.map(e => [Number(e.dataset.label), Number(e.dataset.true), "
+                "Number(e.dataset.pred), Number(e.textContent)])"
+            )
+            assert cells == [[k, i, j, cms[k][i][j]] for i in (0, 1) for j in (0, 1)]
+        widget = page.locator(CONFUSION).first
+        assert widget.locator(".nbml-cm-accuracy").inner_text().startswith("subset accuracy ")
+        rows = widget.locator(".nbml-cm-table tr th").all_inner_texts()
+        assert rows[0] == "label" and rows[-2:] == ["samples avg", "macro avg"]
+        # the fullest cell of label 1 (more than one sample, whatever training gave)
+        i, j = max(((i, j) for i in (0, 1) for j in (0, 1)), key=lambda c: cms[1][c[0]][c[1]])
+        count = cms[1][i][j]
+        assert count > 1
+        figures.nth(1).locator(f'td[data-true="{i}"][data-pred="{j}"]').click()
+        samples = widget.locator('[data-testid="nbml-samples"]')
+        page.wait_for_function(
+            f"""() => document.querySelector('{CONFUSION} [data-testid="nbml-samples"]')
+                ?.dataset.total === '{count}'"""
+        )
+        assert samples.locator('[data-testid="nbml-sample"]').count() == min(count, 24)
+        title = samples.locator(".nbml-cm-title").inner_text()
+        assert title.startswith("1: ") and title.endswith(
+            f"(true {i}, predicted {j}): {count} samples"
+        )
+        selected = widget.locator("td.nbml-cm-cell.nbml-selected")
+        assert selected.count() == 1 and selected.get_attribute("data-label") == "1"
+        shot(widget, "multilabel_confusion.png")
