@@ -121,13 +121,13 @@ def train(
     opts = _options.from_kwargs(data=data, **options).checked()
     _store.ensure()  # attached on the API's first use (SPEC §8)
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
-    model = built(model, opts.seed)
+    source, model = model, built(model, opts.seed)
     ns = _namespace(namespace)
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     background = opts.background
     # checked free and held until its run is registered: a second training of it is refused
     with REGISTRY.claim(name, model, action="train it", wait=opts.wait):
-        p = _plan(name, model, ns, opts)
+        p = _plan(name, model, ns, opts, None if model is source else source)
         p.callbacks.extend(callbacks or ())
         p.params.update(extra_params or {})
         # Registering the run, showing it, training and publishing its end are one piece: an
@@ -156,11 +156,13 @@ def built(model: Any, seed: int | None) -> Any:
     return model()
 
 
-def _plan(name: str, model: Any, ns: dict[str, Any], opts: _options.TrainOptions) -> Any:
+def _plan(
+    name: str, model: Any, ns: dict[str, Any], opts: _options.TrainOptions, build: Any = None
+) -> Any:
     """The checked plan of a training (``--from-run`` first adopts the stored model, and is
-    undone if planning then fails)."""
+    undone if planning then fails); ``build``: the function that built ``model``, if any."""
     if opts.from_run is None:
-        return pipeline.plan(name, model, ns, opts)
+        return pipeline.plan(name, model, ns, opts, build)
     run_id = opts.from_run
     rest, undo = _adopt(name, model, opts, ns)
     try:
