@@ -26,6 +26,7 @@ from catalogue_data import DATA_CASES, JUDGE_CASES, LABEL_CASES, STREAM_CASES
 from catalogue_legit import LEGIT
 from catalogue_lr_find import LR_FIND_CASES, LR_FIND_LEGIT
 from catalogue_mistakes import BASIC_CASES, NAME_CASES, OPTION_CASES
+from catalogue_sweep import LR_FIND_COMBINATIONS, SWEEP_CASES
 from kernel import Kernel
 
 
@@ -76,6 +77,8 @@ CASES = [
     *BUSY_CASES,
     *INPUT_CASES,
     *LR_FIND_CASES,
+    *LR_FIND_COMBINATIONS,
+    *SWEEP_CASES,
 ]
 
 
