@@ -118,6 +118,17 @@ def test_multi_hot_data_is_split_as_multilabel_and_forced_by_task(tags):
 # ------------------------------------------------------------------ training
 
 
+def test_a_stream_of_label_rows_trains_as_multilabel(tags):
+    x, y = tags
+    ns: dict = {}
+    batches = ((x[i : i + 100], y[i : i + 100]) for i in (0, 100, 200))
+    run = nbml.train("streamed", mlp(), batches, epochs=1, namespace=ns, display="none")
+    assert run.status == "finished" and ns["streamed"].loss.name == "binary_crossentropy"
+    assert [m.task.kind for m in nbml.models() if m.name == "streamed"] == ["multilabel"]
+    ev = nbml.evaluate("streamed", data=(x[:50], y[:50]))
+    assert ev.confusion_matrix.shape == (4, 2, 2)
+
+
 def test_training_compiles_sigmoid_outputs_with_binary_crossentropy(trained):
     model, _ = trained
     assert isinstance(model.loss, keras.losses.BinaryCrossentropy)
