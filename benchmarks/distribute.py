@@ -1,4 +1,5 @@
-"""Data parallel over 2 virtual CPU devices vs 1 device, on the SPEC §10 workload.
+"""Data parallel over 2 virtual CPU devices vs 1 device, on the reference workload
+(docs/reference.md#budgets).
 
 One kernel started with ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` trains the
 workload with ``%%train ... --no-widget`` alternately without and with ``--distribute data``
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from overhead import Kernel, model_code  # noqa: E402  (the SPEC §10 workload model)
+from overhead import Kernel, model_code  # noqa: E402  (the model of docs/reference.md#budgets)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "distribute.json"

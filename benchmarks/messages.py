@@ -1,6 +1,6 @@
-"""Messages from one training to the frontend (SPEC §10): rate and total bytes.
+"""Messages from one training to the frontend (docs/reference.md#budgets): rate and total bytes.
 
-In one real kernel, ``%%train`` with the live monitor widget trains the SPEC §10 workload
+In one real kernel, ``%%train`` with the live monitor widget trains the reference workload
 (60,000 x 784 float32, batch 32, validation 0.2) for 2 and then for 20 epochs. Every comm
 message the kernel sends during the cell is counted (``comm_open`` with the widget's state and
 bundled JavaScript, trait updates, live ``tick`` messages) with its JSON size; the highest
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from overhead import Kernel, model_code  # noqa: E402  (the SPEC §10 workload model)
+from overhead import Kernel, model_code  # noqa: E402  (the model of docs/reference.md#budgets)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "messages.json"

@@ -1,7 +1,7 @@
-"""nbml's training overhead and ``%load_ext`` cost (SPEC §10 budgets).
+"""nbml's training overhead and ``%load_ext`` cost (the budgets of docs/reference.md#budgets).
 
 A real ipykernel (started through jupyter_client, ``KERAS_BACKEND`` unset so nbml picks jax)
-trains the SPEC §10 workload once per variant per round. Every variant builds a fresh model of
+trains the reference workload once per variant per round. Every variant builds a fresh model of
 the same architecture. In this "main" kernel nbml's compile cache is off
 (``NBML_COMPILE_CACHE=off``), so every variant there pays the same JIT compilation as ``fit``:
 apples to apples. ``nbml_widget`` (every default of ``%%train``) runs in a second kernel with
@@ -51,7 +51,7 @@ from jupyter_client.manager import KernelManager
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "overhead.json"
 
-#: SPEC §10 budgets.
+#: The budgets of docs/reference.md#budgets.
 RATIO_BUDGET = 1.03
 #: The monitor's own cost, apples to apples (``--steps-per-execution 1``): median and the upper
 #: end of its 95 % interval.
@@ -70,8 +70,8 @@ MODEL = (
 
 
 def model_code(features: int, hidden: int = 128) -> str:
-    """The model every benchmark builds, as a Python expression (SPEC §10: the row-one MLP
-    784-128-10 by default)."""
+    """The model every benchmark builds, as a Python expression (the reference
+    workload's MLP 784-128-10 by default: docs/reference.md#budgets)."""
     return MODEL.format(features=features, hidden=hidden)
 
 
@@ -543,7 +543,7 @@ def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
 
 
 def _missed_budgets(variants: dict[str, Any], config: argparse.Namespace) -> list[str]:
-    """SPEC §10's training budgets that ``variants`` (name -> result) miss."""
+    """The training budgets (docs/reference.md#budgets) that ``variants`` (name -> result) miss."""
     missed = []
 
     def ratio(name: str) -> float | None:
@@ -581,8 +581,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--defaults-budget",
         type=float,
         default=1.00,
-        help="budget of nbml_widget (%%%%train's defaults) / verbose0 (SPEC §10: 1.00 for the "
-        "row-one workload, 0.80 for the small model)",
+        help="budget of nbml_widget (%%%%train's defaults) / verbose0 (docs/reference.md: 1.00 for the "
+        "reference workload, 0.80 for the small model)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--validation-split", type=float, default=0.2, help="default 0.2")
@@ -610,7 +610,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--check",
         action="store_true",
-        help=f"exit 1 if a SPEC §10 budget is missed: nbml_text / verbose0 > {RATIO_BUDGET}, "
+        help=f"exit 1 if a budget of docs/reference.md is missed: nbml_text / verbose0 > {RATIO_BUDGET}, "
         "nbml_widget / verbose0 > --defaults-budget, nbml_widget_spe1 median > "
         f"{SPE1_BUDGET} or its CI above {SPE1_CI_BUDGET}, the monitor not ahead of livelossplot "
         f"or behind verbose1, %%load_ext > {LOAD_EXT_BUDGET_S}s or it imports keras",

@@ -1,8 +1,8 @@
 """The run store's cost (issue 5 budgets): training with the store on vs off, and ``%runs``.
 
 **Store overhead.** One real ipykernel (``KERAS_BACKEND`` unset, so nbml picks jax; started
-with :class:`overhead.Kernel`) gets the SPEC §10 data (60,000 x 784 float32, 10 classes) and
-trains the SPEC §10 workload with ``%%train ... --no-widget`` (MLP 784-128-10, batch 32,
+with :class:`overhead.Kernel`) gets the data of the reference workload (docs/reference.md#budgets:
+60,000 x 784 float32, 10 classes) and trains it with ``%%train ... --no-widget`` (MLP 784-128-10, batch 32,
 validation 0.2, 2 epochs) once per variant per round:
 
 - ``store_off``: ``NbmlMagics.store_path = ''`` (runs kept in memory only);

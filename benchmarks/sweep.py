@@ -1,8 +1,8 @@
-"""A sweep's bookkeeping (SPEC §10): everything ``%%sweep`` does besides its trials' own ``fit``,
+"""A sweep's bookkeeping (docs/reference.md#budgets): everything ``%%sweep`` does besides its trials' own ``fit``,
 as a share of the sweep's wall time. Budget: <= 2 %.
 
 One real ipykernel (``KERAS_BACKEND`` unset, so nbml picks jax; :class:`overhead.Kernel`) gets
-the SPEC §10 data shape (60,000 x 784 float32 uniform in [0, 1), 10 classes, fixed seed) and runs
+the reference workload's data shape (60,000 x 784 float32 uniform in [0, 1), 10 classes, fixed seed) and runs
 
     %%sweep bench --trials 16 --study bench --data bench_data --epochs 20 --batch-size 32
         --test-split 0 --validation-split 0.2 --lr 1e-4:1e-2:log --seed 0 --pruner median
@@ -15,7 +15,7 @@ store, the run store itself) as ``get_ipython().run_cell_magic('sweep', ...)``, 
 sweep on 2,000 rows. The labels are learnable by default (``--labels learnable``: each row's
 class is the largest of ten fixed random projections of it), so validation loss falls as trials
 train and the pruner stops the slow ones as it would on real data; ``--labels random`` keeps
-SPEC §10's random labels, on which nothing can be learnt and the pruner stops most trials after
+the reference workload's random labels, on which nothing can be learnt and the pruner stops most trials after
 their first epoch (the shortest trials, so the largest share of bookkeeping).
 
 A trial's own fit is timed by wrapping two nbml functions for the benchmark only:
@@ -63,7 +63,7 @@ from overhead import DATA, SETUP, Kernel, timed  # noqa: E402
 
 #: Labels a model can learn (``--labels learnable``): the class of each row is the largest of ten
 #: fixed random projections of it, so validation loss falls with training and the pruner has
-#: something to judge. ``--labels random`` keeps SPEC §10's random labels.
+#: something to judge. ``--labels random`` keeps the reference workload's random labels.
 LEARNABLE = """\
 _w = np.random.default_rng(1).standard_normal(({features}, 10)).astype(np.float32)
 bench_y = np.argmax((bench_x - 0.5) @ _w, axis=1)
@@ -72,7 +72,7 @@ bench_warm = (bench_x[:{warm}], bench_y[:{warm}])
 """
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep.json"
-#: SPEC §10: a sweep's bookkeeping is at most this share of its wall time.
+#: docs/reference.md#budgets: a sweep's bookkeeping is at most this share of its wall time.
 BUDGET = 0.02
 
 BODY = (

@@ -20,6 +20,7 @@ from ..ml import data as _data
 from ..ml import exporting, preprocessing, seeding
 from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
+from ..training import inspector
 from ..training import loop as training
 from ..training import pipeline
 
@@ -130,6 +131,8 @@ def train(
         p = _plan(name, model, ns, opts, None if model is source else source)
         p.callbacks.extend(callbacks or ())
         p.params.update(extra_params or {})
+        p.params["inspect"] = 1 if opts.inspect is None else opts.inspect
+        inspector.attach(p, p.params["inspect"])
         # Registering the run, showing it, training and publishing its end are one piece: an
         # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it
         # hanging.

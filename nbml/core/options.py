@@ -99,6 +99,20 @@ def split_seed(seed: int | None) -> int:
     return 0 if seed is None else seed
 
 
+def check_inspect(option: str, value: Any) -> Any:
+    """``--inspect``: ``off``, or every how many epochs the inspector records (1 or more)."""
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return "off"
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise NbmlError(
+            f"{option} takes a number of epochs between two records of the inspector (1 for "
+            f"every epoch, the default) or off, not {value!r}."
+        )
+    return int(value)
+
+
 def _steps(option: str, value: Any) -> Any:
     if value == "auto":
         return value
@@ -203,6 +217,10 @@ class TrainOptions:
         None,
         "auto (default) or N: batches per compiled call; a model the cell compiled keeps its own",
         check=_steps, metavar="{auto,N}", retrain=True,
+    )  # fmt: skip
+    inspect: Any = option(
+        None, "the inspector records layer statistics every N epochs (default 1) or off",
+        check=check_inspect, metavar="{N,off}", search=False,
     )  # fmt: skip
     wait: bool = option(False, "if NAME is training, wait for it to end first", kind=bool)
     no_widget: bool = option(False, "text progress instead of the widget", kind=bool, api=False)

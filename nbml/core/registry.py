@@ -50,6 +50,8 @@ class Run:
     steps: int | None = None
     #: The latest throttled batch logs: ``(epoch, batch, logs)``.
     last_batch: tuple[int, int, dict[str, float]] | None = None
+    #: The inspector's log of this run (``nbml.training.inspector.Log``), if it records.
+    inspection: Any = field(default=None, repr=False, compare=False)
     #: Set once the run's ``end`` has been heard by every subscriber (the store's model save
     #: included): until then its model is busy (:meth:`Registry.busy`).
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -60,12 +62,17 @@ class Run:
         return (self.ended or time.time()) - self.started
 
     def __repr__(self) -> str:
-        last = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())
-        return (
-            f"<Run {self.id} {self.name}: {self.status}, epoch {self.epoch}/{self.epochs}"
-            + (f", {last}" if last else "")
-            + ">"
-        )
+        return describe(self)
+
+
+def describe(run: Any) -> str:
+    """``<Run id name: status, epoch 3/10, loss 0.31>`` for a :class:`Run` or a stored run."""
+    last = ", ".join(f"{k} {v:.4g}" for k, v in run.metrics.items())
+    return (
+        f"<{type(run).__name__} {run.id} {run.name}: {run.status}, epoch {run.epoch}/{run.epochs}"
+        + (f", {last}" if last else "")
+        + ">"
+    )
 
 
 @dataclass

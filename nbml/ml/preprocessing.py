@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import NbmlError, did_you_mean
+from ..core.files import first_line
 
 NORMALIZE = ("none", "minmax", "standard")
 AUGMENT = ("flip", "rotate", "zoom", "shift")
@@ -164,7 +165,7 @@ def _build(model: Any, sample_shape: tuple[int, ...]) -> None:
 
 
 def _shape_error(sample_shape: tuple[int, ...], e: Exception) -> NbmlError:
-    detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    detail = first_line(e)
     return NbmlError(
         f"The model cannot take samples shaped {tuple(sample_shape)}: {detail} "
         "Make the model's input match the data (a Flatten layer for images into Dense layers, "

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import NbmlError, did_you_mean
+from ..core.files import first_line
 from ..core.options import TrainOptions, check_split, flag, split_seed
 from ..core.registry import REGISTRY, ModelRecord, Run
 from ..ml import compiling, distribution, preprocessing, seeding
@@ -432,7 +433,7 @@ def adopt(
     try:
         model = keras.saving.load_model(model_file)
     except Exception as exc:
-        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc)
         raise NbmlError(f"Could not load {model_file} (run {stored.id}): {detail}") from None
     if not dataset.is_stream:
         preprocessing.check_input(model, dataset.sample_shape)

@@ -1,0 +1,94 @@
+"""The inspector during training: a Keras callback that records per-layer statistics.
+
+At the end of every ``every``-th epoch it records each layer's statistics on the run's probe
+batch (:class:`nbml.ml.inspection.Probe`), finds the flags, keeps both on the run
+(``run.inspection``) and posts an ``inspect`` event: the views thread hands it to the monitor,
+the panel and the run store, so nothing but the arithmetic runs on the training thread. It
+has no batch hook, so ``fit`` keeps nbml's lean callback list.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from ..core.registry import REGISTRY, Event, Run
+from ..ml import flags as _flags
+from ..ml import inspection
+
+
+@dataclass
+class Log:
+    """What the inspector knows of one run: the layer table, the probe rows (indices into the
+    training part), the records ``[(epoch, rows)]``, the flags and why a statistic is not
+    available (``notes``: ``gradients``, ``activations``)."""
+
+    layers: list[dict[str, Any]]
+    probe: list[int]
+    every: int
+    records: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
+    flags: list[_flags.Flag] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    #: Seconds the training thread spent recording, each record.
+    seconds: list[float] = field(default_factory=list)
+
+
+def layer_rows(table: list[inspection.Layer]) -> list[dict[str, Any]]:
+    """The layer table as plain rows (what the store keeps and the views draw)."""
+    return [{"layer": r.path, "class": r.cls, "output_shape": r.output_shape,
+             "trainable": r.trainable, "non_trainable": r.non_trainable,
+             "activation": r.activation} for r in table]  # fmt: skip
+
+
+class Inspector(keras.callbacks.Callback):
+    """Records the statistics of the model ``name`` every ``every`` epochs on the probe
+    rows ``probe`` of ``(x, y)`` (the training part as ``fit`` gets it)."""
+
+    def __init__(self, name: str, x: Any, y: Any, probe: Any, every: int) -> None:
+        super().__init__()
+        self.name, self.every = name, every
+        self.x, self.y, self.probe_rows = x[probe], y[probe], [int(i) for i in probe]
+        self.run: Run | None = None
+        self.probe: inspection.Probe | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        record = REGISTRY.get(self.name)
+        self.run = run = record.run if record is not None else None
+        self.probe = probe = inspection.Probe(self.model, self.x, self.y)
+        if run is not None:
+            run.inspection = Log(layer_rows(probe.rows), self.probe_rows, self.every)
+        # compiled beside the first epoch, from shapes: the record then holds the training
+        # thread only for its arithmetic
+        self._ready = threading.Thread(target=probe.prepare, name="nbml-inspect", daemon=True)
+        self._ready.start()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        run, probe = self.run, self.probe
+        if run is None or probe is None or (epoch + 1) % self.every:
+            return
+        t0 = time.perf_counter()
+        self._ready.join()
+        rows = probe.record()
+        log: Log = run.inspection
+        log.records.append((epoch + 1, rows))
+        log.flags = _flags.find(log.records)
+        for key, note in (("gradients", probe.no_gradient), ("activations", probe.no_activations)):
+            if note is not None:
+                log.notes[key] = note
+        log.seconds.append(time.perf_counter() - t0)
+        REGISTRY.post(Event("inspect", run, {"epoch": epoch + 1, "rows": rows}))
+
+
+def attach(plan: Any, every: Any) -> None:
+    """Add the inspector to a planned training: every ``every`` epochs (an int), or not at
+    all with ``"off"``. Streamed data (no rows to pick a probe from) and ``--distribute
+    data`` (weights spread over devices) are not inspected."""
+    if every in (None, "off") or plan.dataset.is_stream or plan.distribution is not None:
+        return
+    x, y = plan.dataset.x_train, plan.dataset.y_train
+    probe = inspection.probe_rows(len(x), plan.params.get("seed"))
+    plan.callbacks.append(Inspector(plan.name, x, y, probe, int(every)))
