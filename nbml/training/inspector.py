@@ -37,11 +37,15 @@ class Log:
     seconds: list[float] = field(default_factory=list)
 
 
+#: The layer table's columns (``Inspection.layers``, the store, the views).
+LAYER_COLUMNS = ("layer", "class", "output_shape", "trainable", "non_trainable", "activation")
+
+
 def layer_rows(table: list[inspection.Layer]) -> list[dict[str, Any]]:
     """The layer table as plain rows (what the store keeps and the views draw)."""
-    return [{"layer": r.path, "class": r.cls, "output_shape": r.output_shape,
-             "trainable": r.trainable, "non_trainable": r.non_trainable,
-             "activation": r.activation} for r in table]  # fmt: skip
+    return [dict(zip(LAYER_COLUMNS, (r.path, r.cls, r.output_shape, r.trainable,
+                                     r.non_trainable, r.activation), strict=True))
+            for r in table]  # fmt: skip
 
 
 class Inspector(keras.callbacks.Callback):
