@@ -1,9 +1,10 @@
-"""The learning-rate finder's cost (docs/reference.md#budgets): ``%%lr_find`` on the reference workload
-against one epoch of ``model.fit``. Budget: the finder takes at most one epoch of training time plus 1 s.
+"""The learning-rate finder's cost (docs/reference.md#budgets): ``%%lr_find`` on the reference
+workload against one epoch of ``model.fit``. Budget: the finder takes at most one epoch of
+training time plus 1 s.
 
 One real ipykernel (``KERAS_BACKEND`` unset, so nbml picks jax; :class:`overhead.Kernel`) gets
-the reference workload's data (60,000 x 784 float32 uniform in [0, 1), 10 classes, fixed seed). Each round
-times, in an order that alternates from round to round:
+the reference workload's data (60,000 x 784 float32 uniform in [0, 1), 10 classes, fixed
+seed). Each round times, in an order that alternates from round to round:
 
 - ``fit_1_epoch``: build the MLP 784-128-10, ``compile('adam', sparse categorical
   cross-entropy, accuracy)``, ``model.fit(x, y, batch_size=32, epochs=1,
@@ -40,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import DATA, SETUP, Kernel, bootstrap_median, model_code, timed  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lr_find.json"
-#: docs/reference.md#budgets: the finder takes at most one epoch of training plus this many seconds.
+#: The finder takes at most one epoch of training plus this many seconds
+#: (docs/reference.md#budgets).
 MARGIN_BUDGET_S = 1.0
 VARIANTS = ("fit_1_epoch", "lr_find")
 

@@ -543,7 +543,8 @@ def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
 
 
 def _missed_budgets(variants: dict[str, Any], config: argparse.Namespace) -> list[str]:
-    """The training budgets (docs/reference.md#budgets) that ``variants`` (name -> result) miss."""
+    """The training budgets (docs/reference.md#budgets) that ``variants`` (name -> result)
+    miss."""
     missed = []
 
     def ratio(name: str) -> float | None:
@@ -581,8 +582,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--defaults-budget",
         type=float,
         default=1.00,
-        help="budget of nbml_widget (%%%%train's defaults) / verbose0 (docs/reference.md: 1.00 for the "
-        "reference workload, 0.80 for the small model)",
+        help="budget of nbml_widget (%%%%train's defaults) / verbose0 (docs/reference.md: 1.00 "
+        "for the reference workload, 0.80 for the small model)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--validation-split", type=float, default=0.2, help="default 0.2")
@@ -610,7 +611,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--check",
         action="store_true",
-        help=f"exit 1 if a budget of docs/reference.md is missed: nbml_text / verbose0 > {RATIO_BUDGET}, "
+        help=f"exit 1 if a budget (docs/reference.md) is missed: nbml_text / verbose0 > "
+        f"{RATIO_BUDGET}, "
         "nbml_widget / verbose0 > --defaults-budget, nbml_widget_spe1 median > "
         f"{SPE1_BUDGET} or its CI above {SPE1_CI_BUDGET}, the monitor not ahead of livelossplot "
         f"or behind verbose1, %%load_ext > {LOAD_EXT_BUDGET_S}s or it imports keras",

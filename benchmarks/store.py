@@ -1,9 +1,9 @@
 """The run store's cost (issue 5 budgets): training with the store on vs off, and ``%runs``.
 
 **Store overhead.** One real ipykernel (``KERAS_BACKEND`` unset, so nbml picks jax; started
-with :class:`overhead.Kernel`) gets the data of the reference workload (docs/reference.md#budgets:
-60,000 x 784 float32, 10 classes) and trains it with ``%%train ... --no-widget`` (MLP 784-128-10, batch 32,
-validation 0.2, 2 epochs) once per variant per round:
+with :class:`overhead.Kernel`) gets the data of the reference workload (60,000 x
+784 float32, 10 classes; docs/reference.md#budgets) and trains it with ``%%train ...
+--no-widget`` (MLP 784-128-10, batch 32, validation 0.2, 2 epochs) once per variant per round:
 
 - ``store_off``: ``NbmlMagics.store_path = ''`` (runs kept in memory only);
 - ``store_on``: ``NbmlMagics.store_path`` = a fresh folder: a run row at start, one committed

@@ -1,8 +1,9 @@
-"""A sweep's bookkeeping (docs/reference.md#budgets): everything ``%%sweep`` does besides its trials' own ``fit``,
-as a share of the sweep's wall time. Budget: <= 2 %.
+"""A sweep's bookkeeping (docs/reference.md#budgets): everything ``%%sweep`` does besides its
+trials' own ``fit``, as a share of the sweep's wall time. Budget: <= 2 %.
 
 One real ipykernel (``KERAS_BACKEND`` unset, so nbml picks jax; :class:`overhead.Kernel`) gets
-the reference workload's data shape (60,000 x 784 float32 uniform in [0, 1), 10 classes, fixed seed) and runs
+the reference workload's data shape (60,000 x 784 float32 uniform in [0, 1), 10 classes, fixed
+seed) and runs
 
     %%sweep bench --trials 16 --study bench --data bench_data --epochs 20 --batch-size 32
         --test-split 0 --validation-split 0.2 --lr 1e-4:1e-2:log --seed 0 --pruner median
@@ -15,8 +16,8 @@ store, the run store itself) as ``get_ipython().run_cell_magic('sweep', ...)``, 
 sweep on 2,000 rows. The labels are learnable by default (``--labels learnable``: each row's
 class is the largest of ten fixed random projections of it), so validation loss falls as trials
 train and the pruner stops the slow ones as it would on real data; ``--labels random`` keeps
-the reference workload's random labels, on which nothing can be learnt and the pruner stops most trials after
-their first epoch (the shortest trials, so the largest share of bookkeeping).
+the reference workload's random labels, on which nothing can be learnt and the pruner stops
+most trials after their first epoch (the shortest trials, so the largest share of bookkeeping).
 
 A trial's own fit is timed by wrapping two nbml functions for the benchmark only:
 ``nbml.training.loop.fit`` (``model.fit`` with nbml's interrupt and NaN handling) and
