@@ -64,7 +64,7 @@ def load_data(
     seed: int = 0,
     clean: bool = False,
 ) -> _data.Dataset:
-    """Resolve a data spec (or object) and split it: see SPEC §2."""
+    """Resolve a data spec (or object) and split it: see docs/reference.md#data."""
     raw = _data.resolve(spec, _namespace(namespace), target)
     return _data.prepare(
         raw,
@@ -100,7 +100,7 @@ def train(
         model: a Keras model (compiled or not); a function of no arguments that builds one
             (called after seeding, so ``seed`` fixes its initial weights: the ``%%train``
             cell's body is run so); or None to continue training ``name``.
-        data: a data spec string (SPEC §2) or the data itself.
+        data: a data spec string (docs/reference.md#data) or the data itself.
         display: ``"auto"`` (the live widget where widgets work, else text), ``"widget"``,
             ``"text"`` or ``"none"`` (``True``/``False`` mean auto/none).
         update_interval: seconds between two live updates of the display.
@@ -120,7 +120,7 @@ def train(
         >>> run = nbml.train("mlp", model, "sklearn:digits", epochs=5)
     """
     opts = _options.from_kwargs(data=data, **options).checked()
-    _store.ensure()  # attached on the API's first use (SPEC §8)
+    _store.ensure()  # attached on the API's first use (docs/reference.md#runs-and-the-store)
     _store.wait_saves()  # a %%train cell's model may still be being written (a Retrain click)
     source, model = model, built(model, opts.seed)
     ns = _namespace(namespace)
@@ -326,7 +326,8 @@ def _current_store(option: str) -> _store.Store:
 
 
 def runs(name: str | None = None, *, limit: int | None = None) -> list[Run | _store.StoredRun]:
-    """Runs of the attached store and of this kernel, oldest first (SPEC §8).
+    """Runs of the attached store and of this kernel, oldest first
+    (docs/reference.md#runs-and-the-store).
 
     Args:
         name: only the runs of this model.

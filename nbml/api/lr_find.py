@@ -1,4 +1,5 @@
-"""``nbml.lr_find``: the learning-rate finder (SPEC §11), behind ``%%lr_find`` and ``%lr_find``.
+"""``nbml.lr_find``: the learning-rate finder (docs/reference.md#the-learning-rate-finder), behind
+``%%lr_find`` and ``%lr_find``.
 
 It takes ``%%train``'s options, data specs and cell semantics (the same plan checks them), trains
 the range test, and puts the model back exactly: NAME is bound to the untrained model with its
@@ -80,7 +81,8 @@ def lr_find(
         name: the model's name in this kernel.
         model: a Keras model (compiled or not), a function that builds one (called after
             seeding, as ``nbml.train`` does), or None for the model known as ``name``.
-        data: a data spec string (SPEC §2) or the data itself; for a known model, new data.
+        data: a data spec string (docs/reference.md#data) or the data itself; for a known model,
+            new data.
         start, end: the first and last learning rate (``end`` above ``start``).
         steps: batches to train (10 to 10,000), cycling through data that has fewer.
         **options: ``nbml.train``'s options that shape the model, its data and optimizer

@@ -1,4 +1,5 @@
-"""``nbml.sweep``: a hyperparameter search on Optuna whose every trial is an nbml run (SPEC §11).
+"""``nbml.sweep``: a hyperparameter search on Optuna whose every trial is an nbml run
+(docs/reference.md#sweeps).
 
 The loop asks the study for a trial (within ``trials``, the study's total), samples the search
 space and the body's ``hp`` values, builds a fresh model and trains it through
@@ -82,7 +83,7 @@ def sweep(
         name: the model's name; bound to the best trial's model at the end.
         build: makes a fresh Keras model; called as ``build(hp)`` when it takes an argument,
             where ``hp.int``/``hp.float``/``hp.choice`` sample the model's own hyperparameters.
-        data: a data spec (SPEC §2) or the data itself.
+        data: a data spec (docs/reference.md#data) or the data itself.
         trials: the study's total number of trials (several kernels may share it).
         space: searched training options: ``{"lr": (1e-4, 1e-1, "log"), "batch_size": [32, 64],
             "epochs": "5:30"}`` (a tuple is a range, a list the choices, text as on the line).

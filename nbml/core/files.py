@@ -3,8 +3,8 @@
 A ``.keras`` file is never written in place: Keras opens its target with ``"wb"`` before it
 serialises, so a model it cannot save would truncate an earlier good file. Here the model is
 serialised to bytes first; only bytes that exist are written, to a ``.part`` file in the same
-folder, fsynced, and renamed over the target (SPEC §8). A killed kernel can leave a ``.part``
-file behind; :func:`clean_parts` removes the stale ones.
+folder, fsynced, and renamed over the target (docs/reference.md#runs-and-the-store). A killed
+kernel can leave a ``.part`` file behind; :func:`clean_parts` removes the stale ones.
 """
 
 from __future__ import annotations

@@ -153,7 +153,8 @@ def option(
 
 @dataclass
 class TrainOptions:
-    """The options of one training (SPEC §3): ``%%train``'s flags, ``nbml.train``'s keywords."""
+    """The options of one training (docs/reference.md#training-options): ``%%train``'s flags,
+    ``nbml.train``'s keywords."""
 
     data: Any = option(
         None, "variable, sklearn:NAME, keras:NAME, .csv/.npz", metavar="SPEC", search=False

@@ -313,7 +313,8 @@ class Registry:
     def post(self, event: Event, *, wait: bool = False) -> None:
         """Hand ``event`` to the views thread, which publishes it (order kept) in the context
         (the cell's output routing) of the caller; returns at once, or once it is published
-        with ``wait``. Training posts, so a slow view never slows training (SPEC §10)."""
+        with ``wait``. Training posts, so a slow view never slows training
+        (docs/reference.md#steps-per-execution)."""
         self._views.post(event, contextvars.copy_context(), wait)
 
     def drain(self, timeout: float | None = None) -> bool:

@@ -1,5 +1,5 @@
-"""`%%lr_find` and `%lr_find` (SPEC §11): parse the line, take the cell's model, call
-:func:`nbml.lr_find`, show the chart.
+"""`%%lr_find` and `%lr_find` (docs/reference.md#the-learning-rate-finder): parse the line,
+take the cell's model, call :func:`nbml.lr_find`, show the chart.
 
 The line takes every `%%train` option (the parser is made from
 :class:`nbml.core.options.TrainOptions`) plus the finder's own `--start`, `--end` and `--steps`;

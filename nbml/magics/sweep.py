@@ -1,5 +1,5 @@
-"""``%%sweep`` (SPEC §11): parse the line (``%train``'s options, each searchable one taking a
-range or a list), run the cell body once per trial with ``hp`` in the notebook, call
+"""``%%sweep`` (docs/reference.md#sweeps): parse the line (``%train``'s options, each searchable one
+taking a range or a list), run the cell body once per trial with ``hp`` in the notebook, call
 :func:`nbml.api.sweep.sweep`."""
 
 from __future__ import annotations

@@ -5,10 +5,10 @@
 ``model.export``; ``onnx`` writes an ``.onnx`` file where the Keras backend can. Each says
 exactly what to install when a package it needs is missing.
 
-Nothing is written in place (SPEC §8): the model is serialised in memory (an export goes to a
-temporary folder beside the target), then written beside the target and renamed over it, so a
-save that fails, for any reason, leaves an earlier file as it was. ``~`` is the home folder.
-Every failure is an :class:`NbmlError` naming the problem and the fix.
+Nothing is written in place (docs/reference.md#runs-and-the-store): the model is serialised in
+memory (an export goes to a temporary folder beside the target), then written beside the target and
+renamed over it, so a save that fails, for any reason, leaves an earlier file as it was. ``~`` is
+the home folder. Every failure is an :class:`NbmlError` naming the problem and the fix.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The learning-rate finder's arithmetic, as pure functions (SPEC §11; fastai's ``lr_find`` is the
-reference): the rates of the exponential schedule, the smoothed loss and when to stop, and the
-three suggestions read off the finished curve.
+"""The learning-rate finder's arithmetic, as pure functions
+(docs/reference.md#the-learning-rate-finder; fastai's ``lr_find`` is the reference): the rates
+of the exponential schedule, the smoothed loss and when to stop, and the three suggestions read
+off the finished curve.
 
 Suggestions are computed on the curve without its first tenth (the start, where nothing moves
 yet) and its last five points (where the loss has turned up), cut at the first value that is

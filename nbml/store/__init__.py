@@ -1,4 +1,5 @@
-"""Runs that outlive the kernel: a SQLite store at ``<store_path>/runs.sqlite`` (SPEC §8).
+"""Runs that outlive the kernel: a SQLite store at ``<store_path>/runs.sqlite``
+(docs/reference.md#runs-and-the-store).
 
 ``%load_ext nbml`` attaches a store at ``NbmlMagics.store_path`` (``.nbml`` next to the
 notebook); the Python API attaches one with :func:`open`. The store subscribes to the registry

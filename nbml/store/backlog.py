@@ -1,4 +1,5 @@
-"""The writer thread: what is queued and not stored yet, and retrying until it is (SPEC §8).
+"""The writer thread: what is queued and not stored yet, and retrying until it is
+(docs/reference.md#runs-and-the-store).
 
 The writer takes everything queued and commits it in one transaction. Any error (locked,
 disk full, read-only, a corrupted file, a folder that cannot be made) keeps all of it in the

@@ -166,7 +166,8 @@ class Store(Reader):
 
     def _committed(self, timeout: float) -> None:
         """Wait (bounded) until what is queued is committed, so the views that hear an epoch
-        after this subscriber never show one a killed kernel would lose (SPEC §8). A store
+        after this subscriber never show one a killed kernel would lose
+        (docs/reference.md#runs-and-the-store). A store
         that cannot be written is not waited for: training and views go on, it catches up."""
         if self.fault or self._stopped:
             return

@@ -1,9 +1,10 @@
 """How many batches one compiled call runs: Keras's ``steps_per_execution``, chosen by nbml.
 
-On a CPU a small model's step is mostly Python dispatch, not arithmetic, so running several
-batches per call trains faster with the same arithmetic (SPEC §10). ``auto`` measures the first
-steps of the very function ``fit`` is about to run and picks N so that one call lasts about
-:data:`TARGET_S`, capped so the monitor still gets :data:`MIN_POINTS` batch points per epoch.
+On a CPU a small model's step is mostly Python dispatch, not arithmetic, so running several batches
+per call trains faster with the same arithmetic (docs/reference.md#steps-per-execution). ``auto``
+measures the first steps of the very function ``fit`` is about to run and picks N so that one call
+lasts about :data:`TARGET_S`, capped so the monitor still gets :data:`MIN_POINTS` batch points per
+epoch.
 
 - JAX: the train function is built once in its multi-step form (it reads N when called), then
   timed on copies of the training state, so the model, its optimizer and the random state are

@@ -43,7 +43,8 @@ _FIRST: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.Co
 @contextlib.contextmanager
 def first_interrupt(fn: Callable[[], None]) -> Iterator[None]:
     """Within this block the first SIGINT calls ``fn()`` and training goes on; a second one
-    stops the training as usual (SPEC §11: an interrupt ends a sweep after its running trial)."""
+    stops the training as usual (an interrupt ends a sweep after its running trial:
+    docs/reference.md#sweeps)."""
     token = _FIRST.set([fn])
     try:
         yield
@@ -242,7 +243,8 @@ def end(record: Any, run: Run) -> None:
 
 
 def _steps(plan: Plan, run: Run) -> None:
-    """Set the model's batches per compiled call (SPEC §10) and record it in the run's params."""
+    """Set the model's batches per compiled call (docs/reference.md#steps-per-execution) and
+    record it in the run's params."""
     model, ds = plan.model, plan.dataset
     compile_cache.enable()  # before the first program is compiled
     if not ds.is_stream:

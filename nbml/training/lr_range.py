@@ -1,5 +1,6 @@
-"""The learning-rate range test (SPEC §11): train ``steps`` batches while the rate grows
-exponentially, record the smoothed loss, then put the model back exactly.
+"""The learning-rate range test (docs/reference.md#the-learning-rate-finder): train ``steps``
+batches while the rate grows exponentially, record the smoothed loss, then put the model back
+exactly.
 
 - The rate is a :class:`keras.optimizers.schedules.LearningRateSchedule` of the optimizer's own
   ``iterations``, read inside the compiled step. On JAX the optimizer's variables live in the

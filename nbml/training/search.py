@@ -2,15 +2,15 @@
 callback that reports each epoch's objective to the trial and prunes it.
 
 - Storage: an Optuna RDB URL, a ``.log`` path (Optuna's journal file, for a shared disk), or by
-  default SQLite at ``<store_path>/sweeps.db`` (SPEC §11), created under a lock (two processes
-  creating one SQLite file at once otherwise die in Optuna's schema set-up) and opened with a
-  60 s busy timeout, in WAL mode with ``synchronous=NORMAL`` like the run store (a commit
-  survives a killed kernel; it halves the CPU of each reported value: 1.5 -> 0.7 ms). One
-  storage per URL serves every sweep of the kernel: Optuna's own storages as they ship (its
-  ``RDBStorage``, which each study wraps in Optuna's own cache, or its ``JournalStorage``).
-  Measured here (3 processes, 60 trials of 5 reports each): SQLite took 10-40 ms per storage
-  operation against the journal file's 1 ms, so many kernels on one study are better served
-  by a ``.log`` file or a database server.
+  default SQLite at ``<store_path>/sweeps.db`` (docs/reference.md#sweeps), created under a lock (two
+  processes creating one SQLite file at once otherwise die in Optuna's schema set-up) and opened
+  with a 60 s busy timeout, in WAL mode with ``synchronous=NORMAL`` like the run store (a commit
+  survives a killed kernel; it halves the CPU of each reported value: 1.5 -> 0.7 ms). One storage
+  per URL serves every sweep of the kernel: Optuna's own storages as they ship (its ``RDBStorage``,
+  which each study wraps in Optuna's own cache, or its ``JournalStorage``). Measured here (3
+  processes, 60 trials of 5 reports each): SQLite took 10-40 ms per storage operation against the
+  journal file's 1 ms, so many kernels on one study are better served by a ``.log`` file or a
+  database server.
 - ``--trials N`` is the study's total: a new trial is asked for under a lock beside a file
   storage only while the study holds fewer than N trials (running ones included), so several
   kernels never make trial N. A server URL has no shared file to lock; there each kernel checks
@@ -38,8 +38,8 @@ from ..core.registry import REGISTRY
 from ..ml import seeding
 from ..store import liveness
 
-#: The default storage (SPEC §11): SQLite in the run store's folder. Several kernels share it
-#: (created under a lock, a 60 s busy timeout); for many at once, a .log journal file or a
+#: The default storage (docs/reference.md#sweeps): SQLite in the run store's folder. Several kernels
+#: share it (created under a lock, a 60 s busy timeout); for many at once, a .log journal file or a
 #: database server is faster (measured: README, Sweeps).
 DEFAULT_FILE = "sweeps.db"
 #: States of a trial that has ended.
