@@ -1,5 +1,6 @@
-"""Catalogue cases: a model busy training in the background (SPEC §5), what %predict is given,
-options of the magics without options, --steps-per-execution, and a diverged model."""
+"""Catalogue cases: a model busy training in the background (docs/reference.md#busy-models), what
+%predict is given, options of the magics without options, --steps-per-execution, and a diverged
+model."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The learning-rate finder's mistakes (SPEC §11): each a one-line UsageError naming the fix,
-changing nothing (tests/test_kernel_errors.py runs them on the catalogue's kernel, whose model
-``tiny`` is an iris classifier); and its legitimate uses, which leave ``tiny`` as it was."""
+"""The learning-rate finder's mistakes (docs/reference.md#the-learning-rate-finder): each a one-line
+UsageError naming the fix, changing nothing (tests/test_kernel_errors.py runs them on the
+catalogue's kernel, whose model ``tiny`` is an iris classifier); and its legitimate uses, which
+leave ``tiny`` as it was."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 # In-process tests keep runs in memory unless they open a store themselves: the API would
-# otherwise attach .nbml/ in the current folder on first use (SPEC §8).
+# otherwise attach .nbml/ in the current folder on first use
+# (docs/reference.md#runs-and-the-store).
 os.environ.setdefault("NBML_STORE_PATH", "")
 # Compiled programs (nbml.training.compile_cache) go to a folder of this test session, shared
 # by its kernels, not to ~/.cache.

@@ -251,9 +251,9 @@ def test_regression_evaluate_and_predict_shapes():
 
 
 def test_the_training_thread_runs_nbml_code_only_when_there_is_work(monkeypatch):
-    """SPEC §10: no nbml code runs on the training thread per batch. Every Python call on the
-    training thread into nbml's package is counted (a profiler): a few per epoch and per
-    publish, not one per batch; no thread-pool task is made per batch either."""
+    """No nbml code runs on the training thread per batch (docs/reference.md#steps-per-execution).
+    Every Python call on the training thread into nbml's package is counted (a profiler): a few per
+    epoch and per publish, not one per batch; no thread-pool task is made per batch either."""
     import os
     import sys
 

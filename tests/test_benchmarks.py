@@ -1,7 +1,7 @@
 """The overhead benchmark's machinery on a tiny workload: schedule, ratios, interval, report.
 
-It checks how the benchmark measures, never how fast anything is (SPEC §10 numbers come from
-``make bench`` on a quiet machine).
+It checks how the benchmark measures, never how fast anything is (the numbers of
+docs/reference.md#budgets come from ``make bench`` on a quiet machine).
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def test_check_names_each_missed_budget():
 
 def test_every_benchmark_builds_the_row_one_model_by_default():
     """The benchmarks share one model expression (its hidden width became a field once and
-    three benchmarks, formatting it themselves, broke); the default is SPEC §10's 784-128-10."""
+    three benchmarks, formatting it themselves, broke); the default is the reference workload's
+    784-128-10 (docs/reference.md#budgets)."""
     import keras
     import lr_find
 

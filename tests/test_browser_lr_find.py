@@ -1,4 +1,5 @@
-"""The learning-rate finder's chart in a real JupyterLab driven by a real Chromium (SPEC §11).
+"""The learning-rate finder's chart in a real JupyterLab driven by a real Chromium
+(docs/reference.md#the-learning-rate-finder).
 
 One notebook runs ``%%lr_find`` on an MLP for the digits. The test checks that
 

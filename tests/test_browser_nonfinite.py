@@ -1,4 +1,5 @@
-"""NaN and infinite values in a real JupyterLab driven by a real Chromium (SPEC §6, §7).
+"""NaN and infinite values in a real JupyterLab driven by a real Chromium
+(docs/reference.md#widgets, #the-models-panel).
 
 One notebook trains a regression whose loss explodes to inf (plain SGD at learning rate 10) and
 one whose loss is NaN from the first batch, pushes a NaN metric to the sidebar, and shows a

@@ -1,4 +1,4 @@
-"""The sweep widget in a real JupyterLab driven by a real Chromium (SPEC §11).
+"""The sweep widget in a real JupyterLab driven by a real Chromium (docs/reference.md#sweeps).
 
 One notebook runs an 8-trial ``%%sweep`` on sklearn:digits. The test checks that
 

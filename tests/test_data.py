@@ -1,4 +1,4 @@
-"""SPEC §2: data specs, splits, task detection."""
+"""Data specs, splits, task detection (docs/reference.md#data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §4: Evaluation equals scikit-learn exactly."""
+"""Evaluation equals scikit-learn exactly (docs/reference.md#evaluating)."""
 
 from __future__ import annotations
 

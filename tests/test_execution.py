@@ -1,4 +1,5 @@
-"""--steps-per-execution (SPEC §10): several batches per compiled call, the same arithmetic."""
+"""--steps-per-execution (docs/reference.md#steps-per-execution): several batches per compiled call,
+the same arithmetic."""
 
 from __future__ import annotations
 

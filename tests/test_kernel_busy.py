@@ -1,7 +1,7 @@
 """A model training in the background is busy; interrupts never leave a run hanging.
 
-SPEC §5 (busy models, ``--wait``), §0 (never lose the user's work) and §8 (the store keeps
-every run's end): each test drives a real kernel.
+docs/reference.md#busy-models (``--wait``), #principles (work is never lost) and
+#runs-and-the-store (the store keeps every run's end); each test drives a real kernel.
 """
 
 from __future__ import annotations

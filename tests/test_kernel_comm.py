@@ -1,4 +1,5 @@
-"""The sidebar protocol through a real kernel, no browser (SPEC §7, docs/protocol.md)."""
+"""The sidebar protocol through a real kernel, no browser (docs/reference.md#the-models-panel,
+docs/protocol.md)."""
 
 from __future__ import annotations
 

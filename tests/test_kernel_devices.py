@@ -1,4 +1,5 @@
-"""%devices and nbml.devices() on the kernel's backend (SPEC §5; run per backend by make test-backends)."""
+"""%devices and nbml.devices() on the kernel's backend (docs/reference.md#other-magics; run per
+backend by make test-backends)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""--distribute data over two virtual CPU devices in a real kernel (SPEC §9)."""
+"""--distribute data over two virtual CPU devices in a real kernel
+(docs/reference.md#scale-past-one-machine)."""
 
 from __future__ import annotations
 

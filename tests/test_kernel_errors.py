@@ -1,5 +1,5 @@
-"""A catalogue of user mistakes and hostile inputs, each run in one real kernel (SPEC §5, last
-paragraph).
+"""A catalogue of user mistakes and hostile inputs, each run in one real kernel
+(docs/reference.md#user-mistakes).
 
 Every mistake must show as IPython's one-line ``UsageError`` (no traceback, no iopub ``error``
 message) whose words name the fix, and must change nothing: the model ``tiny`` is still bound,

@@ -1,4 +1,5 @@
-"""Runs that outlive the kernel (SPEC §8), with real kernels sharing one store folder.
+"""Runs that outlive the kernel (docs/reference.md#runs-and-the-store), with real kernels sharing
+one store folder.
 
 The kernels start in one temporary folder, so ``%load_ext nbml`` attaches the store at
 ``.nbml`` there. In order: a kernel is killed with SIGKILL mid-training and a new kernel sees

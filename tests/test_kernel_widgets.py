@@ -1,4 +1,5 @@
-"""The live widgets end to end in a real kernel (SPEC §3 background, §6 widgets)."""
+"""The live widgets end to end in a real kernel (docs/reference.md#training, --background;
+docs/reference.md#widgets)."""
 
 from __future__ import annotations
 

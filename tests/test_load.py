@@ -1,4 +1,4 @@
-"""SPEC §1: loading is cheap, idempotent and reversible."""
+"""Loading is cheap, idempotent and reversible (docs/reference.md#loading-and-settings)."""
 
 from __future__ import annotations
 

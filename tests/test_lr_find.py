@@ -1,5 +1,5 @@
-"""%%lr_find and %lr_find end to end in a real kernel (SPEC §11), on the backend the suite runs
-(``make test-backends`` runs this module on TensorFlow and torch too).
+"""%%lr_find and %lr_find end to end in a real kernel (docs/reference.md#the-learning-rate-finder),
+on the backend the suite runs (``make test-backends`` runs this module on TensorFlow and torch too).
 
 - The cell form on the digits shows the chart once and suggests a rate in [1e-4, 1e-1]; ``%train
   NAME --lr <suggestion> --epochs 10`` then needs no ``--data`` and reaches >= 0.9 test accuracy.

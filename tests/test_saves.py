@@ -1,4 +1,5 @@
-"""Saves never truncate an earlier file, and --from-run trusts nothing a store names (SPEC §8).
+"""Saves never truncate an earlier file, and --from-run trusts nothing a store names
+(docs/reference.md#runs-and-the-store).
 
 ``%save`` and the store's model files are serialised in memory, written beside the target and
 renamed into place; each failure is an NbmlError (a one-line UsageError from the magic) that

@@ -1,4 +1,5 @@
-"""The run store (SPEC §8), in-process, on real SQLite files in temporary folders."""
+"""The run store (docs/reference.md#runs-and-the-store), in-process, on real SQLite files in
+temporary folders."""
 
 from __future__ import annotations
 

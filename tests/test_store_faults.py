@@ -1,4 +1,5 @@
-"""Store faults (SPEC §8): a full disk, a lock held by another process, a read-only file.
+"""Store faults (docs/reference.md#runs-and-the-store): a full disk, a lock held by another process,
+a read-only file.
 
 Each fault is real where this machine allows it: a size-limited tmpfs filled to the brim, a
 second process holding ``BEGIN EXCLUSIVE``, a file the writer may not write (``chattr +i`` as

@@ -1,4 +1,5 @@
-"""The run store is attached on the API's first use, not only by %load_ext (SPEC §8)."""
+"""The run store is attached on the API's first use, not only by %load_ext
+(docs/reference.md#runs-and-the-store)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``%%sweep`` in real kernels (SPEC §11): real Optuna studies, real Keras training on
-sklearn:digits with tiny models, the real run store.
+"""``%%sweep`` in real kernels (docs/reference.md#sweeps): real Optuna studies, real Keras training
+on sklearn:digits with tiny models, the real run store.
 
 - A 12-trial sweep completes with pruned trials, every trial is a run in ``%runs``, NAME holds
   the best trial's stored weights, and the same seed gives the same trial parameters again.
@@ -72,7 +72,7 @@ def test_twelve_trials_complete_with_pruning(twelve):
     )
     assert k.value("s12.trials.shape[0]") == 12
     assert k.value("list(s12.trials.columns[:3])") == ["number", "state", "val_loss"]
-    # no --storage: SQLite in the run store's folder (SPEC §11)
+    # no --storage: SQLite in the run store's folder (docs/reference.md#sweeps)
     assert k.value("s12.storage").startswith("sqlite:///")
     assert k.value("os.path.isfile(os.path.join(nbml.store.current().path, 'sweeps.db'))")
 

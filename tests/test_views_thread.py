@@ -1,4 +1,5 @@
-"""Views are fed from a queue on their own thread (SPEC §10): a slow view never slows training."""
+"""Views are fed from a queue on their own thread (docs/reference.md#steps-per-execution): a slow
+view never slows training."""
 
 from __future__ import annotations
 

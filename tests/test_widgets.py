@@ -1,5 +1,5 @@
-"""Widget traits and messages in plain Python (SPEC §6): bounded, deltas only, throttled,
-strict JSON (a NaN or an infinity travels as null), and the view's messages validated."""
+"""Widget traits and messages in plain Python (docs/reference.md#widgets): bounded, deltas only,
+throttled, strict JSON (a NaN or an infinity travels as null), and the view's messages validated."""
 
 from __future__ import annotations
 
