@@ -40,7 +40,7 @@ interface State {
 
 const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion"];
 
-/** One Retrain field as the kernel describes it (from nbml.options.TrainOptions). */
+/** One Retrain field as the kernel describes it (from nbml.core.options.TrainOptions). */
 interface Field {
   name: string;
   label: string;

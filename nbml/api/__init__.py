@@ -107,7 +107,7 @@ def train(
         callbacks: more Keras callbacks for ``fit`` (after nbml's own).
         extra_params: more entries for the run's recorded hyperparameters (a sweep records
             its study, the trial number and the values it sampled).
-        **options: the training options of :class:`nbml.options.TrainOptions` (``%%train``'s
+        **options: the training options of :class:`nbml.core.options.TrainOptions` (``%%train``'s
             flags with underscores: ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
             ``validation_split``, ``early_stopping``, ``background``, ``from_run``,
             ``wait``, ...), each checked once; an unknown one is an error naming close matches.

@@ -80,7 +80,7 @@ class NbmlMagics(Magics, Configurable):
 
         %%train NAME --data SPEC [options] trains the model the cell builds and binds it to NAME.
         %train NAME [options] trains the model NAME again (same data unless --data is given).
-        `%train --help` lists the options (nbml.options.TrainOptions).
+        `%train --help` lists the options (nbml.core.options.TrainOptions).
         """
         parser = train_parser()
         if _HELP.search(line):
@@ -310,7 +310,7 @@ def _assigns_model(tree: ast.AST) -> bool:
 
 
 def train_parser() -> Any:
-    """``%train``'s argument parser, made from :class:`nbml.options.TrainOptions`."""
+    """``%train``'s argument parser, made from :class:`nbml.core.options.TrainOptions`."""
     from ..core.options import parser
 
     return parser("%train", NbmlMagics.train.__doc__.split("\n")[0])

@@ -1,8 +1,8 @@
 """Data for a run: check the arrays, detect the task, split seeded and stratified.
 
-:mod:`nbml.sources` turns a ``--data SPEC`` into arrays; :func:`prepare` makes a
+:mod:`nbml.ml.sources` turns a ``--data SPEC`` into arrays; :func:`prepare` makes a
 :class:`Dataset` of them with seeded, stratified test and validation parts. Preprocessing is not
-done here: it travels inside the model (see :mod:`nbml.preprocessing`).
+done here: it travels inside the model (see :mod:`nbml.ml.preprocessing`).
 """
 
 from __future__ import annotations
@@ -310,7 +310,7 @@ def prepare_eval(raw: Raw, t: Task) -> tuple[Any, Any]:
 
 
 def check_seed(seed: Any) -> int:
-    """``--seed``: a whole number from 0 to 2**32 - 1 (the rule of :mod:`nbml.options`)."""
+    """``--seed``: a whole number from 0 to 2**32 - 1 (the rule of :mod:`nbml.core.options`)."""
     return options.check_seed("--seed", seed)
 
 

@@ -8,7 +8,7 @@ which a busy shell does not block). Incoming messages are validated here: anythi
 gets an ``error`` reply and changes nothing, and no message can make the kernel run code.
 
 Every message sent is strict JSON: a value that is not finite (a NaN loss) travels as ``null``
-(:func:`nbml.jsonsafe.json_safe`). A sidebar names itself with a ``client`` key in its
+(:func:`nbml.core.jsonsafe.json_safe`). A sidebar names itself with a ``client`` key in its
 ``snapshot`` request; a newer comm with the same key (the same tab after a page reload) replaces
 the older one, which the kernel closes, so no push goes out twice to one sidebar. The
 announcement comm is closed once a sidebar has opened its own.

@@ -1,5 +1,5 @@
 // The rules the sidebar and the widgets share (../format), checked against what the kernel's
-// text views print for the same values (nbml/views/display.py `seconds` and `ordered`,
+// text views print for the same values (nbml/views/text.py `seconds` and `ordered`,
 // nbml/views/comparison.py `main_metric`).
 import {
   finite,
@@ -12,7 +12,7 @@ import {
 } from "../format";
 
 describe("formatDuration", () => {
-  // each pair: what `nbml.views.display.seconds(value)` returns in Python
+  // each pair: what `nbml.views.text.seconds(value)` returns in Python
   const python: [number, string][] = [
     [0, "0.0s"],
     [0.04, "0.0s"],

@@ -5,8 +5,8 @@ predicted to have it); a click there names the label too (``{"type": "cell", "la
 "true": 0|1, "pred": 0|1}``).
 
 Floats that are not finite (an undefined precision, a NaN feature) travel as ``null`` and show
-as "nan"; a click message is validated (:mod:`nbml.widgets.messages`), and a refused one says why
-in ``notice``.
+as "nan"; a click message is validated (:mod:`nbml.views.widgets.messages`), and a refused one
+says why in ``notice``.
 """
 
 from __future__ import annotations

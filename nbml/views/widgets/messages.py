@@ -21,7 +21,7 @@ MAX_BATCH = 2**20
 MAX_PAGE = 10**6
 
 #: Monitor messages: type -> (required fields, optional fields); Retrain's optional fields are
-#: the other Retrain options of ``nbml.options.TrainOptions`` (see :func:`_monitor_kinds`).
+#: the other Retrain options of ``nbml.core.options.TrainOptions`` (see :func:`_monitor_kinds`).
 MONITOR: dict[str, tuple[set[str], set[str]]] = {
     "sync": (set(), set()),
     "stop": (set(), set()),

@@ -5,8 +5,8 @@ goes to the browser as ``tick`` messages holding only new points, at most one pe
 ``update_interval``; a view that appears later asks for a ``snapshot`` of the bounded history.
 Batch points are thinned to at most ``points_per_epoch`` per epoch and every curve is halved when
 it grows past ``max_points``, so the bytes sent grow with epochs, not batches. A NaN or infinite
-value travels as ``null`` (:mod:`nbml.jsonsafe`). Messages from the view are validated
-(:mod:`nbml.widgets.messages`); a refused one changes nothing and says why in ``notice``.
+value travels as ``null`` (:mod:`nbml.core.jsonsafe`). Messages from the view are validated
+(:mod:`nbml.views.widgets.messages`); a refused one changes nothing and says why in ``notice``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class TrainingMonitor(anywidget.AnyWidget):
     metrics = t.List(t.Unicode()).tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
     foreground = t.Bool(False).tag(sync=True)
-    #: The Retrain panel: its fields (from ``nbml.options.TrainOptions``) and their values.
+    #: The Retrain panel: its fields (from ``nbml.core.options.TrainOptions``) and their values.
     fields = t.List().tag(sync=True)
     defaults = t.Dict().tag(sync=True)
     # The bounded curves and header as of the end of the latest run. The output is re-rendered at
