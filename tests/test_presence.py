@@ -21,8 +21,9 @@ import pytest
 from browser import Lab, jupyter_lab
 from jupyter_client import BlockingKernelClient
 from kernel import Kernel
+from test_generated_ts import conforms
 
-from nbml.core import presence
+from nbml.core import presence, protocol
 
 APPEAR_BUDGET = 2.0  # s from a run's start to its model in /nbml/kernels (issue 14)
 TRAIN = (
@@ -73,6 +74,7 @@ def kernels(server: Lab) -> dict[str, dict[str, Any]]:
     status, listing = call(server, "/nbml/kernels")
     assert status == 200, (status, listing, server.log_tail())
     assert listing["version"] == 1
+    conforms(listing, protocol.KernelListing)  # the shape labextension/src/protocol.ts declares
     return {k["id"]: k for k in listing["kernels"]}
 
 

@@ -8,7 +8,7 @@ import type { Kernel, KernelMessage } from "@jupyterlab/services";
 import type { IDisposable } from "@lumino/disposable";
 
 import type { SidebarModel } from "./model";
-import type { KernelMsg, ModelInfo, Request } from "./protocol";
+import type { ClosedMsg, KernelMsg, ModelInfo, Request } from "./protocol";
 
 /** The comm target and the protocol version (docs/protocol.md). */
 export const TARGET = "nbml";
@@ -46,11 +46,6 @@ export function tabId(store = sessionStore(), renew = false): string {
 }
 
 /** The data of the kernel's comm_close, when it closes a comm itself. */
-interface Closed {
-  type?: string;
-  reason?: string;
-}
-
 /**
  * One document's kernel as the sidebar sees it: keeps an `nbml` comm open, feeds the model,
  * and follows kernel changes, restarts and shutdowns.
@@ -232,7 +227,7 @@ export class KernelLink implements IDisposable {
     comm.onClose = (msg) => {
       if (this._comm !== comm) return;
       this._comm = null;
-      const why = (msg?.content?.data ?? {}) as Closed;
+      const why = (msg?.content?.data ?? {}) as Partial<ClosedMsg>;
       if (why.type === "closed" && why.reason === "replaced" && this._renewals < 3) {
         // another live page uses our key (a duplicated tab copies sessionStorage): take a
         // new tab id and a new comm

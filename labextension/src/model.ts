@@ -25,6 +25,12 @@ export interface DocEntry {
   remote?: { kernel: string; path: string | null };
 }
 
+/** Whether a stop acknowledgement about `m` ("Stopping m at the next batch boundary") still
+ * says something new: only while m trains (a model no longer listed has stopped too). */
+export function stopPending(m: ModelInfo | undefined): boolean {
+  return m !== undefined && m.status === "training";
+}
+
 export class SidebarModel {
   private readonly _docs = new Map<string, DocEntry>();
   private readonly _changed = new Signal<this, void>(this);
@@ -142,10 +148,10 @@ export class SidebarModel {
             else d.models.push(m);
           }
           d.models = [...d.models];
-          // "Stopping m at the next batch boundary" is stale once m's status says it stopped
+          // a push lists the models that changed: one not in it keeps its notice
           if (d.noticeModel !== null) {
             const m = msg.models.find((x) => x.name === d.noticeModel);
-            if (m && m.status !== "training") {
+            if (m && !stopPending(m)) {
               d.notice = "";
               d.noticeModel = null;
             }

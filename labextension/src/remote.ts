@@ -6,7 +6,7 @@
 import { ServerConnection } from "@jupyterlab/services";
 import type { IDisposable } from "@lumino/disposable";
 
-import type { DocEntry, SidebarModel } from "./model";
+import { type DocEntry, type SidebarModel, stopPending } from "./model";
 import type { KernelListing, ModelInfo, ServerKernel, StopAnswer } from "./protocol";
 
 export const POLL_MS = 1000;
@@ -32,8 +32,7 @@ function notice(k: ServerKernel, asked: Set<string>): { notice: string; model: s
   if (!mine) return { notice: "", model: null };
   if (mine.error) return { notice: String(mine.error), model: null };
   const model = (k.nbml?.models ?? []).find((m) => m?.name === mine.model);
-  // "Stopping m at the next batch boundary" is stale once m no longer trains
-  if (!model || model.status !== "training") return { notice: "", model: null };
+  if (!stopPending(model)) return { notice: "", model: null };
   return { notice: String(mine.message ?? ""), model: String(mine.model) };
 }
 

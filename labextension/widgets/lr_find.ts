@@ -4,6 +4,7 @@
 // background at that rate; the kernel validates the request and reports the run's progress in
 // traits (`status`, `progress`) or why it refused (`notice`).
 import "uplot/dist/uPlot.min.css";
+import "./shared.css";
 import "./lr_find.css";
 
 import uPlot from "uplot";
@@ -85,9 +86,9 @@ interface View {
 }
 
 function buildView(name: string): View {
-  const box = el("div", "nbml-lrf");
+  const box = el("div", "nbml-lrf nbml-widget");
   box.dataset.testid = "nbml-lr-find";
-  const head = el("div", "nbml-lrf-head");
+  const head = el("div", "nbml-lrf-head nbml-widget-head");
   const info = el("span", "nbml-lrf-info");
   head.append(el("b", "", name), el("span", "", "learning-rate finder"), info);
   const chartBox = el("div", "nbml-lrf-chart");
@@ -95,7 +96,7 @@ function buildView(name: string): View {
   const chips = el("div", "nbml-lrf-chips");
   const message = el("div", "nbml-lrf-message");
   const actions = el("div", "nbml-lrf-actions");
-  const train = el("button", "nbml-lrf-button nbml-lrf-primary", "Train");
+  const train = el("button", "nbml-button nbml-primary", "Train");
   train.dataset.testid = "nbml-lr-train";
   const epochs = el("input");
   epochs.type = "number";
@@ -275,7 +276,7 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
 
   v.chips.replaceChildren(
     ...markers.map((m) => {
-      const chip = el("button", "nbml-lrf-chip", `${m.name} ${rateLabel(m.value)}`);
+      const chip = el("button", "nbml-button nbml-lrf-chip", `${m.name} ${rateLabel(m.value)}`);
       chip.dataset.testid = `nbml-lr-suggestion-${m.name}`;
       chip.dataset.name = m.name;
       chip.style.borderColor = m.color;

@@ -4,6 +4,7 @@
 // leave it out and say so (./charts); a request the kernel refuses shows in `notice`; an error
 // while drawing or applying a message shows as text in the widget instead of blanking it.
 import "uplot/dist/uPlot.min.css";
+import "./shared.css";
 import "./monitor.css";
 
 import { finite, formatDuration, formatNumber, percent } from "../src/format";
@@ -38,14 +39,14 @@ interface State {
   header: Header;
 }
 
-const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion"];
-
-/** One Retrain field as the kernel describes it (from nbml.core.options.TrainOptions). */
+/** One Retrain field as the kernel describes it (from nbml.core.options.TrainOptions; `choices`:
+ * the values to pick from, as the optimizer's, nbml/views/widgets/messages.py). */
 interface Field {
   name: string;
   label: string;
   type: string;
   help?: string;
+  choices?: string[];
 }
 
 interface Form {
@@ -72,11 +73,11 @@ function buildForm(): Form {
   return { details, form, inputs: new Map(), go, sweep };
 }
 
-/** An input for one field: the optimizer is a list, whole numbers a number box, else text. */
+/** An input for one field: a list where it has choices, whole numbers a number box, else text. */
 function input(field: Field): HTMLInputElement | HTMLSelectElement {
-  if (field.name === "optimizer") {
+  if (Array.isArray(field.choices)) {
     const select = el("select");
-    for (const name of OPTIMIZERS) select.append(new Option(name, name));
+    for (const name of field.choices) select.append(new Option(String(name), String(name)));
     return select;
   }
   const box = el("input");
@@ -111,7 +112,8 @@ function retrainRequest(form: Form): Record<string, unknown> {
   for (const [name, box] of form.inputs) {
     const text = box.value.trim();
     const n = Number(text);
-    msg[name] = text === "" ? null : Number.isFinite(n) && name !== "optimizer" ? n : text;
+    const picked = box.tagName === "SELECT"; // a choice is sent as it is named
+    msg[name] = text === "" ? null : Number.isFinite(n) && !picked ? n : text;
   }
   return msg;
 }
@@ -137,9 +139,9 @@ interface View {
 }
 
 function buildView(name: string): View {
-  const box = el("div", "nbml-monitor");
+  const box = el("div", "nbml-monitor nbml-widget");
   box.dataset.testid = "nbml-monitor";
-  const head = el("div", "nbml-head");
+  const head = el("div", "nbml-head nbml-widget-head");
   const status = el("span", "nbml-status");
   const info = el("span", "nbml-info");
   head.append(el("b", "", name), status, info);

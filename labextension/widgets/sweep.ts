@@ -5,6 +5,7 @@
 // drawing shows as text in the widget instead of blanking it.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import "./shared.css";
 import "./sweep.css";
 
 import { formatNumber } from "../src/format";
@@ -25,9 +26,9 @@ interface View {
 }
 
 function buildView(name: string): View {
-  const box = el("div", "nbml-sweep");
+  const box = el("div", "nbml-sweep nbml-widget");
   box.dataset.testid = "nbml-sweep";
-  const head = el("div", "nbml-sweep-head");
+  const head = el("div", "nbml-sweep-head nbml-widget-head");
   const status = el("span", "nbml-sweep-status");
   const summary = el("span", "nbml-sweep-summary");
   const stop = el("button", "nbml-button", "Stop");

@@ -15,7 +15,6 @@ import contextlib
 import contextvars
 import inspect
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -267,20 +266,13 @@ def _interrupts(sw: Sweep) -> Iterator[None]:
     """Between trials, a first interrupt ends the sweep after the running trial; a second one
     raises. (During a trial, :func:`loop.first_interrupt` gives the first interrupt the same
     meaning; a second stops that trial's ``fit``.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
 
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def first() -> None:
+        loop.raise_next_interrupt()
         sw.stop("an interrupt")
 
-    signal.signal(signal.SIGINT, handler)
-    try:
+    with loop.on_sigint(first):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _trials(sw: Sweep, job: _Job) -> None:

@@ -85,7 +85,8 @@ def read_snapshot(connection_dir: str, kernel: str) -> dict[str, Any] | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine."""
+    """Whether a process ``pid`` exists on this machine (the run store's liveness check,
+    :mod:`nbml.store.liveness`, starts with it too)."""
     if pid <= 0:
         return False
     try:

@@ -14,6 +14,8 @@ import os
 import socket
 from typing import Any
 
+from ..core.presence import pid_alive
+
 #: Seconds between two heartbeats of a running run.
 HEARTBEAT_S = 30.0
 #: A running row from another host whose heartbeat is older than this reads as interrupted.
@@ -45,15 +47,7 @@ PID_START = (process(PID) or (None, None))[1]
 
 def alive(pid: int | None, start: str | None) -> bool:
     """Whether process ``pid`` on this host, started at ``start``, still runs."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it exists
-    except OSError:
+    if not pid or not pid_alive(pid):
         return False
     info = process(pid)
     if info is None:

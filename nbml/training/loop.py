@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import rules
 from ..core.errors import NbmlError
+from ..core.files import first_line
 from ..core.registry import REGISTRY, Event, Run
 from ..ml import distribution, seeding
 from ..ml.data import Dataset
@@ -62,24 +63,38 @@ def _took_first() -> bool:
 
 
 @contextlib.contextmanager
-def graceful_interrupt(on_interrupt: Callable[[], None]) -> Iterator[None]:
-    """Turn the first SIGINT into ``on_interrupt()``; a second raises ``KeyboardInterrupt``."""
+def on_sigint(handler: Callable[[], None]) -> Iterator[None]:
+    """Call ``handler()`` on SIGINT for the block, then put the previous handler back. Off the
+    main thread (a background run) there are no signals to take: the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: Any) -> None:
-        if _took_first():
-            return
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        on_interrupt()
-
-    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, lambda signum, frame: handler())
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def raise_next_interrupt() -> None:
+    """Have the next SIGINT raise ``KeyboardInterrupt`` (until :func:`on_sigint` puts its
+    previous handler back)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def graceful_interrupt(on_interrupt: Callable[[], None]) -> Iterator[None]:
+    """Turn the first SIGINT into ``on_interrupt()``; a second raises ``KeyboardInterrupt``."""
+
+    def first() -> None:
+        if _took_first():
+            return
+        raise_next_interrupt()
+        on_interrupt()
+
+    with on_sigint(first):
+        yield
 
 
 def fit(
@@ -113,9 +128,9 @@ def fit(
             _restore(model, publisher)
             first_step = run.epoch == 0 and publisher._latest is None
             if first_step and any(w in str(exc) for w in _SHAPE_WORDS):
-                detail = str(exc).strip().splitlines()[0][:300]
                 raise NbmlError(
-                    f"Keras could not run the first training step of {run.name}: {detail} "
+                    f"Keras could not run the first training step of {run.name}: "
+                    f"{first_line(exc)} "
                     "Check that the model's output and --loss fit the labels (a Flatten layer "
                     "before the last Dense layer for images; --loss auto)."
                 ) from None
@@ -209,20 +224,13 @@ def deferred_interrupts() -> Iterator[Launch]:
     main thread (a background run) there are no signals to hold off.
     """
     launch = Launch()
-    if threading.current_thread() is not threading.main_thread():
-        yield launch
-        return
-    previous = signal.getsignal(signal.SIGINT)
 
-    def handler(signum: int, frame: Any) -> None:
+    def held() -> None:
         if not _took_first():
             launch.interrupted = True
 
-    signal.signal(signal.SIGINT, handler)
-    try:
+    with on_sigint(held):
         yield launch
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def end(record: Any, run: Run) -> None:

@@ -303,9 +303,9 @@ def _clone(name: str, model: Any) -> Any:
     try:
         return keras.models.clone_model(model)
     except Exception as exc:
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise NbmlError(
-            f"--reset builds {name} afresh, and Keras cannot copy it from its config ({detail}): "
+            f"--reset builds {name} afresh, and Keras cannot copy it from its config "
+            f"({first_line(exc, 200)}): "
             "a keras.Model subclass needs get_config() and from_config() for that. Define "
             "them, or train it from a %%train cell (nbml runs the cell again for --reset), or "
             "pass nbml.train a function that builds it."

@@ -19,26 +19,27 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from numbers import Real
 from typing import Any
 
-from ..core import rules
+from ..core import protocol, rules
 from ..core.jsonsafe import finite_or_none, json_safe
 from ..core.registry import REGISTRY, Event, ModelRecord
+from ..core.version import __version__
 
 TARGET = "nbml"
-VERSION = 1
+VERSION = protocol.VERSION
 MAX_BYTES = 4096
-#: Request types the frontend may send, with the fields each one takes.
-REQUESTS: dict[str, set[str]] = {
-    "snapshot": set(),
-    "stop": {"model"},
-    "summary": {"model"},
+#: Request types the frontend may send (:mod:`nbml.core.protocol`): the fields each one needs
+#: and those it may have, besides ``type`` and ``version``.
+REQUESTS: dict[str, tuple[set[str], set[str]]] = {
+    kind: (needs, may) for kind, needs, may in map(protocol.request_fields, protocol.REQUESTS)
 }
-#: Optional fields, by request type.
-OPTIONAL: dict[str, set[str]] = {"snapshot": {"client"}}
 log = logging.getLogger("nbml")
 
 
@@ -46,37 +47,51 @@ class InvalidMessage(ValueError):
     """A message from the frontend that does not follow the protocol."""
 
 
-def validate(msg: Any) -> dict[str, Any]:
-    """Return ``msg`` if it is a valid request, else raise :class:`InvalidMessage`."""
+def check_shape(
+    msg: Any, kinds: dict[str, tuple[set[str], set[str]]], version: int | None = None
+) -> dict[str, Any]:
+    """``msg`` if it is a JSON object of at most :data:`MAX_BYTES` with a known ``type``, exactly
+    that type's fields (``kinds``: type -> (required, optional)) and, given ``version``, that
+    protocol ``version``; else :class:`InvalidMessage`. The sidebar's requests and the widgets'
+    messages (:mod:`nbml.views.widgets.messages`) both take this shape."""
     if not isinstance(msg, dict):
         raise InvalidMessage(f"a message must be a JSON object, not {type(msg).__name__}")
     try:
         size = len(json.dumps(msg, allow_nan=False))
-    except (TypeError, ValueError) as e:
-        raise InvalidMessage(f"a message must be plain JSON: {e}") from None
+    except (TypeError, ValueError) as e:  # NaN and infinity included: no number field takes them
+        raise InvalidMessage(f"a message must be plain JSON with finite numbers: {e}") from None
     if size > MAX_BYTES:
         raise InvalidMessage(f"a message must be at most {MAX_BYTES} bytes, not {size}")
     kind = msg.get("type")
-    if not isinstance(kind, str) or kind not in REQUESTS:
-        raise InvalidMessage(f"unknown message type {str(kind)[:40]!r}; known: {sorted(REQUESTS)}")
-    if msg.get("version") != VERSION or isinstance(msg.get("version"), bool):
-        raise InvalidMessage(f"unsupported protocol version {str(msg.get('version'))[:20]!r}")
-    allowed = REQUESTS[kind] | OPTIONAL.get(kind, set()) | {"type", "version"}
-    extra = sorted(str(k)[:40] for k in msg if k not in allowed)
+    if not isinstance(kind, str) or kind not in kinds:
+        raise InvalidMessage(f"unknown message type {str(kind)[:40]!r}; known: {sorted(kinds)}")
+    always = {"type"}
+    if version is not None:
+        if msg.get("version") != version or isinstance(msg.get("version"), bool):
+            raise InvalidMessage(f"unsupported protocol version {str(msg.get('version'))[:20]!r}")
+        always.add("version")
+    required, optional = kinds[kind]
+    extra = sorted(str(k)[:40] for k in msg if k not in required | optional | always)
     if extra:
         raise InvalidMessage(f"unexpected fields {extra} in a {kind!r} message")
-    missing = sorted(REQUESTS[kind] - set(msg))
+    missing = sorted(required - set(msg))
     if missing:
         raise InvalidMessage(f"a {kind!r} message needs {missing}")
-    if "model" in msg:
-        name = msg["model"]
-        if not isinstance(name, str) or not 0 < len(name) <= 200:
-            raise InvalidMessage("'model' must be a model name (a string of 1-200 characters)")
-    if "client" in msg:
-        client = msg["client"]
-        if not isinstance(client, str) or not 0 < len(client) <= 200:
-            raise InvalidMessage("'client' must be a string of 1-200 characters")
     return msg
+
+
+def validate(msg: Any) -> dict[str, Any]:
+    """Return ``msg`` if it is a valid request, else raise :class:`InvalidMessage`."""
+    msg = check_shape(msg, REQUESTS, VERSION)
+    if "model" in msg and not _short_text(msg["model"]):
+        raise InvalidMessage("'model' must be a model name (a string of 1-200 characters)")
+    if "client" in msg and not _short_text(msg["client"]):
+        raise InvalidMessage("'client' must be a string of 1-200 characters")
+    return msg
+
+
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200
 
 
 def model_info(rec: ModelRecord) -> dict[str, Any]:
@@ -206,27 +221,7 @@ class SidebarChannel:
 
     def hello(self) -> dict[str, Any]:
         """The full state: versions, devices, host, every model."""
-        import os
-
-        from ..core.version import __version__
-        from ..ml.hardware import host
-
-        info: dict[str, Any] = {
-            "type": "hello",
-            "version": VERSION,
-            "nbml": __version__,
-            "pid": os.getpid(),
-            "host": vars(host()),
-            "models": [model_info(r) for r in REGISTRY.records()],
-            "time": time.time(),
-        }
-        import sys
-
-        if "keras" in sys.modules:  # never import Keras just to say hello
-            info.update(_backend())
-        else:
-            info.update(backend=os.environ.get("KERAS_BACKEND"), keras=None, devices=None)
-        return info
+        return {"type": "hello", "version": VERSION, **about(), "time": time.time()}
 
     def receive(self, c: Any, data: Any) -> None:
         """Answer one message from the frontend; invalid ones get an ``error`` reply."""
@@ -302,6 +297,34 @@ class SidebarChannel:
                     c.send(msg)
                 except Exception:  # a closed comm; the frontend went away
                     log.debug("nbml comm %s is gone", getattr(c, "comm_id", "?"))
+
+
+def about(
+    host: dict[str, Any] | None = None,
+    backend: dict[str, Any] | None = None,
+    model: Callable[[ModelRecord], dict[str, Any]] = model_info,
+) -> dict[str, Any]:
+    """What this kernel says of itself, to a sidebar (``hello``) and to the Jupyter server (its
+    presence snapshot, :mod:`nbml.views.presence`): nbml's version, the pid, the host (or
+    ``host``), the backend and devices (or ``backend``: see :func:`backend_info`) and every
+    model (each as ``model`` describes it)."""
+    from ..ml.hardware import host as this_host
+
+    return {
+        "nbml": __version__,
+        "pid": os.getpid(),
+        "host": host if host is not None else vars(this_host()),
+        **(backend if backend is not None else backend_info()),
+        "models": [model(r) for r in REGISTRY.records()],
+    }
+
+
+def backend_info() -> dict[str, Any]:
+    """``backend``, ``keras`` and ``devices``: Keras's once it is imported; before, the chosen
+    backend's name and nulls (nbml never imports Keras just to say so)."""
+    if "keras" not in sys.modules:
+        return {"backend": os.environ.get("KERAS_BACKEND"), "keras": None, "devices": None}
+    return _backend()
 
 
 def _backend() -> dict[str, Any]:

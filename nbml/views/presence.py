@@ -28,7 +28,6 @@ from ..core import presence
 from ..core.errors import NbmlError
 from ..core.jsonsafe import json_safe
 from ..core.registry import REGISTRY, Event
-from ..core.version import __version__
 
 log = logging.getLogger("nbml")
 #: How many stop answers the snapshot keeps (newest last).
@@ -125,25 +124,25 @@ class PresenceReporter:
                 time.sleep(self.poll)
 
     def snapshot(self) -> dict[str, Any]:
-        """What the server hands to panels: versions, devices and every model of this kernel."""
-        from .comm import model_info
+        """What the server hands to panels: what a sidebar's ``hello`` says (versions, devices,
+        every model of this kernel), with each run's start time and the stop answers."""
+        from .comm import about, backend_info, model_info
 
-        models = []
-        for rec in REGISTRY.records():
-            info = model_info(rec)
-            run = rec.run
-            info.setdefault("run_status", run.status if run else None)
-            info["started"] = run.started if run else None  # (for the 2 s budget's test)
-            models.append(info)
+        def model(rec: Any) -> dict[str, Any]:  # (started: for the 2 s budget's test)
+            return {**model_info(rec), "started": rec.run.started if rec.run else None}
+
+        if self._host is None:
+            from ..ml.hardware import host
+
+            self._host = vars(host())
+        if "keras" in sys.modules and not self._backend:  # asked again after a run's begin/end
+            self._backend = backend_info()
+        state = about(self._host, self._backend or None, model)
         return json_safe(
             {
                 "version": presence.VERSION,
                 "kernel": self.kernel,
-                "pid": os.getpid(),
-                "nbml": __version__,
-                "host": self._host_info(),
-                **self._devices(),
-                "models": models,
+                **state,
                 "answers": self.answers[-ANSWERS:],
                 "updated": self._updated,
                 "time": time.time(),
@@ -152,22 +151,6 @@ class PresenceReporter:
 
     def write(self) -> None:
         presence.write_snapshot(self.dir, self.kernel, self.snapshot())
-
-    def _host_info(self) -> dict[str, Any]:
-        if self._host is None:
-            from ..ml.hardware import host
-
-            self._host = vars(host())
-        return self._host
-
-    def _devices(self) -> dict[str, Any]:
-        if "keras" not in sys.modules:  # never import Keras just to report
-            return {"backend": os.environ.get("KERAS_BACKEND"), "keras": None, "devices": None}
-        if not self._backend:
-            from .comm import _backend
-
-            self._backend = _backend()
-        return self._backend
 
     def _serve_requests(self) -> None:
         taken = presence.take_requests(self.dir, self.kernel)

@@ -22,6 +22,7 @@ from ...core.jsonsafe import finite_or_none
 from ..comm import InvalidMessage
 from ..evaluations import evaluation_html
 from . import STATIC
+from .base import WithStatic, widget_bundle
 from .images import is_image_batch, png_data_url
 from .messages import check_shape, confusion_request, say, whole
 
@@ -43,7 +44,7 @@ def _row(label: str, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ConfusionMatrix(anywidget.AnyWidget):
+class ConfusionMatrix(WithStatic, anywidget.AnyWidget):
     """Heatmap of an :class:`~nbml.Evaluation`'s confusion matrix with per-class metrics.
 
     Clicking a cell asks the kernel for that cell's samples, ``page_size`` at a time:
@@ -131,14 +132,8 @@ class ConfusionMatrix(anywidget.AnyWidget):
         self.notice = ""
         self.send(self.samples(msg["true"], msg["pred"], msg["page"], label))
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/plain"] = self.evaluation.text()
-        data["text/html"] = evaluation_html(self.evaluation)
-        return data, metadata
+    def static(self) -> tuple[str, str]:
+        return self.evaluation.text(), evaluation_html(self.evaluation)
 
 
 def bundle(ev: Evaluation) -> dict | None:
@@ -149,8 +144,4 @@ def bundle(ev: Evaluation) -> dict | None:
 
     if ev.task not in ("classification", "multilabel") or not widgets_available():
         return None
-    widget = getattr(ev, "_widget", None)
-    if widget is None:
-        widget = ev._widget = ConfusionMatrix(ev)
-    shown = widget._repr_mimebundle_()
-    return shown[0] if shown else None
+    return widget_bundle(ev, ConfusionMatrix)

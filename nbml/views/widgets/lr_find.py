@@ -20,11 +20,12 @@ import traitlets as t
 
 from ...core.errors import NbmlError
 from ...core.jsonsafe import json_safe
-from ...core.registry import REGISTRY, Event, Run
+from ...core.registry import Event, Run
 from ..comm import InvalidMessage
 from ..lr_find import MARKER_COLORS, finding_html, loss_range
 from ..progress import progress_text
 from . import STATIC
+from .base import Listener, WithStatic, accepted, widget_bundle
 from .messages import MAX_EPOCHS, check_shape, say, whole
 
 #: The view's messages: type -> (required fields, optional fields).
@@ -48,7 +49,7 @@ def lr_find_request(msg: Any) -> dict[str, Any]:
     return {"type": "train", "lr": checked.lr, "epochs": checked.epochs}
 
 
-class LRFinderWidget(anywidget.AnyWidget):
+class LRFinderWidget(Listener, WithStatic, anywidget.AnyWidget):
     """The chart of an :class:`~nbml.training.lr_range.LRFinding`, and its Train button."""
 
     _esm = STATIC / "lr_find.js"
@@ -94,25 +95,16 @@ class LRFinderWidget(anywidget.AnyWidget):
         self._early: list[Run] = []
         self._starting = False
         self._lock = threading.Lock()
-        self._unsubscribe: Any = None
         self.on_msg(self._on_msg)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/plain"] = self.finding.text()
-        data["text/html"] = finding_html(self.finding)
-        return data, metadata
+    def static(self) -> tuple[str, str]:
+        return self.finding.text(), finding_html(self.finding)
 
     # ------------------------------------------------------------ Train
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
-        try:
-            msg = lr_find_request(content)
-        except InvalidMessage as e:
-            say(self, f"Refused: {e}")
+        msg = accepted(self, lr_find_request, content)
+        if msg is None:
             return
         self.train(msg["lr"], msg["epochs"])
 
@@ -148,14 +140,7 @@ class LRFinderWidget(anywidget.AnyWidget):
     def _follow(self) -> None:
         with self._lock:
             self._starting, self._early = True, []
-            if self._unsubscribe is None:
-                self._unsubscribe = REGISTRY.subscribe(self._on_event)
-
-    def _release(self) -> None:
-        with self._lock:
-            stop, self._unsubscribe = self._unsubscribe, None
-        if stop is not None:
-            stop()
+        self._listen()
 
     def _on_event(self, event: Event) -> None:
         with self._lock:
@@ -190,8 +175,4 @@ def bundle(finding: Any) -> dict | None:
         return None
     if not (STATIC / "lr_find.js").exists():
         return None
-    widget = getattr(finding, "_widget", None)
-    if widget is None:
-        widget = finding._widget = LRFinderWidget(finding)
-    data = widget._repr_mimebundle_()
-    return data[0] if data else None
+    return widget_bundle(finding, LRFinderWidget)

@@ -1,21 +1,19 @@
 """Validation of the messages a widget's view sends to the kernel (Retrain, Stop, a cell click).
 
-The same rules as the sidebar's protocol (:mod:`nbml.comm`): a JSON object of bounded size, a
-known ``type``, exactly the fields that type takes, each of the right kind and range. Anything
-else raises :class:`~nbml.comm.InvalidMessage` (with a message the widget shows) and changes
-nothing.
+The sidebar protocol's shape check (:func:`nbml.views.comm.check_shape`: a JSON object of
+bounded size, a known ``type``, exactly the fields that type takes), then each field of the right
+kind and range. Anything else raises :class:`~nbml.views.comm.InvalidMessage` (with a message the
+widget shows) and changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from numbers import Real
 from typing import Any
 
-from ..comm import InvalidMessage
+from ..comm import InvalidMessage, check_shape
 
-MAX_BYTES = 4096
 MAX_EPOCHS = 100_000
 MAX_BATCH = 2**20
 MAX_PAGE = 10**6
@@ -38,11 +36,19 @@ def _monitor_kinds() -> dict[str, tuple[set[str], set[str]]]:
     return {**MONITOR, "retrain": fields, "sweep": fields}  # Sweep: around the same settings
 
 
+#: The optimizers the Retrain panel's list offers (a message may name any of Keras's).
+PANEL_OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax", "lion")
+
+
 def retrain_panel(run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The Retrain panel of ``run``'s monitor: its fields and their starting values (the run's)."""
+    """The Retrain panel of ``run``'s monitor: its fields (a field with ``choices`` is a list to
+    pick from) and their starting values (the run's)."""
     from ...core.options import retrain_fields
 
-    fields = retrain_fields()
+    fields = [
+        {**f, "choices": list(PANEL_OPTIMIZERS)} if f["name"] == "optimizer" else f
+        for f in retrain_fields()
+    ]
     values = {f["name"]: run.params.get(f["name"], f["default"]) for f in fields}
     values.update(epochs=run.epochs, optimizer=run.params.get("optimizer") or "adam")
     if "steps_per_execution" in values:  # the N auto chose is not a setting: empty is auto
@@ -51,29 +57,6 @@ def retrain_panel(run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 CONFUSION: dict[str, tuple[set[str], set[str]]] = {"cell": ({"true", "pred"}, {"page"})}
-
-
-def check_shape(msg: Any, kinds: dict[str, tuple[set[str], set[str]]]) -> dict[str, Any]:
-    """``msg`` if it is a small JSON object of a known type with exactly its fields."""
-    if not isinstance(msg, dict):
-        raise InvalidMessage(f"a message must be a JSON object, not {type(msg).__name__}")
-    try:
-        size = len(json.dumps(msg, allow_nan=False))
-    except (TypeError, ValueError) as e:  # NaN and infinity included: no number field takes them
-        raise InvalidMessage(f"a message must be plain JSON with finite numbers: {e}") from None
-    if size > MAX_BYTES:
-        raise InvalidMessage(f"a message must be at most {MAX_BYTES} bytes, not {size}")
-    kind = msg.get("type")
-    if not isinstance(kind, str) or kind not in kinds:
-        raise InvalidMessage(f"unknown message type {str(kind)[:40]!r}; known: {sorted(kinds)}")
-    required, optional = kinds[kind]
-    extra = sorted(str(k)[:40] for k in msg if k not in required | optional | {"type"})
-    if extra:
-        raise InvalidMessage(f"unexpected fields {extra} in a {kind!r} message")
-    missing = sorted(required - set(msg))
-    if missing:
-        raise InvalidMessage(f"a {kind!r} message needs {missing}")
-    return msg
 
 
 def whole(msg: dict[str, Any], key: str, low: int, high: int) -> int:

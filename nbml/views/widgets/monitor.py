@@ -25,10 +25,10 @@ from ...core.errors import NbmlError
 from ...core.jsonsafe import json_safe
 from ...core.registry import REGISTRY, Event, ModelRecord, Run
 from ..charts import curves_svg
-from ..comm import InvalidMessage
 from ..progress import progress_text
 from ..text import STATUS_COLORS, ordered
 from . import STATIC
+from .base import Listener, WithStatic, accepted
 from .messages import monitor_request, retrain_panel, say
 from .monitor_sweep import follows, refuse_while_sweeping, sweep_around
 
@@ -43,7 +43,7 @@ def add_points(curve: list[Point], points: list[Point], max_points: int) -> None
         curve[:] = curve[::2]
 
 
-class TrainingMonitor(anywidget.AnyWidget):
+class TrainingMonitor(Listener, WithStatic, anywidget.AnyWidget):
     """Live curves and controls for the runs of one model.
 
     Example:
@@ -96,22 +96,8 @@ class TrainingMonitor(anywidget.AnyWidget):
         self._adopt = False
         self._sweep: Any = None  # a sweep the Sweep choice started: the monitor draws its trials
         self.handle: Any = None
-        self._unsubscribe: Any = None
         self.on_msg(self._on_msg)
-        self._listen()
-
-    def _listen(self) -> None:
-        """Hear the registry's events (from creation until the runs followed have ended)."""
-        with self._lock:
-            if self._unsubscribe is None:
-                self._unsubscribe = REGISTRY.subscribe(self._on_event)
-
-    def _release(self) -> None:
-        """Stop hearing events: a finished monitor costs a training nothing."""
-        with self._lock:
-            stop, self._unsubscribe = self._unsubscribe, None
-        if stop is not None:
-            stop()
+        self._listen()  # from creation until the runs followed have ended
 
     def _idle(self) -> bool:
         running = any(r.status == "running" for r in self._tracked.values())
@@ -160,14 +146,8 @@ class TrainingMonitor(anywidget.AnyWidget):
             for name, value in self._state(run, record, foreground).items():
                 setattr(self, name, value)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/plain"] = self.text()
-        data["text/html"] = self.static_html()
-        return data, metadata
+    def static(self) -> tuple[str, str]:
+        return self.text(), self.static_html()
 
     def text(self) -> str:
         run = self._latest_run()
@@ -337,10 +317,8 @@ class TrainingMonitor(anywidget.AnyWidget):
     # ------------------------------------------------------------ messages from the view
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
-        try:
-            msg = monitor_request(content)
-        except InvalidMessage as e:
-            say(self, f"Refused: {e}")
+        msg = accepted(self, monitor_request, content)
+        if msg is None:
             return
         if msg["type"] == "sync":
             self.send(self.snapshot())
@@ -367,10 +345,8 @@ class TrainingMonitor(anywidget.AnyWidget):
         ``epochs``, ``batch_size``, ``lr``, ...); if they are not valid, say why in ``notice``."""
         from ... import api
 
-        try:
-            opts = monitor_request({"type": "retrain", **options})
-        except InvalidMessage as e:
-            say(self, f"Refused: {e}")
+        opts = accepted(self, monitor_request, {"type": "retrain", **options})
+        if opts is None:
             return None
         if refuse_while_sweeping(self):
             return None

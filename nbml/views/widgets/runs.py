@@ -12,6 +12,7 @@ import traitlets as t
 
 from ...core.jsonsafe import finite_or_none
 from . import STATIC
+from .base import WithStatic
 
 
 def _cell(value: Any) -> Any:
@@ -22,7 +23,7 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-class RunsWidget(anywidget.AnyWidget):
+class RunsWidget(WithStatic, anywidget.AnyWidget):
     """What ``%runs`` shows where widgets work: click a header to sort, tick runs to overlay.
 
     Only the ticked runs' per-epoch curves are sent to the browser.
@@ -62,11 +63,5 @@ class RunsWidget(anywidget.AnyWidget):
             curves[rid] = {"label": f"{run.id} {run.name}", "history": history}
         self.curves = curves
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/plain"] = repr(self.table)
-        data["text/html"] = self.table._repr_html_()
-        return data, metadata
+    def static(self) -> tuple[str, str]:
+        return repr(self.table), self.table._repr_html_()

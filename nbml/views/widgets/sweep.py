@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anywidget
 import traitlets as t
 
 from ...core.jsonsafe import json_safe
-from ..comm import InvalidMessage
 from ..sweeps import param_names, sweep_html, sweep_text
 from . import STATIC
+from .base import Listener, WithStatic, accepted
 from .messages import check_shape, say, whole
 
 #: Messages the view may send: type -> (required fields, optional fields).
@@ -48,7 +49,7 @@ def _row(trial: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class SweepWidget(anywidget.AnyWidget):
+class SweepWidget(Listener, WithStatic, anywidget.AnyWidget):
     """What ``%%sweep`` shows where widgets work; a view of one :class:`Sweep`."""
 
     _esm = STATIC / "sweep.js"
@@ -79,8 +80,12 @@ class SweepWidget(anywidget.AnyWidget):
         self._last = 0.0
         self._timer: threading.Timer | None = None
         self._push()
-        self._unsubscribe = None if sweep.done.is_set() else sweep.subscribe(self._on_change)
+        if not sweep.done.is_set():
+            self._listen()
         self.on_msg(self._on_msg)
+
+    def _subscribe(self) -> Callable[[], None]:
+        return self.sweep.subscribe(self._on_change)
 
     # ------------------------------------------------------------ state
 
@@ -104,8 +109,7 @@ class SweepWidget(anywidget.AnyWidget):
         if kind == "end":
             self._push()
             self.refresh()
-            if self._unsubscribe is not None:
-                self._unsubscribe()
+            self._release()
             return
         with self._lock:
             wait = self.update_interval - (time.monotonic() - self._last)
@@ -137,10 +141,8 @@ class SweepWidget(anywidget.AnyWidget):
     # ------------------------------------------------------------ messages from the view
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
-        try:
-            msg = sweep_request(content)
-        except InvalidMessage as e:
-            say(self, f"Refused: {e}")
+        msg = accepted(self, sweep_request, content)
+        if msg is None:
             return
         if msg["type"] == "stop":
             if self.sweep.done.is_set():
@@ -154,14 +156,8 @@ class SweepWidget(anywidget.AnyWidget):
         self.selected = msg["trial"]
         self.curves = self._curves(msg["trial"])
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict, dict] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/plain"] = sweep_text(self.sweep)
-        data["text/html"] = sweep_html(self.sweep)
-        return data, metadata
+    def static(self) -> tuple[str, str]:
+        return sweep_text(self.sweep), sweep_html(self.sweep)
 
 
 def _stored_history(run_id: str | None) -> dict[str, list[float]]:
@@ -176,12 +172,15 @@ def _stored_history(run_id: str | None) -> dict[str, list[float]]:
         return {}
 
 
-class SweepText:
+class SweepText(Listener):
     """Where widgets do not work: the static table, re-rendered after each trial."""
 
     def __init__(self, sweep: Any) -> None:
         self.sweep = sweep
-        self._unsubscribe = sweep.subscribe(self._on_change)
+        self._listen()
+
+    def _subscribe(self) -> Callable[[], None]:
+        return self.sweep.subscribe(self._on_change)
 
     def _on_change(self, kind: str, data: Any) -> None:
         done = kind == "end" or (kind == "trial" and data.state != "running")
@@ -189,7 +188,7 @@ class SweepText:
         if done and handle is not None:
             handle.update(self)
         if kind == "end":
-            self._unsubscribe()
+            self._release()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
         return static_bundle(self.sweep)
