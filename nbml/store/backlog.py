@@ -11,6 +11,8 @@ thread, what is not stored yet, for the warning line and ``%runs``.
 Memory is bounded. A run's start and end are small and always kept; a heartbeat is kept once.
 Past :data:`MAX_EPOCH_OPS` queued epoch rows, the oldest tenth of them is dropped (those runs
 then miss some epochs in their stored history; ``%runs`` says how many rows were dropped).
+Past :data:`MAX_INSPECT_ROWS` layer rows of inspector records queued, the oldest tenth of those
+records is dropped the same way.
 Past :data:`MAX_MODEL_BYTES` of serialised models waiting in memory, the oldest waiting model
 is dropped and its run is stored without it, its message saying why. A model file written
 before a failed transaction is no longer held in memory.
@@ -30,6 +32,8 @@ from . import liveness, writes
 FIRST_RETRY_S = 0.2
 MAX_RETRY_S = 10.0
 MAX_EPOCH_OPS = 200_000
+#: Layer rows of inspector records (one per layer and record, about 0.5 kB each) kept waiting.
+MAX_INSPECT_ROWS = 200_000
 MAX_MODEL_BYTES = 1 << 30
 
 
@@ -41,13 +45,14 @@ class Pending:
         self._lock = threading.Lock()
         self._runs: dict[str, dict[str, Any]] = {}
         self.dropped_epochs = 0
+        self.dropped_records = 0
 
     def add(self, op: tuple[Any, ...], name: str) -> None:
         if op[0] not in writes.DATA_OPS:
             return
         with self._lock:
             run = self._runs.setdefault(
-                op[1], {"name": name, "begin": 0, "epoch": 0, "end": 0, "model": 0}
+                op[1], {"name": name, **dict.fromkeys(writes.DATA_OPS, 0), "model": 0}
             )
             run[op[0]] += 1
             run["model"] += op[0] == "end" and op[3] is not None
@@ -62,7 +67,8 @@ class Pending:
                 run[op[0]] -= 1
                 run["model"] -= op[0] == "end" and op[3] is not None
                 self.dropped_epochs += dropped and op[0] == "epoch"
-                if not any(run[k] for k in ("begin", "epoch", "end")):
+                self.dropped_records += dropped and op[0] == "inspect"
+                if not any(run[k] for k in writes.DATA_OPS):
                     del self._runs[op[1]]
 
     def unmodel(self, run_id: str) -> None:
@@ -72,9 +78,9 @@ class Pending:
                 self._runs[run_id]["model"] -= 1
 
     def count(self) -> int:
-        """How many starts, epochs and ends are not stored yet."""
+        """How many starts, epochs, inspector records and ends are not stored yet."""
         with self._lock:
-            return sum(r["begin"] + r["epoch"] + r["end"] for r in self._runs.values())
+            return sum(r[k] for r in self._runs.values() for k in writes.DATA_OPS)
 
     def describe(self) -> str:
         """What is not stored yet, in words: "1 start, 3 epochs and 1 model of run ab12 (m)"."""
@@ -82,7 +88,8 @@ class Pending:
             runs = [(k, dict(v)) for k, v in self._runs.items()]
         if not runs:
             return "nothing"
-        words = {"begin": "start", "epoch": "epoch", "end": "end", "model": "model"}
+        words = {"begin": "start", "epoch": "epoch", "inspect": "inspector record", "end": "end",
+                 "model": "model"}  # fmt: skip
         parts = []
         for key, word in words.items():
             n = sum(r[key] for _, r in runs)
@@ -102,9 +109,10 @@ class Backlog:
     def __init__(self, pending: Pending) -> None:
         self.ops: list[tuple[Any, ...]] = []
         self.pending = pending
-        self.writes = 0  # starts, epochs and ends among the ops
+        self.writes = 0  # starts, epochs, inspector records and ends among the ops
         self.stop = False
         self._epochs = 0
+        self._rows = 0  # layer rows of the inspector records among the ops
         self._heartbeat = False
 
     def add(self, op: tuple[Any, ...]) -> None:
@@ -118,16 +126,28 @@ class Backlog:
         self._epochs += kind == "epoch"
         self.ops.append(op)
         if self._epochs > MAX_EPOCH_OPS:
-            self._drop_epochs(MAX_EPOCH_OPS // 10)
+            self._drop("epoch", MAX_EPOCH_OPS // 10)
+        if kind == "inspect":
+            self._rows += len(op[3])
+            if self._rows > MAX_INSPECT_ROWS:
+                self._drop("inspect", MAX_INSPECT_ROWS // 10)
         if kind == "end" and isinstance(op[3], bytes):
             self._bound_models()
 
-    def _drop_epochs(self, n: int) -> None:
-        keep, dropped = [], []
+    def _drop(self, kind: str, n: int) -> None:
+        """Drop the oldest ``kind`` ops: ``n`` epochs, or inspector records of ``n`` rows."""
+        keep, dropped, size = [], [], 0
         for op in self.ops:
-            (dropped if op[0] == "epoch" and len(dropped) < n else keep).append(op)
+            if op[0] == kind and size < n:
+                dropped.append(op)
+                size += 1 if kind == "epoch" else len(op[3])
+            else:
+                keep.append(op)
         self.ops = keep
-        self._epochs -= len(dropped)
+        if kind == "epoch":
+            self._epochs -= len(dropped)
+        else:
+            self._rows -= size
         self.writes -= len(dropped)
         self.pending.done(dropped, dropped=True)
 
@@ -151,7 +171,7 @@ class Backlog:
         for op in self.ops:
             if op[0] == "flush":
                 op[1].set()
-        self.ops, self.writes, self._epochs, self._heartbeat = [], 0, 0, False
+        self.ops, self.writes, self._epochs, self._rows, self._heartbeat = [], 0, 0, 0, False
 
 
 def run(store: Any) -> None:

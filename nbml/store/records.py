@@ -18,12 +18,18 @@ from typing import Any
 
 from ..core.errors import NbmlError, did_you_mean
 from ..core.files import inside, reason
-from ..core.registry import describe
 from . import liveness
 from .schema import BUSY_TIMEOUT_S, COLUMNS, open_readonly
 
 #: How a run's message says that it is kept without its model (then why).
 MODEL_NOT_SAVED = "The model was not saved"
+
+#: A stored run's inspection (:meth:`Reader.inspection`): name, layer rows, probe rows,
+#: records ``[(epoch, rows)]``, notes and the run's status.
+Inspected = tuple[
+    str, list[dict[str, Any]], list[int], list[tuple[int, list[dict[str, Any]]]],
+    dict[str, str], str,
+]  # fmt: skip
 
 
 @dataclass
@@ -139,7 +145,12 @@ class StoredRun:
         )
 
     def __repr__(self) -> str:
-        return describe(self)
+        last = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())
+        return (
+            f"<StoredRun {self.id} {self.name}: {self.status}, epoch {self.epoch}/{self.epochs}"
+            + (f", {last}" if last else "")
+            + ">"
+        )
 
 
 def _loads(text: str | None) -> Any:
@@ -294,6 +305,27 @@ class Reader:
             for key, value in json.loads(logs).items():
                 out.setdefault(key, []).append(value)
         return out
+
+    def inspection(self, run_id: str) -> Inspected | None:
+        """The model inspector's records of run ``run_id``: ``(name, layers, probe, records,
+        notes, status)``, ``records`` being ``[(epoch, rows)]`` in epoch order with NaN and
+        inf kept; None for an unknown run, a run that was not inspected, or a store older than
+        the inspector (read as it is: readers never migrate)."""
+        head = self._read(
+            f"SELECT {COLUMNS}, inspected.layers, inspected.probe, inspected.notes FROM runs "
+            "JOIN inspected ON inspected.run_id = runs.id WHERE runs.id = ?",
+            (run_id,),
+        )
+        if not head:
+            return None
+        n = len(COLUMNS.split(", "))
+        run = self._record(head[0][:n], time.time())
+        layers, probe, notes = (json.loads(text) for text in head[0][n:])
+        rows = self._read(
+            "SELECT epoch, rows FROM inspections WHERE run_id = ? ORDER BY epoch", (run_id,)
+        )
+        records = [(epoch, json.loads(text)) for epoch, text in rows]
+        return run.name, layers, probe, records, notes, run.status
 
     def _record(self, row: tuple[Any, ...], now: float) -> StoredRun:
         r = dict(zip(COLUMNS.split(", "), row, strict=True))

@@ -43,9 +43,36 @@ def _create_v1(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+_V2 = """
+CREATE TABLE inspected (
+    run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    layers TEXT NOT NULL, probe TEXT NOT NULL, every INTEGER NOT NULL,
+    notes TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE TABLE inspections (
+    run_id TEXT NOT NULL REFERENCES inspected (run_id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL, rows TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
+"""
+
+
+def _create_v2(db: sqlite3.Connection) -> None:
+    """Version 2: the model inspector's records (a run's ``inspection`` log).
+
+    ``inspected`` holds one row per inspected run (its layer table, probe rows, cadence and
+    notes, JSON), ``inspections`` one per record (the layers' statistics at an epoch end, a
+    JSON list; NaN and inf are written as ``NaN``/``Infinity``, which Python's ``json`` reads
+    back as floats). Runs of a version 1 store have no row in either: not inspected.
+    """
+    for statement in _V2.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 #: ``MIGRATIONS[v]`` takes a store from version ``v`` to ``v + 1``. To change the schema,
 #: append a function; never edit one that has shipped.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _create_v2]
 
 #: The columns of ``runs``, in the order the store reads them.
 COLUMNS = (

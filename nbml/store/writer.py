@@ -108,7 +108,8 @@ class Store(Reader):
     def behind(self) -> str:
         """A sentence saying what is not stored yet and why ("" when nothing waits on a fault)."""
         fault, dropped = self.fault, self.pending.dropped_epochs
-        if not fault and not dropped:
+        records = self.pending.dropped_records
+        if not fault and not dropped and not records:
             return ""
         out = ""
         if fault:
@@ -118,6 +119,8 @@ class Store(Reader):
             )
         if dropped:
             out += f" {dropped:,} epoch row(s) waited past nbml's memory bound and were not stored."
+        if records:
+            out += f" {records:,} inspector record(s) waited past nbml's memory bound, not stored."
         return out.strip()
 
     def notes(self, runs: list[Any]) -> list[str]:
@@ -144,8 +147,8 @@ class Store(Reader):
         self.finish(event)
 
     def early(self, event: Event) -> None:
-        """Queue a run's start and each finished epoch: subscribed ahead of the views, so an
-        epoch a user sees done is already on its way to disk."""
+        """Queue a run's start, each finished epoch and each inspector record: subscribed ahead
+        of the views, so an epoch a user sees done is already on its way to disk."""
         run = event.run
         if event.kind == "begin":
             if not self._closing:
@@ -162,6 +165,8 @@ class Store(Reader):
             op = ("epoch", run.id, index, logs, event.time, event.data.get("seconds"))
             self._put(op, run.name)
             self._committed(EPOCH_COMMIT_WAIT_S)
+        elif run.id in self._active and event.kind == "inspect" and run.inspection is not None:
+            self._put(writes.inspect_op(run, event.data), run.name)  # kept like an epoch
         self.warn()
 
     def _committed(self, timeout: float) -> None:

@@ -4,6 +4,9 @@ The ops are tuples queued by :class:`~nbml.store.writer.Store`:
 
 - ``("begin", run_id, name, params, data, epochs, started)``
 - ``("epoch", run_id, index, logs, time, seconds)``
+- ``("inspect", run_id, epoch, rows, (layers, probe, every, notes))``: an inspector record (see
+  :func:`inspect_op`); the run-level part is written with the run's first record, its notes
+  updated with each.
 - ``("end", run_id, (status, epoch, ended, metrics, message), model, why)``: ``model`` is the
   serialised ``.keras`` file (bytes), the path it was written to, or None; ``why`` says why a
   run has no model ("" when it has one, or when none was asked for).
@@ -29,7 +32,7 @@ from .records import MODEL_NOT_SAVED, better
 
 log = logging.getLogger("nbml")
 
-DATA_OPS = ("begin", "epoch", "end")
+DATA_OPS = ("begin", "epoch", "inspect", "end")
 
 
 def dumps(value: Any) -> str:
@@ -100,6 +103,8 @@ def apply(db: sqlite3.Connection, op: tuple[Any, ...], live: dict, now: float) -
             "UPDATE runs SET epoch = ?, metrics = ?, best = ?, heartbeat = ? WHERE id = ?",
             (index + 1, dumps(logs), dumps(best), now, run_id),
         )
+    elif kind == "inspect":
+        _inspect(db, op)
     elif kind == "end":
         status, epoch, ended, metrics, message = op[2]
         model = op[3] if isinstance(op[3], str) else None
@@ -113,6 +118,30 @@ def apply(db: sqlite3.Connection, op: tuple[Any, ...], live: dict, now: float) -
             (status, epoch, ended or now, dumps(metrics), message, model, now, run_id),
         )
         del live[run_id]
+
+
+def inspect_op(run: Any, data: dict[str, Any]) -> tuple[Any, ...]:
+    """The op of an ``inspect`` event of ``run``: its record, and the run-level part of its
+    inspector log (the layer table and probe rows are shared, not copied: they never change
+    once the run starts; the notes are copied, they can grow)."""
+    log = run.inspection
+    head = (log.layers, log.probe, log.every, dict(log.notes))
+    return ("inspect", run.id, int(data["epoch"]), list(data["rows"]), head)
+
+
+def _inspect(db: sqlite3.Connection, op: tuple[Any, ...]) -> None:
+    _, run_id, epoch, rows, (layers, probe, every, notes) = op
+    cursor = db.execute("UPDATE inspected SET notes = ? WHERE run_id = ?", (dumps(notes), run_id))
+    if not cursor.rowcount:  # the run's first record
+        db.execute(
+            "INSERT INTO inspected (run_id, layers, probe, every, notes) VALUES (?, ?, ?, ?, ?)",
+            (run_id, dumps(layers), dumps(probe), every, dumps(notes)),
+        )
+    # NaN and inf are kept: json writes them as NaN/Infinity, which it reads back as floats
+    db.execute(
+        "INSERT OR REPLACE INTO inspections (run_id, epoch, rows) VALUES (?, ?, ?)",
+        (run_id, epoch, dumps(rows)),
+    )
 
 
 def _begin(db: sqlite3.Connection, op: tuple[Any, ...], live: dict, now: float) -> None:
