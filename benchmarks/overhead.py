@@ -89,6 +89,16 @@ _TRAIN_LINE = (
 )
 
 
+#: Untimed set-up of the callback-list variants: nbml's choice, and the two lists forced.
+_CALLBACK_LISTS = (
+    "import nbml.training.loop as _lp, nbml.training.batches as _bt\n"
+    "_lean0 = getattr(_lp, '_lean0', None) or _lp.lean\n"
+    "_lp._lean0 = _lean0\n"
+    "def _lean_list(p, cbs, **k):\n    return _bt.LeanCallbacks(p, list(cbs), **k)\n"
+    "def _keras_list(p, cbs, **k):\n    return [p, *cbs]\n"
+)
+
+
 @dataclass(frozen=True)
 class Variant:
     """One way of training the workload.
@@ -137,6 +147,24 @@ VARIANTS: dict[str, Variant] = {
         description="%%train ... --steps-per-execution 1: the live monitor's own cost, one "
         "batch per call as fit(verbose=0) runs",
     ),
+    # nbml's fit with its LeanCallbacks list or with Keras's own CallbackList, forced either
+    # way whatever nbml would choose (nbml.training.loop.lean swapped around the cell)
+    **{
+        f"{kind}_{spe}": Variant(
+            "_lp.lean = {callbacks}\ntry:\n"
+            "    get_ipython().run_cell_magic('train', {line!r}, {model!r})\n"
+            "finally:\n    _lp.lean = _lean0\n",
+            setup=_CALLBACK_LISTS,
+            fields={
+                "callbacks": f"_{kind}_list",
+                "line": "{train_line} --no-widget --steps-per-execution " + spe[3:],
+            },
+            description=f"%%train ... --no-widget --steps-per-execution {spe[3:]}, fit with "
+            + ("nbml's LeanCallbacks" if kind == "lean" else "Keras's own CallbackList"),
+        )
+        for spe in ("speauto", "spe1")
+        for kind in ("lean", "keras")
+    },
     "verbose1": Variant(
         _FIT,
         fields={"verbose": 1},
@@ -327,7 +355,9 @@ def run_training(config: argparse.Namespace) -> dict[str, Any]:
             if any(VARIANTS[n].kernel == "cached" for n in names):
                 cache = os.path.join(cwd, "compile-cache")
                 kernels["cached"] = Kernel(cwd, {"NBML_COMPILE_CACHE": cache})
-            return _train_in(kernels, names, config)
+            result = _train_in(kernels, names, config)
+            result["callback_pairs"] = callback_pairs(result["rounds"], config.seed)
+            return result
         finally:
             for kernel in kernels.values():
                 kernel.shutdown()
@@ -429,6 +459,26 @@ def _train_in(
     return result
 
 
+def callback_pairs(rounds: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Per steps-per-execution setting, nbml's fit with LeanCallbacks over the same fit with
+    Keras's CallbackList, paired within each round: median ratio of seconds and its 95 % CI."""
+    out = {}
+    for spe in ("speauto", "spe1"):
+        lean, keras = f"lean_{spe}", f"keras_{spe}"
+        ratios = [
+            row["seconds"][lean] / row["seconds"][keras]
+            for row in rounds
+            if lean in row["seconds"] and keras in row["seconds"]
+        ]
+        if ratios:
+            out[spe] = {
+                "ratio": statistics.median(ratios),
+                "ratio_ci95": list(bootstrap_median(ratios, seed)),
+                "ratios": ratios,
+            }
+    return out
+
+
 def bootstrap_median(values: list[float], seed: int = 0, n: int = 10_000) -> tuple[float, float]:
     """A 95 % percentile-bootstrap confidence interval of the median of ``values``."""
     import random
@@ -512,6 +562,12 @@ def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
                 f"{v['iopub_messages']:>11.0f} {v['iopub_bytes'] / 1024:>9.1f}"
             )
         missed += _missed_budgets(variants, config)
+        for spe, pair in training.get("callback_pairs", {}).items():
+            low, high = pair["ratio_ci95"]
+            print(
+                f"--steps-per-execution {spe[3:]}: LeanCallbacks / Keras's CallbackList = "
+                f"{pair['ratio']:.3f} [{low:.3f}, {high:.3f}] (median of paired rounds, 95% CI)"
+            )
         bd = training.get("breakdown")
         if bd:
             print()
@@ -590,8 +646,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     p.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated, from {', '.join(VARIANTS)} ({BASELINE} is always run)",
+        default=",".join(v for v in VARIANTS if not v.startswith(("lean_", "keras_"))),
+        help=f"comma-separated, from {', '.join(VARIANTS)} ({BASELINE} is always run; by "
+        "default all but the callback-list ones, lean_* and keras_*)",
     )
     p.add_argument(
         "--warmup-samples",
