@@ -53,6 +53,8 @@ _LAZY = {
     "stop": "api",
     "load_data": "api",
     "lr_find": "api.lr_find",
+    "inspect": "api.inspect",
+    "Inspection": "api.inspect",
     "sweep": "api.sweep",
     "Run": "core.registry",
     "ModelRecord": "core.registry",
@@ -80,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 _MAGIC_NAMES = (
     "train", "evaluate", "predict", "models", "devices", "stop", "save", "runs", "lr_find", "sweep",
+    "inspect",
 )  # fmt: skip
 
 
@@ -88,6 +91,7 @@ def load_ipython_extension(ipython: Any) -> None:
     ``NbmlMagics.store_path`` (no file is touched until a run starts); loading twice is
     harmless."""
     from .magics import NbmlMagics, attach_store
+    from .magics.inspect import InspectMagics
     from .magics.lr_find import LRFindMagics
     from .magics.sweep import SweepMagics
 
@@ -98,7 +102,7 @@ def load_ipython_extension(ipython: Any) -> None:
     _install_views(ipython)
     magics = NbmlMagics(ipython)
     ipython.register_magics(magics)
-    for cls in (LRFindMagics, SweepMagics):  # beside NbmlMagics, sharing its settings
+    for cls in (LRFindMagics, SweepMagics, InspectMagics):  # beside NbmlMagics, its settings
         ipython.register_magics(cls(ipython, magics))
     attach_store(magics.store_path)
     from . import store
@@ -124,13 +128,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     with contextlib.suppress(ValueError):  # not registered
         ipython.events.unregister("pre_run_cell", store.wait_saves)
     ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, NbmlMagics)]
-    magics = ipython.magics_manager.magics
-    for kind in ("line", "cell"):
-        for n in _MAGIC_NAMES:
-            magics[kind].pop(n, None)
-    magics["line"].update(getattr(ipython, "_nbml_shadowed", {}))
-    for cls in ("NbmlMagics", "LRFindMagics", "SweepMagics"):
-        ipython.magics_manager.registry.pop(cls, None)
+    from .compat import ipython as ipython_compat
+
+    classes = ("NbmlMagics", "LRFindMagics", "SweepMagics", "InspectMagics")
+    ipython_compat.remove_magics(ipython, _MAGIC_NAMES, classes)
+    ipython_compat.restore_line_magics(ipython, getattr(ipython, "_nbml_shadowed", {}))
     from .views import comm
 
     if comm.CHANNEL is not None:

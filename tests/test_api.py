@@ -277,9 +277,17 @@ def test_the_training_thread_runs_nbml_code_only_when_there_is_work(monkeypatch)
     sys.setprofile(profile)
     try:
         run = nbml.train(
-            "quiet", mlp(), "sklearn:digits", epochs=2, batch_size=8, display="none",
-            namespace={}, update_interval=3600, steps_per_execution=1,
-        )  # fmt: skip
+            "quiet",
+            mlp(),
+            "sklearn:digits",
+            epochs=2,
+            batch_size=8,
+            display="none",
+            namespace={},
+            update_interval=3600,
+            steps_per_execution=1,
+            inspect="off",
+        )  # fmt: skip  (the inspector's per-epoch work: tests/test_inspector.py)
     finally:
         sys.setprofile(None)
         unsubscribe()

@@ -20,9 +20,8 @@ from ..ml import data as _data
 from ..ml import exporting, preprocessing, seeding
 from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
-from ..training import inspector
+from ..training import inspector, pipeline
 from ..training import loop as training
-from ..training import pipeline
 
 _hooks.first_use()  # a user importing the API directly: the views show its runs (nbml/__init__)
 
@@ -125,7 +124,6 @@ def train(
     source, model = model, built(model, opts.seed)
     ns = _namespace(namespace)
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
-    background = opts.background
     # checked free and held until its run is registered: a second training of it is refused
     with REGISTRY.claim(name, model, action="train it", wait=opts.wait):
         p = _plan(name, model, ns, opts, None if model is source else source)
@@ -133,19 +131,21 @@ def train(
         p.params.update(extra_params or {})
         p.params["inspect"] = 1 if opts.inspect is None else opts.inspect
         inspector.attach(p, p.params["inspect"])
-        # Registering the run, showing it, training and publishing its end are one piece: an
-        # interrupt at any moment ends the run (exactly one ``end``) instead of leaving it
-        # hanging.
-        with training.deferred_interrupts() as launch:
-            run = p.commit(ns, cell)
-            announce(p.record, run, show, foreground=not background)
-            training.execute(
-                p, run, background=background, interval=update_interval, launch=launch
-            )
-    return run
+        return _launch(p, ns, cell, show, opts.background, update_interval)
 
 
 train.__signature__ = _options.signature(train)  # type: ignore[attr-defined]
+
+
+def _launch(p: Any, ns: dict[str, Any], cell: int | None, show: str, bg: bool, dt: float) -> Run:
+    """Register the run, show it, train it (in the background with ``bg``) and publish its
+    end as one piece: an interrupt at any moment ends the run (exactly one ``end``) instead
+    of leaving it hanging."""
+    with training.deferred_interrupts() as launch:
+        run = p.commit(ns, cell)
+        announce(p.record, run, show, foreground=not bg)
+        training.execute(p, run, background=bg, interval=dt, launch=launch)
+    return run
 
 
 def built(model: Any, seed: int | None) -> Any:

@@ -130,7 +130,8 @@ def _stored(run_id: str) -> Inspection | None:
     if found is None:
         return None
     name, layers, probe, records, notes, status = found
-    return Inspection(name, run_id, layers, records, _flags.find(records), probe, notes, status)
+    found = _flags.find(records, layers)
+    return Inspection(name, run_id, layers, records, found, probe, notes, status)
 
 
 def _unknown(key: str) -> NbmlError:

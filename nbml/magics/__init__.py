@@ -15,7 +15,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Float, Int, Unicode, observe
+from traitlets import Bool, Float, Int, Unicode, Union, observe
 from traitlets.config import Configurable
 
 from ..compat import ipython as ipython_compat
@@ -57,6 +57,11 @@ class NbmlMagics(Magics, Configurable):
         ".nbml", help="Folder for runs and saved models ('' keeps runs in memory only)."
     ).tag(config=True)
     widgets = Bool(True, help="Live widgets (False: text output).").tag(config=True)
+    inspect = Union(
+        [Int(), Unicode()],
+        default_value=1,
+        help="The inspector records every N epochs of %%train (1), or 'off'.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
@@ -101,6 +106,7 @@ class NbmlMagics(Magics, Configurable):
         no_widget = given.pop("no_widget", False)
         given.setdefault("epochs", self.default_epochs)
         given.setdefault("batch_size", self.default_batch_size)
+        given.setdefault("inspect", self.inspect)
         # a %%train cell ends with the training: its model is saved while the cell returns
         # (the next cell waits for it); a line magic's caller may use the model at once
         later = cell is not None and not args.background

@@ -21,6 +21,10 @@ EXPLODING_GROWTH = 10.0
 #: ...while its weights moved at least this much relative to their norm (the update ratio).
 EXPLODING_UPDATE = 1.0
 
+#: Activations whose outputs are positive by construction: an output <= 0 there is a value that
+#: underflowed, not a dead unit, so ``dead_units`` is not looked for.
+POSITIVE_OUTPUTS = ("softmax", "sigmoid", "softplus", "exponential")
+
 KINDS = ("dead_units", "vanishing_gradient", "exploding_gradient", "non_finite")
 
 
@@ -38,16 +42,21 @@ def _bad(value: Any) -> bool:
     return value is not None and not math.isfinite(value)
 
 
-def find(history: list[tuple[int, list[dict[str, Any]]]]) -> list[Flag]:
+def find(
+    history: list[tuple[int, list[dict[str, Any]]]], layers: list[dict[str, Any]] | None = None
+) -> list[Flag]:
     """Every flag in the records so far: ``history`` is ``[(epoch, rows), ...]`` in order,
-    each row a layer's statistics (:meth:`nbml.ml.inspection.Probe.record`). A flag is
-    reported once, at the first record where it holds."""
+    each row a layer's statistics (:meth:`nbml.ml.inspection.Probe.record`); ``layers``, the
+    layer table (its ``activation``). A flag is reported once, at the first record where it
+    holds."""
+    positive = {r["layer"] for r in layers or () if r.get("activation") in POSITIVE_OUTPUTS}
     flags: dict[tuple[str, str], Flag] = {}
     for i, (epoch, rows) in enumerate(history):
         prev = {r["layer"]: r for r in history[i - 1][1]} if i else {}
         before = {r["layer"]: r for r in history[i - 2][1]} if i > 1 else {}
         found = _non_finite(epoch, rows) + _vanishing(epoch, rows)
-        found += _exploding(epoch, rows, prev) + _dead(epoch, rows, prev, before)
+        found += _exploding(epoch, rows, prev)
+        found += _dead(epoch, [r for r in rows if r["layer"] not in positive], prev, before)
         for flag in found:
             flags.setdefault((flag.layer, flag.kind), flag)
     return sorted(flags.values(), key=lambda f: (f.epoch, KINDS.index(f.kind), f.layer))

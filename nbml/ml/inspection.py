@@ -39,6 +39,8 @@ def leaves(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
     out = []
     for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
         path = f"{prefix}{layer.name}"
         if isinstance(layer, keras.Model) and layer.layers:
             out.extend(leaves(layer, path + "/"))
@@ -235,7 +237,8 @@ def _output_model(model: Any) -> tuple[list[str], Any]:
     """The top-level layers' outputs as one model (their names, the model)."""
     import keras
 
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.Model)]
+    skip = (keras.Model, keras.layers.InputLayer)
+    layers = [layer for layer in model.layers if not isinstance(layer, skip)]
     sub = keras.Model(model.inputs, [layer.output for layer in layers])
     return [layer.name for layer in layers], sub
 

@@ -176,10 +176,8 @@ class TrainingPublisher(keras.callbacks.Callback):
         loss = logs.get("loss")
         if self.nan_at is None and loss is not None and not math.isfinite(loss):
             self.nan_at = (epoch, max(self._begun - 1, 0), loss)
-        if self.nan_at is not None:
+        if self.nan_at is not None:  # the weights go back at the end of training
             self.model.stop_training = True
-            if self._good_weights is not None:
-                self.model.set_weights(self._good_weights)
             return
         steps = self.params.get("steps") if self.params else None
         if self.stop_requested and not (steps and self._begun >= steps):
@@ -191,6 +189,12 @@ class TrainingPublisher(keras.callbacks.Callback):
         self._good_weights = self.model.get_weights()
         seconds = time.monotonic() - self._epoch_t0
         self._publish("epoch", {"epoch": epoch, "logs": self.run.metrics, "seconds": seconds})
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        # a non-finite loss: the weights of the last good epoch go back only now, so every
+        # epoch-end callback (the inspector) saw the epoch as it ended
+        if self.nan_at is not None and self._good_weights is not None:
+            self.model.set_weights(self._good_weights)
 
 
 def _finite(logs: dict[str, Any]) -> bool:
@@ -242,6 +246,7 @@ class LiveMonitor(TrainingPublisher):
         super().on_train_begin(logs)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        super().on_train_end(logs)
         run = self.run
         run.ended = time.time()
         run.status = "failed" if self.nan_at else "finished"

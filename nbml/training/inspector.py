@@ -79,7 +79,7 @@ class Inspector(keras.callbacks.Callback):
         rows = probe.record()
         log: Log = run.inspection
         log.records.append((epoch + 1, rows))
-        log.flags = _flags.find(log.records)
+        log.flags = _flags.find(log.records, log.layers)
         for key, note in (("gradients", probe.no_gradient), ("activations", probe.no_activations)):
             if note is not None:
                 log.notes[key] = note

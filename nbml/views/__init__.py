@@ -61,6 +61,9 @@ def _register_formatters(shell: Any) -> None:
     module, name = "nbml.training.lr_range", "LRFinding"
     formatter.mimebundle_formatter.for_type_by_name(module, name, _finding_bundle)
     formatter.formatters["text/html"].for_type_by_name(module, name, _finding_html)
+    module, name = "nbml.api.inspect", "Inspection"
+    formatter.formatters["text/html"].for_type_by_name(module, name, _inspection_html)
+    formatter.formatters["text/plain"].for_type_by_name(module, name, _inspection_text)
     module, name = "nbml.training.sweeps", "Sweep"
     # the bundle holds the static HTML: a text/html formatter would add it to the one-line
     # result of a cell that already shows the sweep
@@ -95,3 +98,15 @@ def _sweep_bundle(sweep: Any) -> dict | None:
     from .widgets.sweep import bundle
 
     return bundle(sweep)
+
+
+def _inspection_html(ins: Any) -> str:
+    from .inspection import inspection_html
+
+    return inspection_html(ins)
+
+
+def _inspection_text(ins: Any, printer: Any, cycle: bool) -> None:
+    from .inspection import inspection_text
+
+    printer.text(inspection_text(ins))
