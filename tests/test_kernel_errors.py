@@ -23,6 +23,7 @@ import pytest
 from catalogue import HEALTHY, SETUP, TINY_MODEL
 from catalogue_busy import BUSY_CASES, INPUT_CASES
 from catalogue_data import DATA_CASES, JUDGE_CASES, LABEL_CASES, STREAM_CASES
+from catalogue_inspect import INSPECT_CASES, INSPECT_LEGIT
 from catalogue_legit import LEGIT
 from catalogue_lr_find import LR_FIND_CASES, LR_FIND_LEGIT
 from catalogue_mistakes import BASIC_CASES, NAME_CASES, OPTION_CASES
@@ -79,6 +80,7 @@ CASES = [
     *LR_FIND_CASES,
     *LR_FIND_COMBINATIONS,
     *SWEEP_CASES,
+    *INSPECT_CASES,
 ]
 
 
@@ -117,7 +119,9 @@ def test_mistake_is_a_usage_error_and_the_kernel_still_trains(tiny, before, code
     _still_trains(kernel)
 
 
-@pytest.mark.parametrize(("before", "code", "expr", "expected", "out"), [*LEGIT, *LR_FIND_LEGIT])
+@pytest.mark.parametrize(
+    ("before", "code", "expr", "expected", "out"), [*LEGIT, *LR_FIND_LEGIT, *INSPECT_LEGIT]
+)
 def test_legitimate_edge_input_gives_the_right_result(tiny, before, code, expr, expected, out):
     kernel = tiny
     if before:
