@@ -135,9 +135,7 @@ def _notes(ins: Any) -> str:
 def inspection_text(ins: Any) -> str:
     """The plain-text rendering: one line per layer and one per flag."""
     lines = [repr(ins)]
-    last = dict(ins.records[-1]) if ins.records else {}
     latest = {r["layer"]: r for r in (ins.records[-1][1] if ins.records else [])}
-    del last
     for r in ins.layer_rows:
         s = latest.get(r["layer"], {})
         nums = ", ".join(f"{k} {_number(s.get(k))}" for k, _, _ in SPARKS if s.get(k) is not None)
