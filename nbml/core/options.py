@@ -99,31 +99,27 @@ def split_seed(seed: int | None) -> int:
     return 0 if seed is None else seed
 
 
+def _word_or_count(option: str, value: Any, word: str, what: str) -> Any:
+    """``word`` (any case), or a whole number of at least 1 (text of digits too); else
+    :class:`NbmlError` saying ``what`` the option takes."""
+    if isinstance(value, str) and value.strip().lower() == word:
+        return word
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)  # the magic's text: say the number back as a number
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise NbmlError(f"{option} takes {what}, not {value!r}.")
+    return int(value)
+
+
 def check_inspect(option: str, value: Any) -> Any:
     """``--inspect``: ``off``, or every how many epochs the inspector records (1 or more)."""
-    if isinstance(value, str) and value.strip().lower() == "off":
-        return "off"
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NbmlError(
-            f"{option} takes a number of epochs between two records of the inspector (1 for "
-            f"every epoch, the default) or off, not {value!r}."
-        )
-    return int(value)
+    what = "a number of epochs between two records of the inspector (1 for every epoch, the "
+    return _word_or_count(option, value, "off", what + "default) or off")
 
 
 def _steps(option: str, value: Any) -> Any:
-    if value == "auto":
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NbmlError(
-            f"{option} takes auto or a whole number of batches per call (at least 1), "
-            f"not {value!r}."
-        )
-    return int(value)
+    what = "auto or a whole number of batches per call (at least 1)"
+    return _word_or_count(option, value, "auto", what)
 
 
 def _text(option: str, value: Any) -> Any:

@@ -6,7 +6,6 @@ the sidebar) subscribe. Nothing in this module imports Keras.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
 import itertools
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NbmlError
+from .views_thread import ViewsThread
 
 #: Run states: ``running`` while fit runs, then one of the three ends.
 RUN_STATES = ("running", "finished", "stopped", "failed")
@@ -165,7 +165,7 @@ class Registry:
         self._claims: list[tuple[str, Any]] = []
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
-        self._views = _ViewsThread(self.publish)
+        self._views = ViewsThread(self.publish)
 
     def get(self, name: str) -> ModelRecord | None:
         return self._models.get(name)
@@ -331,67 +331,6 @@ class Registry:
                 import logging
 
                 logging.getLogger("nbml").exception("nbml view failed on %s", event.kind)
-
-
-class _ViewsThread:
-    """The thread that publishes posted events, in order. A ``batch`` event that a newer one
-    of the same run has overtaken in the queue is dropped (views show the newest anyway)."""
-
-    def __init__(self, publish: Subscriber) -> None:
-        self._publish = publish
-        self._items: collections.deque = collections.deque()
-        self._ready = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def post(self, event: Event, context: contextvars.Context, wait: bool) -> None:
-        if threading.current_thread() is self._thread:  # a view posting: publish it in turn
-            self._publish(event)
-            return
-        done = threading.Event() if wait else None
-        with self._ready:
-            self._items.append((event, context, done))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="nbml-views", daemon=True)
-                self._thread.start()
-            self._ready.notify()
-        if done is not None:
-            done.wait()
-
-    def drain(self, timeout: float | None = None) -> bool:
-        with self._ready:
-            if not self._items and self._thread is None:
-                return True
-        done = threading.Event()
-        with self._ready:
-            self._items.append((None, None, done))
-            self._ready.notify()
-        return done.wait(timeout)
-
-    def _take(self) -> list[tuple[Any, Any, Any]]:
-        with self._ready:
-            while not self._items:
-                self._ready.wait()
-            items = list(self._items)
-            self._items.clear()
-        newest = {}
-        for i, (event, _, _) in enumerate(items):
-            if event is not None and event.kind == "batch":
-                newest[event.run.id] = i
-        return [
-            item
-            for i, item in enumerate(items)
-            if item[0] is None or item[0].kind != "batch" or newest[item[0].run.id] == i
-        ]
-
-    def _loop(self) -> None:
-        while True:
-            for event, context, done in self._take():
-                try:
-                    if event is not None:
-                        context.run(self._publish, event)
-                finally:
-                    if done is not None:
-                        done.set()
 
 
 def _same(a: Any, b: Any) -> bool:
