@@ -7,8 +7,10 @@ Views depend on the layers below and subscribe to them; nothing below calls a vi
   :class:`~nbml.LiveMonitor` publish when a run is registered), on the announcing thread, so
   the monitor or the text line appears in the cell that started the run;
 - IPython formatters that draw an :class:`~nbml.Evaluation` (a confusion-matrix widget, static
-  HTML) and an :class:`~nbml.training.lr_range.LRFinding` (the finder's chart widget, static
-  SVG), registered on the running IPython shell (now, or when ``%load_ext nbml`` runs).
+  HTML), an :class:`~nbml.training.lr_range.LRFinding` (the finder's chart widget, static
+  SVG) and an :class:`~nbml.api.inspect.Inspection` (the inspector widget, the static table
+  with SVG sparklines), registered on the running IPython shell (now, or when ``%load_ext
+  nbml`` runs).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def _register_formatters(shell: Any) -> None:
     formatter.mimebundle_formatter.for_type_by_name(module, name, _finding_bundle)
     formatter.formatters["text/html"].for_type_by_name(module, name, _finding_html)
     module, name = "nbml.api.inspect", "Inspection"
+    # the widget (its static HTML inside); the text/html formatter keeps the static table for
+    # front ends without widgets and for exports
+    formatter.mimebundle_formatter.for_type_by_name(module, name, _inspection_bundle)
     formatter.formatters["text/html"].for_type_by_name(module, name, _inspection_html)
     formatter.formatters["text/plain"].for_type_by_name(module, name, _inspection_text)
     module, name = "nbml.training.sweeps", "Sweep"
@@ -100,7 +105,15 @@ def _sweep_bundle(sweep: Any) -> dict | None:
     return bundle(sweep)
 
 
-def _inspection_html(ins: Any) -> str:
+def _inspection_bundle(ins: Any) -> dict | None:
+    from .widgets.inspector import bundle
+
+    return bundle(ins)
+
+
+def _inspection_html(ins: Any) -> str | None:
+    if getattr(ins, "_shown_live", False):  # a live widget shows it, with its own static HTML
+        return None
     from .inspection import inspection_html
 
     return inspection_html(ins)
@@ -109,4 +122,4 @@ def _inspection_html(ins: Any) -> str:
 def _inspection_text(ins: Any, printer: Any, cycle: bool) -> None:
     from .inspection import inspection_text
 
-    printer.text(inspection_text(ins))
+    printer.text(repr(ins) if getattr(ins, "_shown_live", False) else inspection_text(ins))

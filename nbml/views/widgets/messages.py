@@ -59,6 +59,15 @@ def retrain_panel(run: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 CONFUSION: dict[str, tuple[set[str], set[str]]] = {"cell": ({"true", "pred"}, {"page"})}
 
 
+#: The inspector widget's messages: a new view asks for the bounded history (``sync``).
+INSPECTOR: dict[str, tuple[set[str], set[str]]] = {"sync": (set(), set())}
+
+
+def inspector_request(msg: Any) -> dict[str, Any]:
+    """A valid inspector-widget message: ``sync``, with no other field."""
+    return check_shape(msg, INSPECTOR)
+
+
 def whole(msg: dict[str, Any], key: str, low: int, high: int) -> int:
     """``msg[key]`` as an int in ``low..high``; a float, a bool or a string is refused."""
     value = msg.get(key)
