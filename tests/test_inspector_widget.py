@@ -196,10 +196,13 @@ def test_a_widget_shown_before_the_runs_first_record_follows_that_run():
     assert ins.run_id is None  # the API had no inspected run to give
     widget = InspectorWidget(ins, update_interval=0.0)
     assert widget.run is run and widget.state["run"] == ""
+    assert widget.state["status"] == "running"
+    assert widget.state["notes"]["stats"].startswith("run r1 trains")
     run.inspection = Log(_layers("a", "flat"), [0, 1], 1)
     _record(run, 1)
     assert widget.state["run"] == "r1" and [r[0] for r in widget.state["records"]] == [1]
     assert [r["layer"] for r in widget.state["layers"]] == ["a", "flat"]
+    assert widget.state["notes"] == {} and widget.state["status"] == "running"
     _end(run)
 
 

@@ -48,7 +48,7 @@ export interface State {
 export const SPARKS: { key: string; title: string; log: boolean; range?: [number, number] }[] = [
   { key: "weight_norm", title: "weight norm", log: false },
   { key: "grad_norm", title: "gradient norm (log)", log: true },
-  { key: "dead_fraction", title: "dead fraction", log: false, range: [0, 1] },
+  { key: "dead_fraction", title: "dead fraction", log: false, range: [0, 1] }, // a share
 ];
 
 export const WIDTH = 90;
@@ -219,7 +219,11 @@ function layerTable(s: State, columns: string[]): HTMLTableElement {
     for (const c of cells) tr.append(el("td", "", String(c)));
     for (const spark of SPARKS) {
       const col = columns.indexOf(spark.key);
-      const values = s.records.map((r): Stat => (col >= 0 ? (r[1]?.[i]?.[col] ?? "n/a") : "n/a"));
+      const values = s.records.map((r): Stat => {
+        const v: Stat = col >= 0 ? (r[1]?.[i]?.[col] ?? "n/a") : "n/a";
+        // a share: float32 rounding may leave it a hair outside [0, 1]
+        return spark.range && typeof v === "number" ? Math.min(Math.max(v, 0), 1) : v;
+      });
       const td = el("td", "nbml-spark-cell");
       td.dataset.stat = spark.key;
       if (values.some((v) => typeof v !== "string")) {

@@ -124,12 +124,15 @@ class InspectorWidget(Listener, WithStatic, anywidget.AnyWidget):
     def _state(self) -> dict[str, Any]:
         ins = self.current()
         run = self.run if self.run is not None and self.run.id == self._shown else None
-        status = run.status if run is not None else (ins.status or "")
+        status, notes = (run.status if run is not None else ins.status or ""), dict(ins.notes)
+        if self.run is not None and run is None:  # following a run that has not recorded yet
+            status = "running"
+            notes["stats"] = f"run {self.run.id} trains: its records come at its epochs' ends"
         return json_safe({
             "run": self._shown or "", "status": status,
             "epochs": run.epochs if run is not None else None,
             "layers": list(ins.layer_rows), "records": list(self._records),
-            "flags": list(self._flags), "notes": dict(ins.notes),
+            "flags": list(self._flags), "notes": notes,
         })  # fmt: skip
 
     def _take(self) -> tuple[list[Record], bool]:
