@@ -102,10 +102,11 @@ def lean(publisher: TrainingPublisher, callbacks: list[Any], **params: Any) -> A
 
     Measured (``benchmarks/overhead.py --variants lean_speauto,keras_speauto,lean_spe1,
     keras_spe1 --rounds 20``: ``%%train --no-widget`` on the reference workload of
-    docs/reference.md#budgets, 2026-12-07, a loaded 2-core VM), nbml's fit with LeanCallbacks over the same fit with Keras's list, the
-    median of paired rounds and its 95 % interval: at one batch per call 0.892 [0.859, 0.978];
-    at ``--steps-per-execution auto`` (several batches per call) 1.063 [0.960, 1.114], a tie,
-    so there Keras's own list is used.
+    docs/reference.md#budgets, 2026-12-07, a loaded 2-core VM; README, Benchmarks), nbml's fit
+    with LeanCallbacks over the same fit with Keras's list, the median of paired rounds and its
+    95 % interval: at one batch per call 0.892 [0.859, 0.978]; at ``--steps-per-execution
+    auto`` (several batches per call) 1.063 [0.960, 1.114], a tie, so there Keras's own list is
+    used.
     """
     if int(getattr(params.get("model"), "steps_per_execution", 1) or 1) > 1:
         return [publisher, *callbacks]
