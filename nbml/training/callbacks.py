@@ -1,13 +1,14 @@
 """The Keras callback that publishes a run's progress to the registry.
 
-Under nbml's own training the callback list is :class:`~nbml.training.batches.LeanCallbacks`:
-no nbml code runs per batch, and at most once per ``interval`` seconds (or at a stop request)
+Under nbml's own training at one batch per compiled call the callback list is
+:class:`~nbml.training.batches.LeanCallbacks`: no nbml code runs per batch, and at most once per ``interval`` seconds (or at a stop request)
 the batches since the last look are handed to :meth:`TrainingPublisher.tick`, on the training
 thread, which reads the newest logs, checks the loss and publishes. A loss that is not finite
 is found back to its first batch: Keras's batch loss is the epoch's running mean, which stays
 non-finite once it is.
 
-Under a user's own ``model.fit`` (:class:`LiveMonitor`) Keras's list runs the callback as
+Under a user's own ``model.fit`` (:class:`LiveMonitor`), and under nbml's at several batches
+per call (:func:`~nbml.training.batches.lean`), Keras's list runs the callback as
 ``async_safe``: its ``on_train_batch_end`` runs on Keras's callback thread pool, only stores the
 newest logs and watches for a non-finite loss; work that must happen on the training thread
 (publishing, setting ``model.stop_training``) is requested by installing
