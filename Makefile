@@ -26,7 +26,7 @@ test: venv
 	cd labextension && npm test -- --ci
 
 # The core kernel tests on TensorFlow and torch too (make test covers JAX).
-BACKEND_TESTS := tests/test_kernel_training.py tests/test_kernel_errors.py tests/test_kernel_devices.py tests/test_lr_find.py
+BACKEND_TESTS := tests/test_kernel_training.py tests/test_kernel_errors.py tests/test_kernel_devices.py tests/test_lr_find.py tests/test_kernel_inspector.py tests/test_seed.py
 test-backends: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,tensorflow,torch]'
 	for backend in tensorflow torch; do \
