@@ -95,6 +95,9 @@ def alias(name: str, value: ast.expr, known: set[str], doc: str | None) -> list[
     one = f"export type {name} = {' | '.join(parts)};"
     if len(one) <= WIDTH:
         return [*lines, one]
+    indented = f"  {' | '.join(parts)};"  # Prettier's form when the union fits on the next line
+    if len(indented) <= WIDTH:
+        return [*lines, f"export type {name} =", indented]
     return [*lines, f"export type {name} =", *(f"  | {p}" for p in parts[:-1]), f"  | {parts[-1]};"]
 
 

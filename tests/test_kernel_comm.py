@@ -163,7 +163,8 @@ def test_documented_examples_are_what_the_kernel_does(bare):
                 comm_id,
                 lambda ms: any(
                     m["msg_type"] == "comm_msg"
-                    and m["content"]["data"]["type"] in ("hello", "ack", "summary", "error")
+                    and m["content"]["data"]["type"]
+                    in ("hello", "ack", "summary", "inspection", "error")
                     for m in ms
                 ),
             )
@@ -172,7 +173,7 @@ def test_documented_examples_are_what_the_kernel_does(bare):
         assert answer["type"] == expected, (msg, answer)
     documented = re.findall(r"```json kernel\n(.*?)```", text, re.S)
     kinds = {json.loads(b)["type"] for b in documented}
-    assert kinds == {"hello", "models", "summary", "ack", "error"}
+    assert kinds == {"hello", "models", "summary", "inspection", "inspect", "ack", "error"}
     for b in documented:
         assert json.loads(b)["version"] == 1
 

@@ -3,7 +3,9 @@
 // links to the same path), so that after a page reload the kernel replaces the old page's comm;
 // the links close their comms when the page goes away (pagehide) or their document closes.
 // Kernels with no document here (another Notebook 7 tab, a closed notebook) come from the
-// Jupyter server's /nbml/kernels (./remote), polled while the panel is visible.
+// Jupyter server's /nbml/kernels (./remote), polled while the panel is visible. A click on a
+// model opens its inspector; so does the monitor widget's "N layers flagged" link, through the
+// DOM event `nbml:inspect` ({detail: {name}}), which reveals the panel first.
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ConsolePanel, IConsoleTracker } from "@jupyterlab/console";
 import { INotebookTracker, NotebookPanel } from "@jupyterlab/notebook";
@@ -66,14 +68,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
       local,
       () => panel.isVisible,
     );
+    const inspect = (docId: string, info: ModelInfo): void => {
+      model.openInspector(docId, info.name);
+      if (docId.startsWith(REMOTE)) void remote.inspect(docId, info);
+      else links.get(docId)?.inspect(info.name);
+    };
     const panel = new SidebarPanel(model, {
       stop: (docId, info) =>
         docId.startsWith(REMOTE) ? void remote.stop(docId, info) : links.get(docId)?.stop(info),
-      summary: (docId, name) => links.get(docId)?.summary(name),
+      inspect,
       reveal,
     });
     app.shell.add(panel, "left", { rank: 600 });
     restorer?.add(panel, "nbml-sidebar");
+    // the monitor widget's "N layers flagged": the inspector of that model, in the entry of the
+    // document whose output holds the link (else the first entry that lists the model)
+    window.addEventListener("nbml:inspect", (event) => {
+      const name = (event as CustomEvent<{ name?: unknown }>).detail?.name;
+      if (typeof name !== "string" || !name) return;
+      const target = event.target instanceof Node ? event.target : null;
+      let docId = [...widgets].find(([, w]) => target && w.node.contains(target))?.[0];
+      const listed = (id: string): boolean => !!model.get(id)?.models.some((m) => m?.name === name);
+      if (!docId || !listed(docId)) docId = model.docs.find((d) => listed(d.id))?.id;
+      const info = docId ? model.get(docId)?.models.find((m) => m?.name === name) : undefined;
+      app.shell.activateById(panel.id);
+      if (docId && info) inspect(docId, info);
+    });
 
     const track = (widget: NotebookPanel | ConsolePanel, kind: "notebook" | "console"): void => {
       if (links.has(widget.id)) return;

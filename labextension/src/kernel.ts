@@ -98,8 +98,9 @@ export class KernelLink implements IDisposable {
     }
   }
 
-  summary(name: string): void {
-    this.send({ type: "summary", version: VERSION, model: name });
+  /** Ask for a model's inspector (answered with an `inspection`; new records are pushed). */
+  inspect(name: string): void {
+    this.send({ type: "inspect", version: VERSION, model: name });
   }
 
   send(request: Request): void {

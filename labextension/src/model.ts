@@ -1,7 +1,8 @@
 // The sidebar's state: one entry per open notebook or console, and a Signal for the view.
 import { ISignal, Signal } from "@lumino/signaling";
 
-import type { Device, Host, KernelMsg, Layer, ModelInfo } from "./protocol";
+import { type Inspection, fromPush, fromReply } from "./inspection";
+import type { Device, Host, KernelMsg, ModelInfo, Process } from "./protocol";
 
 export type NbmlState = "unknown" | "absent" | "loaded";
 
@@ -14,8 +15,9 @@ export interface DocEntry {
   backend: string | null;
   devices: Device[] | null;
   host: Host | null;
+  /** The kernel's process and its resident memory. */
+  process?: Process | null;
   models: ModelInfo[];
-  summaries: Record<string, { layers: Layer[]; total: number }>;
   notice: string;
   /** The model a stop acknowledgement in `notice` is about: cleared once it no longer trains. */
   noticeModel: string | null;
@@ -31,9 +33,18 @@ export function stopPending(m: ModelInfo | undefined): boolean {
   return m !== undefined && m.status === "training";
 }
 
+/** The model whose inspector the panel shows, and the entry it belongs to. */
+export interface InspectorTarget {
+  doc: string;
+  model: string;
+}
+
 export class SidebarModel {
   private readonly _docs = new Map<string, DocEntry>();
   private readonly _changed = new Signal<this, void>(this);
+  /** Each entry's models' inspector state, by entry id and model name. */
+  private readonly _inspections = new Map<string, Map<string, Inspection>>();
+  private _inspector: InspectorTarget | null = null;
 
   /** Emitted after every change. */
   get changed(): ISignal<this, void> {
@@ -65,6 +76,34 @@ export class SidebarModel {
     if (changed) this._changed.emit();
   }
 
+  /** The model whose inspector is open, or null (the list of models is shown). */
+  get inspector(): InspectorTarget | null {
+    return this._inspector;
+  }
+
+  openInspector(doc: string, model: string): void {
+    this._inspector = { doc, model };
+    this._changed.emit();
+  }
+
+  closeInspector(): void {
+    this._inspector = null;
+    this._changed.emit();
+  }
+
+  /** What the panel knows of a model's inspector (pushed records, a reply, the store). */
+  inspection(doc: string, model: string): Inspection | undefined {
+    return this._inspections.get(doc)?.get(model);
+  }
+
+  /** Replace a model's inspector state (read through the server, or an error). */
+  setInspection(doc: string, model: string, value: Inspection): void {
+    if (!this._docs.has(doc)) return;
+    if (!this._inspections.has(doc)) this._inspections.set(doc, new Map());
+    this._inspections.get(doc)!.set(model, value);
+    this._changed.emit();
+  }
+
   setNotice(id: string, notice: string): void {
     this._update(id, (d) => {
       d.notice = notice;
@@ -88,7 +127,6 @@ export class SidebarModel {
         devices: null,
         host: null,
         models: [],
-        summaries: {},
         notice: "",
         noticeModel: null,
         eventTime: 0,
@@ -104,6 +142,8 @@ export class SidebarModel {
   }
 
   remove(id: string): void {
+    this._inspections.delete(id);
+    if (this._inspector?.doc === id) this._inspector = null;
     if (this._docs.delete(id)) this._changed.emit();
   }
 
@@ -117,11 +157,12 @@ export class SidebarModel {
 
   /** Forget a kernel's models (restart, shutdown). */
   reset(id: string, state: NbmlState): void {
+    this._inspections.delete(id);
     this._update(id, (d) => {
       d.nbml = state;
       d.models = [];
-      d.summaries = {};
       d.devices = null;
+      d.process = null;
       d.backend = null;
       d.notice = "";
       d.noticeModel = null;
@@ -136,6 +177,7 @@ export class SidebarModel {
           d.nbml = "loaded";
           d.models = [...msg.models];
           d.host = msg.host ?? null;
+          if (msg.process !== undefined) d.process = msg.process ?? d.process;
           if (msg.devices !== undefined) d.devices = msg.devices ?? d.devices;
           if (msg.backend !== undefined) d.backend = msg.backend ?? d.backend;
           d.eventTime = msg.time;
@@ -158,10 +200,14 @@ export class SidebarModel {
           }
           if (msg.devices) d.devices = msg.devices;
           if (msg.backend) d.backend = msg.backend;
+          if (msg.process) d.process = msg.process;
           d.eventTime = msg.time;
           break;
-        case "summary":
-          d.summaries = { ...d.summaries, [msg.model]: { layers: msg.layers, total: msg.total } };
+        case "inspection":
+          this._inspect(id, String(msg.model), (old) => fromReply(old, msg));
+          break;
+        case "inspect":
+          this._inspect(id, String(msg.model), (old) => fromPush(old, msg));
           break;
         case "ack":
           d.notice = msg.message;
@@ -170,9 +216,19 @@ export class SidebarModel {
         case "error":
           d.notice = msg.error;
           d.noticeModel = null;
+          if (msg.request === "inspect" && this._inspector?.doc === id) {
+            const name = this._inspector.model;
+            this._inspect(id, name, (old) => ({ ...(old ?? empty()), error: msg.error }));
+          }
           break;
       }
     });
+  }
+
+  private _inspect(id: string, name: string, fn: (old?: Inspection) => Inspection): void {
+    if (!this._inspections.has(id)) this._inspections.set(id, new Map());
+    const byModel = this._inspections.get(id)!;
+    byModel.set(name, fn(byModel.get(name)));
   }
 
   private _update(id: string, fn: (d: DocEntry) => void): void {
@@ -182,4 +238,8 @@ export class SidebarModel {
     this._docs.set(id, { ...d });
     this._changed.emit();
   }
+}
+
+function empty(): Inspection {
+  return { run: null, layers: [], records: [], flags: [], notes: {}, complete: false };
 }

@@ -17,11 +17,66 @@ export interface Device {
   backend?: string;
   /** Bytes in use, where the backend reports it (accelerators). */
   memory_used?: number | null;
+  /** The most bytes in use so far, where the backend reports it (accelerators). */
+  memory_peak?: number | null;
 }
 
 export interface Host {
   cpus: number;
   memory: number | null;
+}
+
+/**
+ * The kernel's own process (`nbml.ml.hardware.process`): resident memory in bytes, null where the
+ * platform does not say.
+ */
+export interface Process {
+  pid: number;
+  rss: number | null;
+  rss_peak: number | null;
+}
+
+/**
+ * One row of the inspector's layer table: `name` is the layer's path (`block/conv_1`), `type` its
+ * class, `shape` its output shape.
+ */
+export interface InspectLayer {
+  name: string;
+  type: string;
+  shape: string;
+  trainable: number;
+  non_trainable: number;
+  activation: string | null;
+}
+
+/**
+ * One layer's statistics at one record: null where a statistic does not apply or is not available,
+ * and where it was NaN or infinite (then named in `nonfinite`).
+ */
+export interface InspectRow {
+  layer: string;
+  weight_norm: Num;
+  update_ratio: Num;
+  grad_norm: Num;
+  act_mean: Num;
+  act_std: Num;
+  dead_fraction: Num;
+  /** The statistics of this row that were NaN or infinite in the kernel. */
+  nonfinite?: string[];
+}
+
+/** The statistics of every layer at the end of one epoch. */
+export interface InspectRecord {
+  epoch: number;
+  rows: InspectRow[];
+}
+
+/** Something wrong with a layer, found at the record of `epoch`; `reason` carries the number. */
+export interface InspectFlag {
+  layer: string;
+  kind: string;
+  epoch: number;
+  reason: string;
 }
 
 /** A sweep as the panel shows it: its trials' progress and the best so far. */
@@ -61,6 +116,10 @@ export interface ModelInfo {
   message?: string;
   /** The %%sweep the latest run is a trial of (docs/protocol.md), or null. */
   sweep?: SweepInfo | null;
+  /** The latest run the inspector recorded (the one the panel's inspector shows), or null. */
+  inspected?: string | null;
+  /** That run's inspector flags so far. */
+  flags?: InspectFlag[];
 }
 
 export interface Layer {
@@ -80,6 +139,8 @@ export interface BackendInfo {
   devices?: Device[] | null;
   /** Why the backend could not list its devices. */
   devices_error?: string;
+  /** The kernel's process and its resident memory. */
+  process?: Process | null;
 }
 
 /** The kernel's whole state: on loading nbml, and in answer to a `snapshot` request. */
@@ -89,6 +150,8 @@ export interface HelloMsg extends BackendInfo {
   nbml: string;
   pid?: number;
   host?: Host;
+  /** The folder of the kernel's run store (docs/protocol.md), or null without one. */
+  store?: string | null;
   models: ModelInfo[];
   time: number;
 }
@@ -107,6 +170,40 @@ export interface SummaryMsg {
   model: string;
   layers: Layer[];
   total: number;
+}
+
+/**
+ * A model's inspector: its latest inspected run's layer table, records, flags and notes (why a
+ * statistic is not available), as `nbml.inspect(model)` has them; `run` is null and `records` empty
+ * for a model whose runs were not inspected.
+ */
+export interface InspectionMsg {
+  type: "inspection";
+  version: number;
+  model: string;
+  run: string | null;
+  status: string | null;
+  layers: InspectLayer[];
+  records: InspectRecord[];
+  flags: InspectFlag[];
+  notes: Record<string, string>;
+  total: number;
+}
+
+/**
+ * A new inspector record, pushed on every open comm at the end of its epoch, with the run's layer
+ * table, flags and notes as they are then.
+ */
+export interface InspectMsg {
+  type: "inspect";
+  version: number;
+  model: string;
+  run: string;
+  layers: InspectLayer[];
+  record: InspectRecord;
+  flags: InspectFlag[];
+  notes: Record<string, string>;
+  time: number;
 }
 
 export interface AckMsg {
@@ -133,7 +230,8 @@ export interface ClosedMsg {
 }
 
 /** Messages the kernel sends. */
-export type KernelMsg = HelloMsg | ModelsMsg | SummaryMsg | AckMsg | ErrorMsg;
+export type KernelMsg =
+  HelloMsg | ModelsMsg | SummaryMsg | InspectionMsg | InspectMsg | AckMsg | ErrorMsg;
 
 export interface SnapshotRequest {
   type: "snapshot";
@@ -154,8 +252,14 @@ export interface SummaryRequest {
   model: string;
 }
 
+export interface InspectRequest {
+  type: "inspect";
+  version: number;
+  model: string;
+}
+
 /** Requests the sidebar sends. */
-export type Request = SnapshotRequest | StopRequest | SummaryRequest;
+export type Request = SnapshotRequest | StopRequest | SummaryRequest | InspectRequest;
 
 /** The answer to a stop request sent through the server (POST /nbml/kernels/<id>/stop). */
 export interface StopAnswer {
@@ -178,6 +282,8 @@ export interface Snapshot extends BackendInfo {
   pid: number;
   nbml: string;
   host?: Host | null;
+  /** The folder of the kernel's run store: the server reads stored inspector records there. */
+  store?: string | null;
   models: SnapshotModel[];
   answers: StopAnswer[];
   /** Kernel time (seconds) of the newest event. */
@@ -210,4 +316,19 @@ export interface ServerKernel {
 export interface KernelListing {
   version: number;
   kernels: ServerKernel[];
+}
+
+/**
+ * GET /nbml/kernels/<id>/inspect/<run id>: a run's inspector records as the kernel's run store has
+ * them (docs/protocol.md); the flags come with the kernel's listing.
+ */
+export interface StoredInspection {
+  version: number;
+  kernel: string;
+  run: string;
+  model: string;
+  status: string;
+  layers: InspectLayer[];
+  records: InspectRecord[];
+  notes: Record<string, string>;
 }

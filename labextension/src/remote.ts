@@ -2,12 +2,21 @@
 // closed notebook whose kernel still runs — as the Jupyter server lists them (nbml's server
 // extension, GET /nbml/kernels; docs/notebook7.md). Polled every second while the panel is
 // visible; comms stay on each document's own connection, so these kernels are only read, and
-// Stop goes through POST /nbml/kernels/<id>/stop.
+// Stop goes through POST /nbml/kernels/<id>/stop. Their models' inspector reads the run's records
+// from the kernel's run store (GET /nbml/kernels/<id>/inspect/<run id>), again while the run
+// advances and the inspector is open.
 import { ServerConnection } from "@jupyterlab/services";
 import type { IDisposable } from "@lumino/disposable";
 
+import { type Inspection, fromStore } from "./inspection";
 import { type DocEntry, type SidebarModel, stopPending } from "./model";
-import type { KernelListing, ModelInfo, ServerKernel, StopAnswer } from "./protocol";
+import type {
+  KernelListing,
+  ModelInfo,
+  ServerKernel,
+  StopAnswer,
+  StoredInspection,
+} from "./protocol";
 
 export const POLL_MS = 1000;
 /** Where nbml's server extension answers, under the server's base URL. */
@@ -62,8 +71,8 @@ export function remoteEntries(
       backend: snap.backend ?? null,
       devices: snap.devices ?? null,
       host: snap.host ?? null,
+      process: snap.process ?? null,
       models: Array.isArray(snap.models) ? snap.models : [],
-      summaries: {},
       notice: said.notice,
       noticeModel: said.model,
       eventTime: typeof snap.updated === "number" ? snap.updated : 0,
@@ -82,6 +91,8 @@ export class RemoteKernels implements IDisposable {
   /** A stop request the server refused, by kernel id, shown until the next request there. */
   private readonly _refused = new Map<string, string>();
   private _last: KernelListing | null = null;
+  /** What the open inspector's records were read for (model, run, epoch, flags). */
+  private _inspected = "";
 
   constructor(
     private readonly model: SidebarModel,
@@ -133,6 +144,38 @@ export class RemoteKernels implements IDisposable {
     await this.poll();
   }
 
+  /** Read the inspector's records of `info` (its latest inspected run) from the run store of
+   * the kernel behind entry `docId`. */
+  async inspect(docId: string, info: ModelInfo): Promise<void> {
+    const name = String(info.name);
+    this._inspected = inspectedKey(docId, info);
+    const run = info.inspected ?? null;
+    if (!run) {
+      this.model.setInspection(docId, name, failed("no run of this model was inspected yet"));
+      return;
+    }
+    const kernel = encodeURIComponent(docId.slice(REMOTE.length));
+    const url = `${this.settings.baseUrl}${KERNELS_PATH}/${kernel}/inspect/${encodeURIComponent(run)}`;
+    const res = await ServerConnection.makeRequest(url, { cache: "no-store" }, this.settings);
+    if (!res.ok) {
+      const why = await reason(res);
+      this.model.setInspection(docId, name, failed(`could not read the records (${why})`));
+      return;
+    }
+    const stored = (await res.json()) as StoredInspection;
+    this.model.setInspection(docId, name, fromStore(stored, info.flags ?? []));
+  }
+
+  /** Read the open inspector's records again when its run has advanced (a remote model). */
+  private async _followInspector(): Promise<void> {
+    const target = this.model.inspector;
+    if (!target || !target.doc.startsWith(REMOTE)) return;
+    const info = this.model.get(target.doc)?.models.find((m) => m?.name === target.model);
+    if (info && inspectedKey(target.doc, info) !== this._inspected) {
+      await this.inspect(target.doc, info);
+    }
+  }
+
   /** Re-derive the entries, e.g. when a document opened or closed here. */
   refresh(): void {
     this._apply();
@@ -152,7 +195,10 @@ export class RemoteKernels implements IDisposable {
     if (this._disposed || this._missing) return;
     this._timer = setTimeout(async () => {
       try {
-        if (this.visible()) await this.poll();
+        if (this.visible()) {
+          await this.poll();
+          await this._followInspector();
+        }
       } catch (e) {
         console.debug("nbml: could not list the server's kernels", e);
       } finally {
@@ -160,4 +206,26 @@ export class RemoteKernels implements IDisposable {
       }
     }, delay);
   }
+}
+
+/** What a remote model's stored records depend on: a new record, flag or run changes it. */
+function inspectedKey(docId: string, info: ModelInfo): string {
+  const flags = Array.isArray(info.flags) ? info.flags.length : 0;
+  return JSON.stringify([docId, info.name, info.inspected, info.epoch, info.run_status, flags]);
+}
+
+function failed(error: string): Inspection {
+  return { run: null, layers: [], records: [], flags: [], notes: {}, complete: false, error };
+}
+
+/** The server's reason for a refused request ({"message": ...} from Jupyter's API handlers). */
+async function reason(res: Response): Promise<string> {
+  const text = await res.text();
+  try {
+    const body = JSON.parse(text) as { message?: unknown };
+    if (body && typeof body.message === "string") return `${res.status}: ${body.message}`;
+  } catch {
+    // not JSON
+  }
+  return `${res.status}: ${text.slice(0, 200)}`;
 }

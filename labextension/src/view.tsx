@@ -1,9 +1,10 @@
-// The "Models" panel's React view: documents, their kernels' devices and models.
+// The "Models" panel's React view: documents, their kernels' devices and models; a click on a
+// model opens its inspector (./inspector) in place of the list.
 // Everything a kernel sends is rendered as text (React escapes it). A kernel's values are not
 // trusted to be well formed: a number may be null (a NaN or an infinity travels as null and shows
 // as "nan") or anything else, and each document and each model row sits in an error boundary, so
 // whatever a kernel sends, the panel stays up and says what could not be shown.
-import React, { useState } from "react";
+import React from "react";
 
 import {
   finite,
@@ -14,12 +15,15 @@ import {
   percent,
   progressFraction,
 } from "./format";
+import { flaggedText } from "./inspection";
+import { InspectorView } from "./inspector";
 import type { DocEntry, SidebarModel } from "./model";
-import type { ModelInfo, SweepInfo } from "./protocol";
+import type { Device, ModelInfo, SweepInfo } from "./protocol";
 
 export interface Actions {
   stop(docId: string, model: ModelInfo): void;
-  summary(docId: string, name: string): void;
+  /** Open the model's inspector (in place of the list) and ask for its records. */
+  inspect(docId: string, model: ModelInfo): void;
   reveal(docId: string, model: ModelInfo): void;
 }
 
@@ -103,36 +107,6 @@ export class Boundary extends React.Component<BoundaryProps, { error: string | n
   }
 }
 
-function SummaryTable(props: { summary: DocEntry["summaries"][string] }): JSX.Element {
-  const layers = Array.isArray(props.summary.layers) ? props.summary.layers : [];
-  return (
-    <table className="nbml-sb-summary">
-      <thead>
-        <tr>
-          <th>layer</th>
-          <th>type</th>
-          <th>output</th>
-          <th>params</th>
-        </tr>
-      </thead>
-      <tbody>
-        {layers.map((l, i) => (
-          <tr key={i}>
-            <td>{text(l?.name)}</td>
-            <td>{text(l?.type)}</td>
-            <td>{text(l?.shape)}</td>
-            <td>{count(l?.params)}</td>
-          </tr>
-        ))}
-        <tr>
-          <td colSpan={3}>total</td>
-          <td>{count(props.summary.total)}</td>
-        </tr>
-      </tbody>
-    </table>
-  );
-}
-
 /** One line for a sweep: trials done of the study's total, by state, and the best so far. */
 export function sweepText(s: SweepInfo): string {
   const parts = [`sweep ${text(s.study)}: ${plain(s.done)}/${plain(s.total)} trials`];
@@ -166,16 +140,22 @@ export function ModelRow(props: {
   actions: Actions;
 }): JSX.Element {
   const { doc, model, actions } = props;
-  const [open, setOpen] = useState(false);
   const name = text(model.name);
   const status = statusWord(model);
-  const summary = doc.summaries[name];
   const progress = progressFraction(model.progress);
+  const flagged = flaggedText(Array.isArray(model.flags) ? model.flags : []);
   return (
     <li className="nbml-sb-model" data-model={name} data-status={status}>
       <div className="nbml-sb-line">
-        <span className="nbml-sb-name">{name}</span>
+        <button
+          className="nbml-sb-name"
+          title="Open the inspector: layers and their statistics over training"
+          onClick={() => actions.inspect(doc.id, model)}
+        >
+          {name}
+        </button>
         <span className={`nbml-sb-status nbml-sb-${status}`}>{status}</span>
+        {flagged ? <span className="nbml-sb-flagged">{flagged}</span> : null}
         <span className="nbml-sb-epoch">
           {plain(model.epoch)}/{plain(model.epochs)}
         </span>
@@ -200,38 +180,54 @@ export function ModelRow(props: {
             Stop
           </button>
         ) : null}
-        {/* a kernel read through the server offers Stop only: Summary and Reveal need the
-            notebook open here (docs/notebook7.md) */}
-        {doc.remote ? null : (
-          <button
-            className="jp-mod-styled"
-            onClick={() => {
-              if (!open) actions.summary(doc.id, name);
-              setOpen(!open);
-            }}
-          >
-            Summary
-          </button>
-        )}
+        {/* a kernel read through the server: the inspector reads its run store; Reveal needs
+            the notebook open here (docs/notebook7.md) */}
+        <button className="jp-mod-styled" onClick={() => actions.inspect(doc.id, model)}>
+          Inspect
+        </button>
         {model.cell != null && !doc.remote ? (
           <button className="jp-mod-styled" onClick={() => actions.reveal(doc.id, model)}>
             Reveal
           </button>
         ) : null}
       </div>
-      {open && summary ? <SummaryTable summary={summary} /> : null}
     </li>
   );
 }
 
-function devicesText(doc: DocEntry): string {
+/** One device: its memory, and what is in use and the peak where the backend reports them
+ * (accelerators; a CPU device says nothing of them). */
+export function deviceText(d: Device | null | undefined): string {
+  const memory = [bytes(d?.memory)];
+  if (finite(d?.memory_used) !== null) memory.unshift(`${bytes(d?.memory_used)} in use`);
+  if (finite(d?.memory_peak) !== null) memory.splice(1, 0, `peak ${bytes(d?.memory_peak)}`);
+  const of =
+    memory.length > 1
+      ? `${memory.slice(0, -1).join(", ")} of ${memory[memory.length - 1]}`
+      : memory[0];
+  return `${text(d?.kind)}:${text(d?.id)} (${of})`;
+}
+
+/** The kernel's resident memory ("kernel 512 MiB resident, peak 800 MiB"), or "". */
+export function processText(p: DocEntry["process"]): string {
+  if (!p || finite(p.rss) === null) return "";
+  return (
+    `kernel ${bytes(p.rss)} resident` +
+    (finite(p.rss_peak) !== null ? `, peak ${bytes(p.rss_peak)}` : "")
+  );
+}
+
+export function devicesText(doc: DocEntry): string {
   const list = Array.isArray(doc.devices) ? doc.devices : [];
-  const devices = list.map((d) => `${text(d?.kind)}:${text(d?.id)} (${bytes(d?.memory)})`);
+  const devices = list.map(deviceText);
   const host = doc.host ? ` · host ${count(doc.host.cpus)} CPUs, ${bytes(doc.host.memory)}` : "";
+  const kernel = processText(doc.process);
   return (
     (devices.length
       ? `devices: ${devices.join(", ")}`
-      : "devices: listed after the first training") + host
+      : "devices: listed after the first training") +
+    host +
+    (kernel ? ` · ${kernel}` : "")
   );
 }
 
@@ -257,7 +253,7 @@ export function DocView(props: { doc: DocEntry; actions: Actions }): JSX.Element
       {doc.remote ? (
         <div
           className="nbml-sb-remote"
-          title="Read through the Jupyter server: Stop works; Summary and Reveal need the notebook open here"
+          title="Read through the Jupyter server: Stop and Inspect work; Reveal needs the notebook open here"
         >
           not open in this tab (another tab, or closed; its kernel still runs)
         </div>
@@ -275,9 +271,30 @@ export function DocView(props: { doc: DocEntry; actions: Actions }): JSX.Element
   );
 }
 
-/** The whole panel for the model's current state. */
+/** The whole panel for the model's current state: the open inspector, or every entry. */
 export function SidebarView(props: { model: SidebarModel; actions: Actions }): JSX.Element {
   const docs = props.model.docs;
+  const target = props.model.inspector;
+  const doc = target ? props.model.get(target.doc) : undefined;
+  if (target && doc) {
+    const info = (Array.isArray(doc.models) ? doc.models : []).find(
+      (m) => m?.name === target.model,
+    );
+    const ins = props.model.inspection(target.doc, target.model);
+    return (
+      <div className="nbml-sb">
+        <Boundary what={`the inspector of ${target.model}`} data={[info, ins]}>
+          <InspectorView
+            docName={doc.name}
+            name={target.model}
+            model={info}
+            inspection={ins}
+            close={() => props.model.closeInspector()}
+          />
+        </Boundary>
+      </div>
+    );
+  }
   return (
     <div className="nbml-sb">
       <h2 className="nbml-sb-title">Models</h2>

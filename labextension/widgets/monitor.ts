@@ -3,6 +3,9 @@
 // history once ("sync") when it is created. A NaN or infinite value arrives as null: the charts
 // leave it out and say so (./charts); a request the kernel refuses shows in `notice`; an error
 // while drawing or applying a message shows as text in the widget instead of blanking it.
+// Once the run's inspector flags layers, "N layers flagged" shows; a click dispatches the DOM
+// event `nbml:inspect` ({detail: {name}}, bubbling), on which nbml's JupyterLab extension opens
+// the Models panel's inspector of that model.
 import "uplot/dist/uPlot.min.css";
 import "./shared.css";
 import "./monitor.css";
@@ -136,6 +139,8 @@ interface View {
   summary: HTMLElement;
   chartBox: HTMLElement;
   form: Form;
+  /** "N layers flagged": opens the panel's inspector. */
+  flagged: HTMLButtonElement;
 }
 
 function buildView(name: string): View {
@@ -144,7 +149,13 @@ function buildView(name: string): View {
   const head = el("div", "nbml-head nbml-widget-head");
   const status = el("span", "nbml-status");
   const info = el("span", "nbml-info");
-  head.append(el("b", "", name), status, info);
+  const flagged = el("button", "nbml-flagged");
+  flagged.dataset.testid = "nbml-flagged";
+  flagged.title = "Open the inspector in the Models panel";
+  flagged.hidden = true;
+  flagged.style.cssText =
+    "border:0;background:none;padding:0 4px;color:#d62728;text-decoration:underline;cursor:pointer";
+  head.append(el("b", "", name), status, info, flagged);
   const bar = el("div", "nbml-bar");
   const fill = el("div", "nbml-fill");
   bar.append(fill);
@@ -175,6 +186,7 @@ function buildView(name: string): View {
     summary,
     chartBox,
     form,
+    flagged,
   };
 }
 
@@ -206,6 +218,9 @@ function drawHeader(v: View, header: Header, model: Model): void {
   v.form.go.disabled = busy;
   v.form.sweep.disabled = busy;
   v.summary.textContent = String(model.get("summary") ?? "");
+  const n = finite(model.get("flagged")) ?? 0;
+  v.flagged.hidden = n <= 0;
+  v.flagged.textContent = n > 0 ? `${n} layer${n === 1 ? "" : "s"} flagged` : "";
 }
 
 /** Apply one message from the kernel: a full snapshot, new points, or an error. */
@@ -244,7 +259,7 @@ function restore(state: State, saved: { header?: Header; runs?: RunState[] } | n
   state.header = { ...(saved.header ?? {}) };
 }
 
-const TRAITS = ["status", "metrics", "summary", "foreground", "notice", "sweeping"];
+const TRAITS = ["status", "metrics", "summary", "foreground", "notice", "sweeping", "flagged"];
 
 function render({ model, el: root }: { model: Model; el: HTMLElement }): () => void {
   const state: State = { runs: [], header: {} };
@@ -280,6 +295,10 @@ function render({ model, el: root }: { model: Model; el: HTMLElement }): () => v
     restore(state, model.get("history") as null),
   )();
   v.stop.addEventListener("click", () => model.send({ type: "stop" }));
+  v.flagged.addEventListener("click", () => {
+    const detail = { name: String(model.get("name") ?? "") };
+    v.flagged.dispatchEvent(new CustomEvent("nbml:inspect", { bubbles: true, detail }));
+  });
   v.summaryToggle.addEventListener("click", () => {
     v.summary.hidden = !v.summary.hidden;
   });

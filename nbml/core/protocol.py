@@ -34,11 +34,66 @@ class Device(TypedDict):
     backend: NotRequired[str]
     memory_used: NotRequired[int | None]
     """Bytes in use, where the backend reports it (accelerators)."""
+    memory_peak: NotRequired[int | None]
+    """The most bytes in use so far, where the backend reports it (accelerators)."""
 
 
 class Host(TypedDict):
     cpus: int
     memory: int | None
+
+
+class Process(TypedDict):
+    """The kernel's own process (``nbml.ml.hardware.process``): resident memory in bytes, null
+    where the platform does not say."""
+
+    pid: int
+    rss: int | None
+    rss_peak: int | None
+
+
+class InspectLayer(TypedDict):
+    """One row of the inspector's layer table: ``name`` is the layer's path (``block/conv_1``),
+    ``type`` its class, ``shape`` its output shape."""
+
+    name: str
+    type: str
+    shape: str
+    trainable: int
+    non_trainable: int
+    activation: str | None
+
+
+class InspectRow(TypedDict):
+    """One layer's statistics at one record: null where a statistic does not apply or is not
+    available, and where it was NaN or infinite (then named in `nonfinite`)."""
+
+    layer: str
+    weight_norm: Num
+    update_ratio: Num
+    grad_norm: Num
+    act_mean: Num
+    act_std: Num
+    dead_fraction: Num
+    nonfinite: NotRequired[list[str]]
+    """The statistics of this row that were NaN or infinite in the kernel."""
+
+
+class InspectRecord(TypedDict):
+    """The statistics of every layer at the end of one epoch."""
+
+    epoch: int
+    rows: list[InspectRow]
+
+
+class InspectFlag(TypedDict):
+    """Something wrong with a layer, found at the record of `epoch`; `reason` carries the
+    number."""
+
+    layer: str
+    kind: str
+    epoch: int
+    reason: str
 
 
 class SweepInfo(TypedDict):
@@ -78,6 +133,10 @@ class ModelInfo(TypedDict):
     message: NotRequired[str]
     sweep: NotRequired[SweepInfo | None]
     """The %%sweep the latest run is a trial of (docs/protocol.md), or null."""
+    inspected: NotRequired[str | None]
+    """The latest run the inspector recorded (the one the panel's inspector shows), or null."""
+    flags: NotRequired[list[InspectFlag]]
+    """That run's inspector flags so far."""
 
 
 class Layer(TypedDict):
@@ -96,6 +155,8 @@ class BackendInfo(TypedDict):
     devices: NotRequired[list[Device] | None]
     devices_error: NotRequired[str]
     """Why the backend could not list its devices."""
+    process: NotRequired[Process | None]
+    """The kernel's process and its resident memory."""
 
 
 class HelloMsg(BackendInfo):
@@ -106,6 +167,8 @@ class HelloMsg(BackendInfo):
     nbml: str
     pid: NotRequired[int]
     host: NotRequired[Host]
+    store: NotRequired[str | None]
+    """The folder of the kernel's run store (docs/protocol.md), or null without one."""
     models: list[ModelInfo]
     time: float
 
@@ -125,6 +188,38 @@ class SummaryMsg(TypedDict):
     model: str
     layers: list[Layer]
     total: int
+
+
+class InspectionMsg(TypedDict):
+    """A model's inspector: its latest inspected run's layer table, records, flags and notes
+    (why a statistic is not available), as `nbml.inspect(model)` has them; `run` is null and
+    `records` empty for a model whose runs were not inspected."""
+
+    type: Literal["inspection"]
+    version: int
+    model: str
+    run: str | None
+    status: str | None
+    layers: list[InspectLayer]
+    records: list[InspectRecord]
+    flags: list[InspectFlag]
+    notes: dict[str, str]
+    total: int
+
+
+class InspectMsg(TypedDict):
+    """A new inspector record, pushed on every open comm at the end of its epoch, with the
+    run's layer table, flags and notes as they are then."""
+
+    type: Literal["inspect"]
+    version: int
+    model: str
+    run: str
+    layers: list[InspectLayer]
+    record: InspectRecord
+    flags: list[InspectFlag]
+    notes: dict[str, str]
+    time: float
 
 
 class AckMsg(TypedDict):
@@ -151,7 +246,7 @@ class ClosedMsg(TypedDict):
     message: str
 
 
-KernelMsg = HelloMsg | ModelsMsg | SummaryMsg | AckMsg | ErrorMsg
+KernelMsg = HelloMsg | ModelsMsg | SummaryMsg | InspectionMsg | InspectMsg | AckMsg | ErrorMsg
 """Messages the kernel sends."""
 
 
@@ -174,10 +269,16 @@ class SummaryRequest(TypedDict):
     model: str
 
 
-Request = SnapshotRequest | StopRequest | SummaryRequest
+class InspectRequest(TypedDict):
+    type: Literal["inspect"]
+    version: int
+    model: str
+
+
+Request = SnapshotRequest | StopRequest | SummaryRequest | InspectRequest
 """Requests the sidebar sends."""
 
-REQUESTS = (SnapshotRequest, StopRequest, SummaryRequest)
+REQUESTS = (SnapshotRequest, StopRequest, SummaryRequest, InspectRequest)
 
 
 class StopAnswer(TypedDict):
@@ -203,6 +304,8 @@ class Snapshot(BackendInfo):
     pid: int
     nbml: str
     host: NotRequired[Host | None]
+    store: NotRequired[str | None]
+    """The folder of the kernel's run store: the server reads stored inspector records there."""
     models: list[SnapshotModel]
     answers: list[StopAnswer]
     updated: float
@@ -235,6 +338,20 @@ class KernelListing(TypedDict):
 
     version: int
     kernels: list[ServerKernel]
+
+
+class StoredInspection(TypedDict):
+    """GET /nbml/kernels/<id>/inspect/<run id>: a run's inspector records as the kernel's run
+    store has them (docs/protocol.md); the flags come with the kernel's listing."""
+
+    version: int
+    kernel: str
+    run: str
+    model: str
+    status: str
+    layers: list[InspectLayer]
+    records: list[InspectRecord]
+    notes: dict[str, str]
 
 
 def request_fields(shape: Any) -> tuple[str, set[str], set[str]]:

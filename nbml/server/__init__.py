@@ -2,8 +2,9 @@
 
 ``GET /nbml/kernels`` lists the kernels alive in this server's kernel manager, each with the
 notebook paths of its sessions and, where nbml is loaded there, the snapshot the kernel reports
-(:mod:`nbml.core.presence`); ``POST /nbml/kernels/<id>/stop`` asks a kernel to stop a model. The
-"Models" panel polls the list to show kernels that have no document in its own application (a
+(:mod:`nbml.core.presence`); ``POST /nbml/kernels/<id>/stop`` asks a kernel to stop a model;
+``GET /nbml/kernels/<id>/inspect/<run id>`` reads a run's inspector records from the run store
+that kernel names (:mod:`nbml.server.stored`). The "Models" panel polls the list to show kernels that have no document in its own application (a
 notebook in another Notebook 7 tab, or a closed notebook whose kernel still runs).
 
 It imports neither Keras nor IPython nor the views: the server loads it at start-up (the wheel

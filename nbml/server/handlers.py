@@ -1,11 +1,14 @@
-"""The handlers of ``/nbml/kernels``: live kernels joined with their sessions and snapshots."""
+"""The handlers of ``/nbml/kernels``: live kernels joined with their sessions and snapshots,
+stop requests, and the inspector records a kernel's run store keeps."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import json
 import os
+import sqlite3
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -15,9 +18,12 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..core import presence
+from ..core.jsonsafe import json_safe
+from .stored import NotStored, read_inspection
 
 AUTH_RESOURCE = "kernels"
 _KERNEL_ID = r"(?P<kernel_id>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})"
+_RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})"
 
 
 async def kernel_list(kernel_manager: Any, session_manager: Any) -> dict[str, Any]:
@@ -93,6 +99,38 @@ class StopHandler(APIHandler):
         self.finish(json.dumps({"kernel": kernel_id, "model": model, "request": token}))
 
 
+class InspectHandler(APIHandler):
+    """``GET /nbml/kernels/<id>/inspect/<run id>``: that run's inspector records (layers,
+    records, notes) as the kernel's run store has them (the folder its snapshot names), for the
+    panel's inspector of a kernel no document there holds. Read-only."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str, run_id: str) -> None:
+        if kernel_id not in self.kernel_manager:
+            raise web.HTTPError(404, f"no kernel {kernel_id}")
+        where = _connection_dir(self.kernel_manager.get_kernel(kernel_id))
+        snapshot = presence.read_snapshot(where, kernel_id) if where else None
+        if snapshot is None:
+            raise web.HTTPError(409, f"kernel {kernel_id} does not have nbml loaded")
+        store = snapshot.get("store")
+        if not isinstance(store, str) or not store:
+            raise web.HTTPError(404, f"kernel {kernel_id} keeps no run store")
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(
+                None, read_inspection, store, run_id
+            )
+        except NotStored as e:
+            raise web.HTTPError(404, str(e)) from None
+        except (sqlite3.Error, OSError, ValueError) as e:
+            raise web.HTTPError(503, f"the run store could not be read: {e}") from None
+        body = {"version": presence.VERSION, "kernel": kernel_id, **found}
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(json_safe(body), allow_nan=False))
+
+
 def sweep(runtime_dir: str) -> int:
     """Remove the snapshots of kernels whose process is gone (killed kernels leave theirs)."""
     removed = 0
@@ -113,6 +151,10 @@ def setup_handlers(serverapp: Any) -> None:
         [
             (url_path_join(base, "nbml", "kernels"), KernelsHandler),
             (url_path_join(base, "nbml", "kernels", _KERNEL_ID, "stop"), StopHandler),
+            (
+                url_path_join(base, "nbml", "kernels", _KERNEL_ID, "inspect", _RUN_ID),
+                InspectHandler,
+            ),
         ],
     )
     with contextlib.suppress(OSError):

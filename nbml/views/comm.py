@@ -31,6 +31,8 @@ from ..core import protocol, rules
 from ..core.jsonsafe import finite_or_none, json_safe
 from ..core.registry import REGISTRY, Event, ModelRecord
 from ..core.version import __version__
+from ..ml.hardware import process
+from .panel_inspector import inspect_push, model_fields
 
 TARGET = "nbml"
 VERSION = protocol.VERSION
@@ -129,6 +131,8 @@ def model_info(rec: ModelRecord) -> dict[str, Any]:
         "message": run.message if run else "",
         # the sweep this run is a trial of: its trials' progress and best so far (or None)
         "sweep": sweep_info(rec.name, run),
+        # the latest inspected run and its flags (the panel's inspector, the monitor's link)
+        **model_fields(rec),
     }
 
 
@@ -141,6 +145,7 @@ class SidebarChannel:
         self._changed: set[str] = set()
         self._last_push = 0.0
         self._event_time = 0.0
+        self._devices_due = False
         self._lock = threading.RLock()
         self._unsubscribe: Any = None
         self._manager: Any = None
@@ -245,6 +250,10 @@ class SidebarChannel:
                 "request": kind,
                 "error": f"no model named {msg['model'][:80]!r} in this kernel",
             }
+        if kind == "inspect":
+            from .panel_inspector import inspection_msg
+
+            return inspection_msg(rec)
         if kind == "stop":
             from ..api import stop
 
@@ -272,10 +281,14 @@ class SidebarChannel:
         with self._lock:
             self._changed.add(event.run.name)
             self._event_time = event.time
-            urgent = event.kind in ("begin", "end", "sweep")
+            if event.kind == "inspect":  # a new inspector record: at once, on every comm
+                self._send_all(inspect_push(event))
+            # the devices' memory in use is asked again after every epoch
+            self._devices_due |= event.kind == "epoch"
+            urgent = event.kind in ("begin", "end", "sweep", "inspect")
             if not urgent and time.monotonic() - self._last_push < self.interval:
                 return
-            self.push(with_devices=urgent)
+            self.push(with_devices=urgent or self._devices_due)
 
     def push(self, with_devices: bool = False) -> None:
         """Send the changed models to every open comm."""
@@ -291,12 +304,18 @@ class SidebarChannel:
             }
             if with_devices:
                 msg.update(_backend())
-            msg = json_safe(msg)
-            for c in list(self.comms.values()):
-                try:
-                    c.send(msg)
-                except Exception:  # a closed comm; the frontend went away
-                    log.debug("nbml comm %s is gone", getattr(c, "comm_id", "?"))
+                self._devices_due = False
+            self._send_all(msg)
+
+    def _send_all(self, msg: dict[str, Any] | None) -> None:
+        if msg is None:
+            return
+        msg = json_safe(msg)
+        for c in list(self.comms.values()):
+            try:
+                c.send(msg)
+            except Exception:  # a closed comm; the frontend went away
+                log.debug("nbml comm %s is gone", getattr(c, "comm_id", "?"))
 
 
 def about(
@@ -315,15 +334,29 @@ def about(
         "pid": os.getpid(),
         "host": host if host is not None else vars(this_host()),
         **(backend if backend is not None else backend_info()),
+        "store": _store_path(),
         "models": [model(r) for r in REGISTRY.records()],
     }
+
+
+def _store_path() -> str | None:
+    """The folder of the attached run store (the server reads stored inspector records there)."""
+    from .. import store
+
+    attached = store.current()
+    return attached.path if attached is not None else None
 
 
 def backend_info() -> dict[str, Any]:
     """``backend``, ``keras`` and ``devices``: Keras's once it is imported; before, the chosen
     backend's name and nulls (nbml never imports Keras just to say so)."""
     if "keras" not in sys.modules:
-        return {"backend": os.environ.get("KERAS_BACKEND"), "keras": None, "devices": None}
+        return {
+            "backend": os.environ.get("KERAS_BACKEND"),
+            "keras": None,
+            "devices": None,
+            "process": vars(process()),
+        }
     return _backend()
 
 
@@ -337,9 +370,16 @@ def _backend() -> dict[str, Any]:
             "backend": keras.backend.backend(),
             "keras": keras.__version__,
             "devices": [vars(d) for d in devices()],
+            "process": vars(process()),
         }
     except Exception as e:  # a backend that cannot list its devices
-        return {"backend": None, "keras": None, "devices": None, "devices_error": str(e)[:200]}
+        return {
+            "backend": None,
+            "keras": None,
+            "devices": None,
+            "devices_error": str(e)[:200],
+            "process": vars(process()),
+        }
 
 
 CHANNEL: SidebarChannel | None = None

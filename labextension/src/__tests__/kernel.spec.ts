@@ -141,6 +141,19 @@ describe("KernelLink", () => {
     expect(kernel.comms[0].sent).toEqual([{ type: "stop", version: 1, model: "m" }]);
   });
 
+  it("asks for a model's inspector on its own comm and applies the pushed records", () => {
+    const { model, kernel, link } = setUp();
+    kernel.comms[0].onMsg!({ content: { data: hello } });
+    link.inspect("m");
+    expect(kernel.comms[0].sent).toEqual([{ type: "inspect", version: 1, model: "m" }]);
+    const layer = { name: "d", type: "Dense", shape: "(None, 3)", trainable: 9, non_trainable: 0, activation: null }; // prettier-ignore
+    const row = { layer: "d", weight_norm: 1, update_ratio: null, grad_norm: null, act_mean: null, act_std: null, dead_fraction: null }; // prettier-ignore
+    const push = { type: "inspect", version: 1, model: "m", run: "r", layers: [layer], flags: [], notes: {}, time: 2 }; // prettier-ignore
+    kernel.comms[0].onMsg!({ content: { data: { ...push, record: { epoch: 1, rows: [row] } } } });
+    kernel.comms[0].onMsg!({ content: { data: { ...push, record: { epoch: 2, rows: [row] } } } });
+    expect(model.inspection("a", "m")?.records.map((r) => r.epoch)).toEqual([1, 2]);
+  });
+
   it("listens to the announcement only until its own comm says hello", () => {
     const { model, kernel, ctx } = setUp();
     kernel.comms[0].closeFromKernel(); // nbml not loaded yet

@@ -74,18 +74,10 @@ describe("SidebarModel", () => {
     expect(model.docs).toEqual([]);
   });
 
-  it("keeps summaries and notices, and ignores messages for unknown documents", () => {
+  it("keeps notices, and ignores messages for unknown documents", () => {
     const model = new SidebarModel();
     model.add("a", "a.ipynb", "notebook");
-    model.apply("a", {
-      type: "summary",
-      version: 1,
-      model: "m1",
-      layers: [{ name: "dense", type: "Dense", shape: "(None, 10)", params: 650 }],
-      total: 650,
-    });
     model.apply("a", { type: "error", version: 1, error: "no model named 'x'" });
-    expect(model.get("a")!.summaries.m1.total).toBe(650);
     expect(model.get("a")!.notice).toBe("no model named 'x'");
     model.apply("zzz", { type: "error", version: 1, error: "ignored" });
     expect(model.get("zzz")).toBeUndefined();

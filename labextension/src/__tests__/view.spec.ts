@@ -10,7 +10,7 @@ import { Actions, Boundary, SidebarView, bytes, metricText, statusWord, sweepTex
 
 const actions: Actions = {
   stop: () => undefined,
-  summary: () => undefined,
+  inspect: () => undefined,
   reveal: () => undefined,
 };
 

@@ -71,6 +71,8 @@ class TrainingMonitor(Listener, WithStatic, anywidget.AnyWidget):
     notice = t.Unicode("").tag(sync=True)
     #: A sweep the Sweep choice started is running: Retrain and Sweep wait for its end.
     sweeping = t.Bool(False).tag(sync=True)
+    #: How many layers the inspector has flagged in the latest run (the "N layers flagged" link).
+    flagged = t.Int(0).tag(sync=True)
 
     def __init__(
         self,
@@ -125,6 +127,7 @@ class TrainingMonitor(Listener, WithStatic, anywidget.AnyWidget):
             "foreground": foreground,
             "fields": json_safe(fields),
             "defaults": json_safe(defaults),
+            "flagged": 0,
         }
         if record is not None:
             state["summary"] = _summary(record.model)
@@ -204,6 +207,8 @@ class TrainingMonitor(Listener, WithStatic, anywidget.AnyWidget):
                     self._add(curves, pending, key, "epoch", [[x, float(value)]])
                 self.header.update(epoch=run.epoch, progress=rules.progress(run))
                 self._learn_metrics(event.data["logs"])
+            elif event.kind == "inspect" and run.inspection is not None:
+                self.flagged = len({f.layer for f in run.inspection.flags})
             elif event.kind == "end":
                 self.header.update(
                     status=run.status, epoch=run.epoch, message=run.message, eta=None
