@@ -95,7 +95,7 @@ class ModelRecord:
     #: Whether the user compiled the model (it then keeps its own ``steps_per_execution``).
     user_compiled: bool = False
     #: Makes the model afresh for ``--reset``, when nbml knows what built it (a ``%%train``
-    #: cell's body): ``fresh(seed, dataset)`` (see ``nbml.training.pipeline``).
+    #: cell's body): ``fresh(seed, dataset)`` (see ``nbml.training.resets``).
     fresh: Callable[..., Any] | None = None
 
     @property

@@ -7,7 +7,6 @@ optimizer are touched only by :meth:`Plan.commit`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +16,9 @@ from ..core.errors import NbmlError, did_you_mean
 from ..core.files import first_line
 from ..core.options import TrainOptions, check_split, flag, split_seed
 from ..core.registry import REGISTRY, ModelRecord, Run
-from ..ml import compiling, distribution, preprocessing, seeding
+from ..ml import compiling, distribution, preprocessing
 from ..ml import data as _data
+from . import resets
 
 REGRESSION_LOSSES = {"mse", "mae", "mean_squared_error", "mean_absolute_error", "huber", "log_cosh"}
 
@@ -109,13 +109,7 @@ COMPILE_OPTIONS = ("optimizer", "lr", "loss", "metrics")
 DATA_OPTIONS = ("target", "task", "test_split", "validation_split")
 
 
-def plan(
-    name: str,
-    model: Any,
-    ns: dict[str, Any],
-    opts: TrainOptions,
-    build: Callable[[], Any] | None = None,
-) -> Plan:
+def plan(name: str, model: Any, ns: dict[str, Any], opts: TrainOptions, build: Any = None) -> Plan:
     """Check every option and build (without applying) the training of ``name``.
 
     ``model`` is a new Keras model to train as ``name``, or None to train ``name`` again;
@@ -133,7 +127,7 @@ def plan(
     step = _Step(name, ns, opts, augment)
     if model is not None:  # a new model: build the pipeline around it
         step.new_model(model, previous)
-        step.record.fresh = None if build is None else _fresh(name, build, model, step.full)
+        step.record.fresh = resets.recipe(name, build, model, step.full)
     else:  # train `name` again
         step.again(previous)
     dataset = step.dataset
@@ -246,12 +240,8 @@ class _Step:
             _same_classes(record, self.dataset)
             if not self.dataset.is_stream:
                 preprocessing.check_input(self.full, self.dataset.sample_shape)
-        if o.reset:
-            src = self.full
-            if record.fresh is not None:  # the cell's body again, seeded as its first run
-                self.full = record.fresh(o.seed, self.dataset)
-            else:
-                self.full = _clone(name, src)
+        if o.reset:  # the cell's body again, seeded as its first run, or a copy (resets.py)
+            src, self.full = self.full, resets.fresh_model(record, o.seed, self.dataset)
             if not self.recompile:
                 self.copy_from = src
 
@@ -266,50 +256,6 @@ class _Step:
         if not self.recompile:
             return None
         return {k: getattr(self.opts, k) for k in COMPILE_OPTIONS}
-
-
-def _fresh(name: str, build: Callable[[], Any], inner: Any, full: Any) -> Callable[..., Any]:
-    """How ``--reset`` makes ``name`` afresh: ``build`` (the cell's body) runs again after
-    :func:`nbml.ml.seeding.seed_all` with the run's seed, as ``nbml.train`` ran it the first
-    time (the same seed: the same initial weights), behind new copies of the preprocessing
-    layers nbml placed before the body's model (their statistics and seeds are in their
-    configs: fixed at the first training)."""
-    import keras
-
-    layers = [] if full is inner else full.layers
-    kept = [keras.layers.serialize(layer) for layer in layers
-            if layer is not inner and not isinstance(layer, keras.layers.InputLayer)]  # fmt: skip
-
-    def fresh(seed: int | None, dataset: _data.Dataset) -> Any:
-        seeding.seed_all(seed)
-        model = build()
-        if not isinstance(model, keras.Model):
-            raise NbmlError(
-                f"--reset ran the cell that built {name} again, and it gave a "
-                f"{type(model).__name__}, not a Keras model."
-            )
-        if dataset.is_stream:
-            return model
-        pre = [keras.layers.deserialize(config) for config in kept]
-        return preprocessing.attach(model, pre, dataset.sample_shape, name)
-
-    return fresh
-
-
-def _clone(name: str, model: Any) -> Any:
-    """A fresh copy of ``model`` from its config (``--reset`` of a model no cell built)."""
-    import keras
-
-    try:
-        return keras.models.clone_model(model)
-    except Exception as exc:
-        raise NbmlError(
-            f"--reset builds {name} afresh, and Keras cannot copy it from its config "
-            f"({first_line(exc, 200)}): "
-            "a keras.Model subclass needs get_config() and from_config() for that. Define "
-            "them, or train it from a %%train cell (nbml runs the cell again for --reset), or "
-            "pass nbml.train a function that builds it."
-        ) from None
 
 
 def _params(opts: TrainOptions, step: _Step, dist: Any) -> dict[str, Any]:
