@@ -174,15 +174,10 @@ def _job(
 
 
 def _check_first(name: str, job: _Job) -> None:
-    """Plan one trial before the study is asked for any: the body builds its model with values
-    drawn in a throwaway in-memory study, and ``nbml.train``'s own checks run on it (the data
-    against the model's input and output, the loss, the options; nothing trains). A mistake
-    there is an error before the study holds a trial, instead of a failed trial it keeps
-    (Optuna deletes none). The body runs once more than the trials, for this check."""
-    import optuna
-
-    seed = search.mixed_seed(job.seed, 0)
-    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+    """Plan one trial before the study is asked for any (the body's model on values of a
+    throwaway study, ``nbml.train``'s checks, nothing trained): a mistake is then an error, not
+    a failed trial the study keeps (Optuna deletes none). The body runs once more, for this."""
+    probe = search.probe(job.seed)
     values = {k: s.suggest(probe, k) for k, s in job.space.items()}
     search.seed_trial(job.seed, 0)
     model = job.build(_space.HP(probe, reserved=job.space))

@@ -192,6 +192,15 @@ def mixed_seed(seed: int | None, number: int) -> int | None:
     return (seed * 1_000_003 + number * 7_919 + 1) % (MAX_SEED + 1)
 
 
+def probe(seed: int | None) -> Any:
+    """A trial of a throwaway in-memory study, sampled at random (seeded as trial 0): values to
+    check a sweep's first trial with before its study is asked for one."""
+    import optuna
+
+    sampler = optuna.samplers.RandomSampler(seed=mixed_seed(seed, 0))
+    return optuna.create_study(sampler=sampler).ask()
+
+
 def seed_trial(seed: int | None, number: int) -> None:
     """Seed trial ``number``'s randomness (:func:`nbml.ml.seeding.seed_all`) before its model
     is built."""
