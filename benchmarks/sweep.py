@@ -145,8 +145,8 @@ _part(_space.Choice, 'suggest', 'sampling (TPE)')
 _end = _pruning.TrialReporter.on_train_end
 def _on_train_end(self, logs=None):
     _end(self, logs)
-    _optuna_s[self.run.id] = self.own + self.writer_cpu
-    _reports[self.run.id] = (self.own, self.writer_cpu, len(self.values))
+    _optuna_s[self.run.id] = self.own  # report and should_prune, on the training thread
+    _reports[self.run.id] = (self.own, 0.0, len(self.values))
 _pruning.TrialReporter.on_train_end = _on_train_end
 import os as _os, threading as _th
 def _thread_cpu():

@@ -109,3 +109,33 @@ def test_two_trainings_of_one_model_at_once_start_one_run(monkeypatch):
     assert sorted(o[:8] for o in outcomes) == ["finished", "m is bus"], outcomes
     assert "m is busy" in [o for o in outcomes if o != "finished"][0]
     assert len(REGISTRY.get("m").runs) == 2  # the first training and one of the two
+
+
+def test_a_sweep_writes_its_study_from_its_own_thread_only(tmp_path):
+    """The sweep's thread asks, marks and tells; the training thread reports each epoch (the
+    sweep waits for the run meanwhile): no views thread and no writer thread of nbml's uses
+    the trial or writes the study (here, in the foreground, both are the kernel's thread)."""
+    import sqlalchemy
+
+    from nbml.training import search
+
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    store, _, _ = search.storage(url, str(tmp_path))
+    writes: list[tuple[str, str]] = []
+
+    def seen(conn, cursor, statement, *_):
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            writes.append((threading.current_thread().name, verb))
+
+    def build(hp):
+        return keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, activation="softmax")])
+
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        sw = nbml.sweep("swept", build, _data(), trials=3, space={"lr": "1e-3:1e-1:log"},
+                        storage=url, epochs=2, display="none", namespace={})  # fmt: skip
+    finally:
+        sqlalchemy.event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(sw.trials) == 3 and writes
+    assert {name for name, _ in writes} == {threading.main_thread().name}, sorted(set(writes))

@@ -276,22 +276,24 @@ def _trials(sw: Sweep, job: _Job) -> None:
         sw.refresh(seen)  # other kernels' trials join the views
         if trial is None:
             return
-        _trial(sw, job, trial, seen)
+        _trial(sw, job, trial)
 
 
-def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
-    """Run one trial: sample, build, train (reporting each epoch), tell the study."""
+def _trial(sw: Sweep, job: _Job, trial: Any) -> None:
+    """Run one trial: sample, build, train (reporting each epoch), tell the study. The trial
+    object is used here and, while its run trains, by its reporter on the training thread
+    (this thread waits for the run meanwhile): one thread at a time."""
     n = trial.number
-    row = sw.begin(trial, job.store_path)
-    reporter = None
+    row = sw.begin(trial)
     try:
+        search.mark(trial, job.store_path, None)  # alive, and where: before it trains
         sw.study.sampler = search.sampler(job.seed, n)
         values = {k: s.suggest(trial, k) for k, s in job.space.items()}
         hp = _space.HP(trial, reserved=job.space)
         search.seed_trial(job.seed, n)
         model = job.build(hp)
         row.params = dict(trial.params)
-        reporter = pruning.TrialReporter(trial, sw.objective, sw.name, seen)
+        reporter = pruning.TrialReporter(trial, sw.objective, sw.name)
         extra = {"sweep": sw.study_name, "trial": n, **values, **hp.values}
         # the trial's model is saved to the run store off this thread while the sweep goes on
         # (nothing touches it again; the next trial, and binding the best, wait for the save)
@@ -304,8 +306,6 @@ def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
             run.done.wait()  # a background sweep trains each trial in its own thread
     except BaseException:
         with contextlib.suppress(Exception):
-            if reporter is not None:
-                reporter.flush()  # the values it reported are written before the trial ends
             sw.study.tell(trial, state=search.state("FAIL"))
         sw.settle(row, "failed")
         raise
@@ -315,6 +315,7 @@ def _trial(sw: Sweep, job: _Job, trial: Any, seen: list[Any]) -> None:
 def _tell(sw: Sweep, job: _Job, trial: Any, row: Trial, run: Any, rep: Any) -> None:
     """The trial's outcome, told to the study: complete, pruned or failed."""
     row.run, row.run_id, row.fit_seconds = run, run.id, rep.fit_seconds
+    search.mark(trial, job.store_path, run.id)  # the run that holds its model
     value = None
     if rep.missing is not None or run.status == "failed" or rep.bad is not None:
         state = "FAIL"

@@ -253,9 +253,10 @@ def ask(study: Any, total: int, lock_path: str | None) -> tuple[Any, list[Any]]:
         return study.ask(), seen
 
 
-def mark(trial: Any, store_path: str | None, run_id: str) -> None:
+def mark(trial: Any, store_path: str | None, run_id: str | None) -> None:
     """Note where a trial runs, in one write: its host and process (to tell a dead kernel's
-    trial), the run store that keeps its model and its run there."""
+    trial), the run store that keeps its model and (once it has trained) its run there. The
+    sweep's own thread writes it, before the trial trains and before it is told."""
     where = {"host": liveness.HOST, "pid": liveness.PID, "pid_start": liveness.PID_START}
     trial.set_user_attr("nbml", {**where, "store": store_path, "run_id": run_id})
 

@@ -85,7 +85,6 @@ class Sweep:
         self._lock = threading.RLock()
         self._unsubscribe: Any = None
         self._views: dict[str, Any] = {}  # what views keep per sweep (its widget, handle)
-        self._marks: dict[int, tuple[Any, str | None]] = {}  # trials whose run has not begun
         SWEEPS.append(self)
         del SWEEPS[:-_KEPT]
 
@@ -205,14 +204,13 @@ class Sweep:
 
     # ----------------------------------------------------------- bookkeeping
 
-    def begin(self, trial: Any, store_path: str | None) -> Trial:
-        """A trial of this kernel starts (where it runs is noted once its run begins)."""
+    def begin(self, trial: Any) -> Trial:
+        """A trial of this kernel starts."""
         from ..store import liveness
 
         number = trial.number
         with self._lock:
             row = self._rows[number] = Trial(number, mine=True, host=liveness.HOST)
-            self._marks[number] = (trial, store_path)
         self.notify("trial", row)
         return row
 
@@ -239,26 +237,12 @@ class Sweep:
             return
         if event.kind == "begin":
             row.run, row.run_id = run, run.id
-            self._mark(row.number, run.id)
             self.notify("trial", row)
         elif event.kind == "epoch":
             value = (event.data.get("logs") or {}).get(self.objective)
             if value is not None:
                 row.values.append(float(value))
             self.notify("epoch", row)
-
-    def _mark(self, number: int, run_id: str) -> None:
-        """Write where the trial runs to the study: on the views thread, while it trains."""
-        import logging
-
-        from . import search
-
-        trial, store_path = self._marks.pop(number, (None, None))
-        try:
-            if trial is not None:
-                search.mark(trial, store_path, run_id)
-        except Exception:  # the trial still runs; another kernel only cannot tell it is alive
-            logging.getLogger("nbml").exception("could not note where trial %s runs", number)
 
     def refresh(self, trials: list[Any] | None = None) -> None:
         """Read the study's trials (or take ``trials``, just read): other kernels' trials join
