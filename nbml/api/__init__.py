@@ -20,7 +20,7 @@ from ..ml import data as _data
 from ..ml import exporting, preprocessing, seeding
 from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
-from ..training import inspector, pipeline
+from ..training import adopting, inspector, pipeline
 from ..training import loop as training
 
 _hooks.first_use()  # a user importing the API directly: the views show its runs (nbml/__init__)
@@ -190,7 +190,7 @@ def _adopt(
         )
     stored = _current_store("--from-run").run(opts.from_run)
     loaded = {"target": opts.target, "task": opts.task, "clean": opts.clean}
-    undo = pipeline.adopt(name, stored, opts.data, ns, **loaded)
+    undo = adopting.adopt(name, stored, opts.data, ns, **loaded)
     rest = dataclasses.replace(
         opts, data=None, target=None, task=None, test_split=None, validation_split=None,
         clean=False, from_run=None,

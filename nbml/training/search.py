@@ -329,11 +329,11 @@ def bind(name: str, stored: Any, data: Any, ns: dict[str, Any], **load: Any) -> 
     Otherwise the run's data is loaded and split as that run did (``--from-run``'s way).
     """
     from ..ml import compiling
-    from . import pipeline
+    from . import adopting
 
     record = REGISTRY.get(name)
     if record is None or record.dataset is None:
-        pipeline.adopt(name, stored, data, ns, **load)
+        adopting.adopt(name, stored, data, ns, **load)
     else:
         path = stored.model_file()
         try:
