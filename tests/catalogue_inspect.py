@@ -11,39 +11,39 @@ INSPECT_CASES = [
         "inspect-unknown",
         "%inspect tinny",
         ["No model or run 'tinny' to inspect", "Did you mean 'tiny'", "%runs lists them"],
-    ),  # fmt: skip
+    ),
     case(
         "inspect-unknown-run-id",
         "%inspect 0123456789ab",
         ["No model or run '0123456789ab' to inspect", "a run id"],
-    ),  # fmt: skip
+    ),
     case("inspect-no-name", "%inspect", ["the following arguments are required: name"]),
     case(
         "inspect-not-a-model",
         "%inspect not_a_model",
         ["No model or run 'not_a_model' to inspect", "a Keras model variable"],
         before="not_a_model = 3",
-    ),  # fmt: skip
+    ),
     case(
         "inspect-cadence-0",
         cell("other --data sklearn:iris --inspect 0"),
         ["--inspect takes a number of epochs", "or off, not 0."],
-    ),  # fmt: skip
+    ),
     case(
         "inspect-cadence-negative",
         "%train tiny --inspect -1",
         ["--inspect takes a number of epochs", "(1 for every epoch, the default)", "not -1."],
-    ),  # fmt: skip
+    ),
     case(
         "inspect-cadence-abc",
         "%train tiny --inspect abc",
         ["--inspect takes a number of epochs", "or off, not 'abc'."],
-    ),  # fmt: skip
+    ),
     case(
         "inspect-cadence-float",
         "%train tiny --inspect 1.5",
         ["--inspect takes a number of epochs", "not '1.5'."],
-    ),  # fmt: skip
+    ),
 ]
 
 PLAIN = f"plain = {IRIS_MODEL.strip()}"
@@ -54,7 +54,7 @@ INSPECT_LEGIT = [
         "_ins = %inspect tiny",
         "(type(_ins).__name__, _ins.name, len(_ins.records) >= 1, _ins.run_id is not None)",
         ("Inspection", "tiny", True, True),
-    ),  # fmt: skip
+    ),
     legit(
         "inspect-plain-keras-model",
         "%inspect plain",
@@ -63,17 +63,17 @@ INSPECT_LEGIT = [
         (True, True),
         before=PLAIN,
         out=("not trained by nbml", "statistics come from"),
-    ),  # fmt: skip
+    ),
     legit(
         "inspect-off",
         "%train tiny --epochs 1 --inspect off",
         "__import__('nbml').models()[0].runs[-1].inspection is None",
         True,
-    ),  # fmt: skip
+    ),
     legit(
         "inspect-every-2",
         "%train tiny --epochs 2 --inspect 2",
         "[e for e, _ in __import__('nbml').models()[0].runs[-1].inspection.records]",
         [2],
-    ),  # fmt: skip
+    ),
 ]
