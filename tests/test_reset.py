@@ -35,7 +35,9 @@ def _subclass(kernel):
 
 
 def test_reset_of_a_subclassed_model_runs_its_cell_again(kernel):
-    kernel.ok(f"%%train sub {LINE} --augment flip\n_built = globals().get('_built', 0) + 1\nSub(16)")
+    kernel.ok(
+        f"%%train sub {LINE} --augment flip\n_built = globals().get('_built', 0) + 1\nSub(16)"
+    )
     kernel.ok("trained = sub\nfirst = nbml.runs('sub')[-1]")
     assert kernel.value("_built") == 1
     kernel.ok(f"%train sub --reset {LINE}")
