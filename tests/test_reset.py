@@ -72,3 +72,12 @@ def test_reset_without_a_known_body_names_get_config(kernel):
     assert "get_config" in lines[0] and "from_config" in lines[0], lines[0]
     assert "%%train" in lines[0], lines[0]  # the way out: a cell nbml can run again
     assert kernel.value("(apisub is before, len(nbml.runs('apisub')))") == (True, 1)
+
+
+def test_reset_of_a_subclassed_model_first_built_by_lr_find_runs_that_cell(kernel):
+    kernel.ok(
+        "%%lr_find found --data sklearn:digits --steps 10 --no-widget\n_lr = globals().get('_lr', 0) + 1\nSub(8)"
+    )
+    kernel.ok(f"%train found --reset {LINE}")
+    assert kernel.value("_lr") == 2  # the finder's cell ran again for fresh weights
+    assert kernel.value("nbml.runs('found')[-1].status") == "finished"

@@ -99,12 +99,13 @@ def lr_find(
     rng = lr_range.check_range(start, end, steps)
     opts = _checked(data, options)
     _store.wait_saves()  # a %%train cell's model may still be being written
-    model = built(model, opts.seed)
+    source, model = model, built(model, opts.seed)
     ns = _namespace(namespace)
     # held for the whole finder (it registers no run): a Retrain click meanwhile is refused
     with REGISTRY.claim(name, model, action="find its learning rate", wait=opts.wait):
         # one epoch as far as the plan's checks go: the finder counts batches (--steps)
-        p = pipeline.plan(name, model, ns, dataclasses.replace(opts, epochs=1))
+        build = None if model is source else source  # kept: --reset runs the cell again
+        p = pipeline.plan(name, model, ns, dataclasses.replace(opts, epochs=1), build)
         # the finder, the model put back and NAME bound are one piece: an interrupt stops the
         # finder at the next batch (its curve so far is the result), never the putting back
         with training.deferred_interrupts() as launch:
