@@ -24,6 +24,7 @@ NOTEBOOKS = [
     "04_regression.ipynb",
     "05_metrics_by_hand.ipynb",
     "06_finding_hyperparameters.ipynb",
+    "07_inspecting_models.ipynb",
 ]
 
 
