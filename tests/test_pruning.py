@@ -83,3 +83,18 @@ def test_each_value_is_in_the_storage_when_its_epoch_ends(tmp_path):
         assert stored == {e: 2.0 + e for e in range(epoch + 1)}
     reporter.on_train_end()
     assert reporter.values == [2.0, 3.0, 4.0] and not reporter.pruned
+
+
+def test_no_pruner_is_never_asked(tmp_path):
+    """With ``--pruner none`` the reporter reports but asks nothing (``should_prune`` reads the
+    storage each time)."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'sweeps.db'}")
+    study = optuna.create_study(study_name="s", storage=storage, pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    asked = []
+    trial.should_prune = lambda: asked.append(1) or False
+    reporter = TrialReporter(trial, "val_loss", "no_such_model")
+    reporter.set_model(_model())
+    reporter.on_train_begin()
+    reporter.on_epoch_end(0, {"val_loss": 1.0})
+    assert asked == [] and study.get_trials()[0].intermediate_values == {0: 1.0}

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import keras
+import optuna
 
 from ..core.registry import REGISTRY
 
@@ -39,6 +40,8 @@ class TrialReporter(keras.callbacks.Callback):
         self.fit_seconds = 0.0
         self.own = 0.0
         self._t0 = time.perf_counter()
+        # with no pruner (--pruner none) nothing is asked: should_prune reads the storage
+        self._may_prune = not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         record = REGISTRY.get(self.name)
@@ -58,7 +61,7 @@ class TrialReporter(keras.callbacks.Callback):
         else:
             self.values.append(float(value))
             self.trial.report(float(value), epoch)
-            if self.trial.should_prune():
+            if self._may_prune and self.trial.should_prune():
                 self.pruned = True
                 self._stop("the sweep's pruner")
         self.own += time.perf_counter() - t0
