@@ -5,8 +5,9 @@ JupyterLab keeps a notebook's kernel running when its tab is closed. The panel h
 documents over their own comms; a kernel with no document is listed through the Jupyter server
 (``/nbml/kernels``, docs/notebook7.md). The test trains in the background, closes the notebook,
 and checks that its model stays in the panel (within 2 s of the close, live, marked as not open
-here, with Stop only), that Stop stops it through the server, and that reopening the notebook
-brings it back as an ordinary document, listed once. Screenshots: ``test-artifacts/closed_*.png``.
+here, with Stop and Inspect, no Reveal), that Stop stops it through the server, and that
+reopening the notebook brings it back as an ordinary document, listed once. Screenshots:
+``test-artifacts/closed_*.png``.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def test_a_closed_notebooks_running_kernel_shows_in_the_panel(page, lab):
     )
     assert page.locator(SECTION).get_attribute("data-remote") is None
     buttons = page.locator(ROW).locator("button").all_inner_texts()
-    assert "Summary" in buttons and "Stop" in buttons, buttons
+    assert "Inspect" in buttons and "Stop" in buttons, buttons
 
     # ------------------------------------------------------------ close the notebook
     kernel = page.evaluate("() => window.__nbmlPanel.sessionContext.session.kernel.id")
@@ -121,7 +122,7 @@ def test_a_closed_notebooks_running_kernel_shows_in_the_panel(page, lab):
     page.wait_for_timeout(2500)
     assert row.evaluate(WIDTH) > first, "bg's progress did not advance" + context()
     assert "loss" in row.locator(".nbml-sb-metrics").inner_text()
-    assert row.locator("button").all_inner_texts() == ["Stop"]
+    assert row.locator("button").all_inner_texts() == ["bg", "Stop", "Inspect"]  # no Reveal
     assert "not open in this tab" in page.locator(SECTION).inner_text()
     shot(page, "closed_01_listed_through_the_server.png")
 

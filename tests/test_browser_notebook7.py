@@ -8,9 +8,9 @@ notebook. Two tests, in order, on one server and one browser:
   notebook's model with the monitor's status word;
 - a second tab's notebook trains in the foreground: the first tab's panel lists it (through the
   server's ``/nbml/kernels``: it is not a document of the first tab's application) within 2 s of
-  its run's start, live, marked as seen from elsewhere, without Summary and Reveal; Stop in the
-  first tab stops it (the second tab's cell ends without a traceback); its kernel shut down, it
-  leaves the first tab's panel.
+  its run's start, live, marked as seen from elsewhere, with Stop and Inspect, without Reveal;
+  Stop in the first tab stops it (the second tab's cell ends without a traceback); its kernel
+  shut down, it leaves the first tab's panel.
 
 Screenshots go to ``test-artifacts/nb7_*.png``. Server and browser set-up: ``tests/browser.py``.
 """
@@ -239,7 +239,7 @@ def test_a_second_tabs_training_shows_in_the_first_tabs_panel(page, notebook):
     (ARTIFACTS / "nb7_second_tab_lag.json").write_text(json.dumps({"lag_s": round(lag, 3)}))
     assert 0 <= lag <= APPEAR_BUDGET, f"listed {lag:.2f}s after its run started" + context()
 
-    # live: status, progress, metrics; marked as seen from elsewhere; Stop but no Summary/Reveal
+    # live: status, progress, metrics; marked as seen from elsewhere; Stop, Inspect, no Reveal
     section = page.locator(f'{SIDEBAR} section.nbml-sb-doc[data-doc="{NB_B}"]')
     assert section.get_attribute("data-remote") == "true"
     assert "not open in this tab" in section.inner_text(), section.inner_text()
@@ -250,7 +250,7 @@ def test_a_second_tabs_training_shows_in_the_first_tabs_panel(page, notebook):
     assert later_width > first_width, (first_width, later_width)
     assert "loss" in far.locator(".nbml-sb-metrics").inner_text()
     buttons = far.locator("button").all_inner_texts()
-    assert buttons == ["Stop"], buttons
+    assert buttons == ["far", "Stop", "Inspect"], buttons  # the name opens the inspector too
     assert second.evaluate("() => window.__nbmlRun") is None, "B's cell ended by itself"
     # A's own notebook is still its own document, listed once
     assert page.locator(f'{SIDEBAR} section.nbml-sb-doc[data-doc="{NB_A}"]').count() == 1

@@ -9,7 +9,8 @@ story, in order: the module-scoped fixtures below move the page from one stage t
 
 The stories: kernels without nbml are listed as such; both trainings advance live in the sidebar
 (while A's kernel is busy: the pushes come from the training thread), with the documents' devices;
-the injection name shows as those characters (no ``<img>``, no dialog); Summary lists the layers;
+the injection name shows as those characters (no ``<img>``, no dialog); Inspect (which replaced
+Summary) lists the layers and their parameters;
 the sidebar's lag (kernel event time to the render, recorded by the test page's probe,
 ``browser.LAG_PROBE``) during A's foreground training has a median of at most 1 s (median and max
 in ``test-artifacts/sidebar_lag.json``); Stop works for both (a kernel interrupt for A, with no
@@ -211,7 +212,7 @@ def test_both_trainings_advance_live_while_the_foreground_cell_runs(training):
             training.context()
         )
         assert 0 < b["width"] <= 100 and b["epochs"] == (80 if name == "fg" else 3000), b
-        assert "Stop" in b["buttons"] and "Summary" in b["buttons"], b
+        assert "Stop" in b["buttons"] and "Inspect" in b["buttons"], b
     assert first[NB_A]["kernel"] == second[NB_A]["kernel"] == "busy", (first, second)
     assert training.seen["a_ran_while_training"] is None, "A's cell already ended"
     for nb in (NB_A, NB_B):
@@ -236,21 +237,25 @@ def test_a_model_named_like_html_shows_as_text(training):
 
 
 @pytest.mark.timeout(120)
-def test_summary_lists_the_layers(training):
+def test_inspect_lists_the_layers(training):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page = training.page
-    # Summary of B's background model (B's kernel is idle: its comm answers at once)
-    page.locator(row(NB_B, "bg")).get_by_role("button", name="Summary").click()
-    table = page.locator(f"{row(NB_B, 'bg')} table.nbml-sb-summary")
+    # the inspector of B's background model (B's kernel is idle: its comm answers at once)
+    page.locator(row(NB_B, "bg")).get_by_role("button", name="Inspect").click()
+    inspector = page.locator(f'{SIDEBAR} section.nbml-sb-inspector[data-model="bg"]')
     try:
-        table.wait_for(state="visible", timeout=15_000)
+        inspector.locator("tr.nbml-sb-layer-row").first.wait_for(timeout=15_000)
     except PlaywrightTimeout:
-        pytest.fail("no summary table for bg" + training.context())
-    layers = table.locator("tbody tr").all_inner_texts()
-    assert len(layers) == 3 and "Dense" in layers[0] and "Dense" in layers[1], layers
-    total = layers[-1].split()[-1].replace(",", "")
-    assert total == str(64 * 64 + 64 + 64 * 10 + 10), layers
+        pytest.fail("no inspector for bg" + training.context())
+    types = inspector.locator(".nbml-sb-type").all_inner_texts()
+    params = inspector.locator(".nbml-sb-params").all_inner_texts()
+    assert types == ["Dense", "Dense"], types
+    assert params == ["4,160 params", "650 params"], params
+    total = 64 * 64 + 64 + 64 * 10 + 10
+    assert f"{total:,} parameters" in inspector.locator(".nbml-sb-meta").inner_text()
+    inspector.locator("button.nbml-sb-back").click()  # the list again, for the next tests
+    page.locator(row(NB_B, "bg")).wait_for()
 
 
 @pytest.mark.timeout(120)

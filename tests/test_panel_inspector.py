@@ -266,6 +266,8 @@ def test_the_server_reads_the_stored_records_that_nbml_inspect_reads(k):
         ("Dense", "dead"),
         ("Dense", "out"),
     ]
+    later = read_inspection(store, run_id, since=2)  # the panel's next read: what is new
+    assert later["records"] == stored["records"][2:] and later["layers"] == stored["layers"]
     with pytest.raises(NotStored):
         read_inspection(store, "no-such-run")
     with pytest.raises(NotStored):

@@ -1,7 +1,8 @@
 // The Models panel's inspector of one model: the layer table (path, class, output shape,
 // parameters trainable and not, activation) with a sparkline per layer for the weight norm, the
 // gradient norm (log scale) and the dead fraction over the records, flagged layers marked with
-// their reason, and the notes on what is not available. Everything from the kernel is rendered
+// their reason, and the notes on what is not available. Each layer takes two rows (what it is;
+// its sparklines), so the table fits the panel's width. Everything from the kernel is rendered
 // as text; a value that is not a finite number shows as "nan" (it was NaN or infinite in the
 // kernel) or not at all (not available).
 import React from "react";
@@ -11,13 +12,13 @@ import { type Inspection, type Series, flaggedText, flagsByLayer, series } from 
 import type { InspectFlag, InspectLayer, ModelInfo } from "./protocol";
 
 /** Sparkline size in pixels. */
-export const SPARK_WIDTH = 90;
-export const SPARK_HEIGHT = 22;
+export const SPARK_WIDTH = 64;
+export const SPARK_HEIGHT = 20;
 
 /** The statistics drawn as sparklines: key, column title, log scale. */
 export const SPARKS: readonly [string, string, boolean][] = [
   ["weight_norm", "weight norm", false],
-  ["grad_norm", "gradient norm (log)", true],
+  ["grad_norm", "gradient (log)", true],
   ["dead_fraction", "dead fraction", false],
 ];
 
@@ -31,14 +32,17 @@ function count(v: unknown): string {
 }
 
 /** The points of a sparkline: runs of finite values (a gap at each null) and the positions of
- * the values that were NaN or infinite. `log` draws log10 of the positive values. */
+ * the values that were NaN or infinite. `log` draws log10 of the positive values, and a zero
+ * (a gradient that vanished entirely) one decade below the smallest of them, at the bottom. */
 export function sparkPoints(
   s: Series,
   log: boolean,
   width = SPARK_WIDTH,
   height = SPARK_HEIGHT,
 ): { runs: [number, number][][]; bad: number[]; drawn: number } {
-  const ys = s.values.map((v) => (v === null || (log && v <= 0) ? null : log ? Math.log10(v) : v));
+  const logs = s.values.filter((v): v is number => v !== null && v > 0).map(Math.log10);
+  const floor = logs.length ? Math.min(...logs) - 1 : 0;
+  const ys = s.values.map((v) => (v === null ? null : !log ? v : v > 0 ? Math.log10(v) : floor));
   const shown = ys.filter((y): y is number => y !== null);
   const lo = shown.length ? Math.min(...shown) : 0;
   const hi = shown.length ? Math.max(...shown) : 1;
@@ -95,6 +99,22 @@ function params(l: InspectLayer): string {
   return count(l?.trainable) + (fixed ? ` (+${count(fixed)} fixed)` : "");
 }
 
+/** What a layer is, in one line: class, output shape, parameters, activation. */
+function describe(l: InspectLayer): React.ReactNode[] {
+  const parts: [string, string][] = [
+    ["nbml-sb-type", text(l?.type)],
+    ["nbml-sb-shape", text(l?.shape)],
+    ["nbml-sb-params", `${params(l)} params`],
+  ];
+  if (l?.activation) parts.push(["nbml-sb-activation", text(l.activation)]);
+  return parts.flatMap(([cls, value], i) => [
+    i ? " · " : "",
+    <span key={cls} className={cls}>
+      {value}
+    </span>,
+  ]);
+}
+
 function LayerRows(props: { layer: InspectLayer; ins: Inspection; flags: InspectFlag[] }) {
   const { layer, ins, flags } = props;
   const name = text(layer?.name);
@@ -110,19 +130,21 @@ function LayerRows(props: { layer: InspectLayer; ins: Inspection; flags: Inspect
       </td>
     );
   });
+  const flagged = flags.length ? "true" : undefined;
   return (
     <>
-      <tr data-layer={name} data-flagged={flags.length ? "true" : undefined}>
-        <td className="nbml-sb-layer">{name}</td>
-        <td>{text(layer?.type)}</td>
-        <td className="nbml-sb-shape">{text(layer?.shape)}</td>
-        <td className="nbml-sb-params">{params(layer)}</td>
-        <td>{text(layer?.activation)}</td>
+      <tr className="nbml-sb-layer-row" data-layer={name} data-flagged={flagged}>
+        <td colSpan={SPARKS.length}>
+          <span className="nbml-sb-layer">{name}</span>
+          <div className="nbml-sb-desc">{describe(layer)}</div>
+        </td>
+      </tr>
+      <tr className="nbml-sb-stats" data-layer={name} data-flagged={flagged}>
         {cells}
       </tr>
       {flags.map((f, i) => (
         <tr key={i} className="nbml-sb-flag" data-layer={name} data-kind={text(f.kind)}>
-          <td colSpan={5 + SPARKS.length}>
+          <td colSpan={SPARKS.length}>
             {`⚠ ${text(f.kind)} at epoch ${text(f.epoch)}: ${text(f.reason)}`}
           </td>
         </tr>
@@ -172,13 +194,18 @@ export function InspectorView(props: {
       data-records={ins ? ins.records.length : undefined}
     >
       <header>
-        <button className="jp-mod-styled nbml-sb-back" onClick={props.close}>
+        <button
+          className="jp-mod-styled nbml-sb-back"
+          title="Back to the list of models"
+          onClick={props.close}
+        >
           ← Models
         </button>
         <span className="nbml-sb-name">{name}</span>
-        <span className="nbml-sb-kernel">{props.docName}</span>
       </header>
-      <div className="nbml-sb-meta">{heading(ins, props.model)}</div>
+      <div className="nbml-sb-meta">
+        {[props.docName, heading(ins, props.model)].filter(Boolean).join(" · ")}
+      </div>
       {ins?.error ? (
         <div className="nbml-sb-note" role="alert">
           {ins.error}
@@ -199,9 +226,6 @@ export function InspectorView(props: {
           <table className="nbml-sb-inspect">
             <thead>
               <tr>
-                {["layer", "class", "output", "params", "activation"].map((h) => (
-                  <th key={h}>{h}</th>
-                ))}
                 {SPARKS.map(([key, title]) => (
                   <th key={key}>{title}</th>
                 ))}

@@ -8,7 +8,7 @@
 import { ServerConnection } from "@jupyterlab/services";
 import type { IDisposable } from "@lumino/disposable";
 
-import { type Inspection, fromStore } from "./inspection";
+import { type Inspection, fromStore, mergeRecords } from "./inspection";
 import { type DocEntry, type SidebarModel, stopPending } from "./model";
 import type {
   KernelListing,
@@ -145,7 +145,7 @@ export class RemoteKernels implements IDisposable {
   }
 
   /** Read the inspector's records of `info` (its latest inspected run) from the run store of
-   * the kernel behind entry `docId`. */
+   * the kernel behind entry `docId`: all of them, or those after the ones read before. */
   async inspect(docId: string, info: ModelInfo): Promise<void> {
     const name = String(info.name);
     this._inspected = inspectedKey(docId, info);
@@ -155,15 +155,21 @@ export class RemoteKernels implements IDisposable {
       return;
     }
     const kernel = encodeURIComponent(docId.slice(REMOTE.length));
-    const url = `${this.settings.baseUrl}${KERNELS_PATH}/${kernel}/inspect/${encodeURIComponent(run)}`;
+    const old = this.model.inspection(docId, name);
+    const known = old && old.run === run && old.complete && !old.error ? old.records : [];
+    const since = known.length ? known[known.length - 1].epoch : 0;
+    const url =
+      `${this.settings.baseUrl}${KERNELS_PATH}/${kernel}/inspect/${encodeURIComponent(run)}` +
+      (since ? `?since=${since}` : "");
     const res = await ServerConnection.makeRequest(url, { cache: "no-store" }, this.settings);
     if (!res.ok) {
       const why = await reason(res);
       this.model.setInspection(docId, name, failed(`could not read the records (${why})`));
       return;
     }
-    const stored = (await res.json()) as StoredInspection;
-    this.model.setInspection(docId, name, fromStore(stored, info.flags ?? []));
+    const stored = fromStore((await res.json()) as StoredInspection, info.flags ?? []);
+    stored.records = mergeRecords(known, stored.records);
+    this.model.setInspection(docId, name, stored);
   }
 
   /** Read the open inspector's records again when its run has advanced (a remote model). */

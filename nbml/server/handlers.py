@@ -100,15 +100,19 @@ class StopHandler(APIHandler):
 
 
 class InspectHandler(APIHandler):
-    """``GET /nbml/kernels/<id>/inspect/<run id>``: that run's inspector records (layers,
-    records, notes) as the kernel's run store has them (the folder its snapshot names), for the
-    panel's inspector of a kernel no document there holds. Read-only."""
+    """``GET /nbml/kernels/<id>/inspect/<run id>[?since=EPOCH]``: that run's inspector records
+    (layers, records after epoch ``since``, notes) as the kernel's run store has them (the folder
+    its snapshot names), for the panel's inspector of a kernel no document there holds.
+    Read-only."""
 
     auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str, run_id: str) -> None:
+        since = self.get_argument("since", "0")
+        if not since.isdigit() or len(since) > 9:
+            raise web.HTTPError(400, "since must be an epoch number (a whole number >= 0)")
         if kernel_id not in self.kernel_manager:
             raise web.HTTPError(404, f"no kernel {kernel_id}")
         where = _connection_dir(self.kernel_manager.get_kernel(kernel_id))
@@ -120,7 +124,7 @@ class InspectHandler(APIHandler):
             raise web.HTTPError(404, f"kernel {kernel_id} keeps no run store")
         try:
             found = await asyncio.get_running_loop().run_in_executor(
-                None, read_inspection, store, run_id
+                None, read_inspection, store, run_id, int(since)
             )
         except NotStored as e:
             raise web.HTTPError(404, str(e)) from None

@@ -42,9 +42,10 @@ def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(uri + "&immutable=1", uri=True, timeout=BUSY_TIMEOUT_S)
 
 
-def read_inspection(store: str, run_id: str) -> dict[str, Any]:
-    """Run ``run_id``'s name, status, layer table, records and notes from the store folder
-    ``store``, as the protocol carries them (a NaN travels as null). Raises :class:`NotStored`
+def read_inspection(store: str, run_id: str, since: int = 0) -> dict[str, Any]:
+    """Run ``run_id``'s name, status, layer table, records (those after epoch ``since``) and
+    notes from the store folder ``store``, as the protocol carries them (a NaN travels as
+    null). Raises :class:`NotStored`
     for a run the store does not have or did not inspect, :class:`sqlite3.Error` or
     :class:`OSError` for a store that cannot be read."""
     path = os.path.join(store, STORE_FILE)
@@ -62,7 +63,9 @@ def read_inspection(store: str, run_id: str) -> dict[str, Any]:
             raise NotStored(f"run {run_id} has no inspector records in the store")
         name, status, layers, notes = head[0]
         rows = _rows(
-            db, "SELECT epoch, rows FROM inspections WHERE run_id = ? ORDER BY epoch", (run_id,)
+            db,
+            "SELECT epoch, rows FROM inspections WHERE run_id = ? AND epoch > ? ORDER BY epoch",
+            (run_id, since),
         )
     finally:
         with contextlib.suppress(sqlite3.Error):

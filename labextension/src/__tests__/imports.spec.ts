@@ -133,7 +133,8 @@ describe("imports", () => {
       );
       const cycle = findCycle(graphOf(dir))?.map((f) => path.relative(dir, f));
       expect(cycle?.[0]).toBe(cycle?.[cycle.length - 1]);
-      expect(new Set(cycle)).toEqual(new Set(["src/model.ts", "src/protocol.ts"]));
+      // (through ./inspection, which model.ts imports first, or directly)
+      expect(cycle).toEqual(expect.arrayContaining(["src/model.ts", "src/protocol.ts"]));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

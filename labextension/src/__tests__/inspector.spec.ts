@@ -161,7 +161,12 @@ describe("the inspector's state", () => {
     // on a log scale 10 lies halfway between 1 and 1000's third: y of 1, 10 and 1000
     const ys = [log.runs[0][0][1], log.runs[0][1][1], log.runs[1][0][1]];
     expect(ys[0] - ys[1]).toBeCloseTo((ys[0] - ys[2]) / 3, 5);
-    expect(sparkPoints({ values: [0, -1], nonfinite: [false, false] }, true).drawn).toBe(0);
+    // a gradient norm of 0 (vanished) sits at the bottom, a decade below the smallest one
+    const zero = sparkPoints({ values: [0, 10, 100], nonfinite: [false, false, false] }, true);
+    expect(zero.drawn).toBe(3);
+    const [y0, y10, y100] = zero.runs[0].map((p) => p[1]);
+    expect(y0 - y10).toBeCloseTo(y10 - y100, 5);
+    expect(sparkPoints({ values: [0, 0], nonfinite: [false, false] }, true).drawn).toBe(2);
   });
 
   it("builds the state of a stored run with the listing's flags", () => {
@@ -196,13 +201,15 @@ describe("the panel's inspector", () => {
     const html = rendered(model);
     expect(html).toContain('data-records="3"');
     for (const l of LAYERS.slice(0, 3)) {
-      expect(html).toContain(`<td class="nbml-sb-layer">${l.name}</td>`);
-      expect(html).toContain(`<td class="nbml-sb-shape">${l.shape}</td>`);
+      expect(html).toContain(`<span class="nbml-sb-layer">${l.name}</span>`);
+      expect(html).toContain(`<span class="nbml-sb-type">${l.type}</span>`);
+      expect(html).toContain(`<span class="nbml-sb-shape">${l.shape}</span>`);
     }
     // the injected name is text, not markup; its parameters say the fixed ones
     expect(html).not.toContain("<img");
     expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
-    expect(html).toContain('<td class="nbml-sb-params">730 (+2 fixed)</td>');
+    expect(html).toContain('<span class="nbml-sb-params">730 (+2 fixed) params</span>');
+    expect(html).toContain('<span class="nbml-sb-activation">relu</span>');
     expect(html).toContain("812 parameters");
     expect(html).toContain("records at epochs 1-3");
     expect(html).toContain("1 layer flagged");
@@ -301,7 +308,8 @@ describe("a kernel read through the server", () => {
     const urls: string[] = [];
     const spy = jest.spyOn(ServerConnection, "makeRequest").mockImplementation(async (url) => {
       urls.push(url);
-      if (url.endsWith("/r1")) {
+      if (url.includes("/r1")) {
+        const since = Number(new URL(url).searchParams.get("since") ?? 0);
         return answer(200, {
           version: 1,
           kernel: "k1",
@@ -309,7 +317,7 @@ describe("a kernel read through the server", () => {
           model: "cnn",
           status: "running",
           layers: LAYERS,
-          records: [record(1), record(2)],
+          records: [record(1), record(2), record(3)].filter((r) => r.epoch > since),
           notes: {},
         });
       }
@@ -320,8 +328,14 @@ describe("a kernel read through the server", () => {
       await remote.inspect(`${REMOTE}k1`, info({ flags: [FLAG] }));
       expect(urls).toEqual(["http://h/nbml/kernels/k1/inspect/r1"]);
       const html = rendered(model);
-      expect(html).toContain('data-records="2"');
+      expect(html).toContain('data-records="3"');
       expect(html).toContain("⚠ dead_units at epoch 2");
+      // read again as the run advances: only the records after those it has
+      await remote.inspect(`${REMOTE}k1`, info({ flags: [FLAG], epoch: 4 }));
+      expect(urls[1]).toBe("http://h/nbml/kernels/k1/inspect/r1?since=3");
+      expect(model.inspection(`${REMOTE}k1`, "cnn")!.records.map((r) => r.epoch)).toEqual([
+        1, 2, 3,
+      ]);
       await remote.inspect(`${REMOTE}k1`, info({ inspected: "r9" }));
       expect(rendered(model)).toContain(
         "could not read the records (404: run r9 has no inspector records in the store)",
