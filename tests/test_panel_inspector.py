@@ -103,16 +103,23 @@ def test_hello_says_the_kernels_memory_and_the_store(k):
 def test_an_unknown_model_gets_an_error_and_changes_nothing(k):
     comm_id, _ = comm_for(k, "unknown")
     before = k.value("sorted(__import__('nbml').core.registry.REGISTRY.names())")
-    for bad in (
-        {"type": "inspect", "version": 1, "model": "nope"},
-        {"type": "inspect", "version": 1},
-        {"type": "inspect", "version": 1, "model": "x", "run": "y"},
-        {"type": "inspect", "version": 1, "model": ""},
-    ):
+    words = {
+        "nope": "no model named 'nope' in this kernel",
+        None: "a 'inspect' message needs ['model']",
+        "x": "unexpected fields ['run']",
+        "": "'model' must be a model name",
+    }
+    for model, said in words.items():
+        bad = {"type": "inspect", "version": 1}
+        if model is not None:
+            bad["model"] = model
+        if model == "x":
+            bad["run"] = "y"
         send(k, comm_id, bad)
-        got = replies(collect(k, comm_id, lambda ms: len(ms) >= 1))
-        assert [r["type"] for r in got] == ["error"], (bad, got)
-    assert "no model named 'nope'" in got[0]["error"] or "model" in got[0]["error"]
+        (reply,) = replies(collect(k, comm_id, lambda ms: len(ms) >= 1))
+        assert reply["type"] == "error" and said in reply["error"], (bad, reply)
+        # the panel marks its open inspector with an error about an inspect request
+        assert reply.get("request") == ("inspect" if model == "nope" else None), reply
     assert k.value("sorted(__import__('nbml').core.registry.REGISTRY.names())") == before
 
 
