@@ -206,6 +206,21 @@ def test_a_widget_shown_before_the_runs_first_record_follows_that_run():
     _end(run)
 
 
+def test_an_earlier_run_asked_for_by_id_is_not_swapped_for_the_one_training_now():
+    run = _live()
+    _record(run, 1)
+    _end(run)
+    later = Run("r2", "m", {}, "spec", 5)
+    REGISTRY.get("m").runs.append(later)  # trains now, not recorded yet
+    older = Run("r0", "m", {}, "spec", 5, status="finished")
+    older.inspection = Log(_layers("a", "flat"), [0, 1], 1)
+    REGISTRY.get("m").runs.insert(0, older)
+    assert InspectorWidget(nbml.inspect("r0")).run is None  # an earlier run, by its id
+    by_name = nbml.inspect("m")  # the latest inspected run, r1: the widget goes live
+    assert by_name.run_id == "r1" and InspectorWidget(by_name).run is later
+    _end(later)
+
+
 @pytest.mark.parametrize(
     "msg, words",
     [

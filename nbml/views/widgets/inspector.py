@@ -60,15 +60,16 @@ def _stat(value: Any) -> Any:
 
 def followed_run(ins: Any) -> Run | None:
     """The run of this kernel the widget of ``ins`` follows: the inspected run while it
-    trains, or the model's run that trains now (begun after the inspection was taken, before
-    its first record)."""
+    trains, or the model's run that trains now when ``ins`` is what the model's name gives
+    (its latest inspected run, or its layers only: the new run has not recorded yet). An
+    earlier run asked for by its id, or a stored run, is shown as it is."""
     record = REGISTRY.get(ins.name)
-    if record is None:
+    run = record.run if record is not None else None
+    if run is None or run.status != "running":
         return None
-    run = record.run
-    if run is not None and run.status == "running":
-        return run
-    return None
+    inspected = [r.id for r in record.runs if r.inspection is not None]
+    latest = inspected[-1] if inspected else None
+    return run if ins.run_id in (None, run.id, latest) else None
 
 
 class InspectorWidget(Listener, WithStatic, anywidget.AnyWidget):
