@@ -285,7 +285,7 @@ class SidebarChannel:
                 self._send_all(inspect_push(event))
             # the devices' memory in use is asked again after every epoch
             self._devices_due |= event.kind == "epoch"
-            urgent = event.kind in ("begin", "end", "sweep", "inspect")
+            urgent = event.kind in ("begin", "end", "sweep")
             if not urgent and time.monotonic() - self._last_push < self.interval:
                 return
             self.push(with_devices=urgent or self._devices_due)
