@@ -302,7 +302,8 @@ def test_inspect_of_a_background_run_follows_it_and_leaves_the_final_table(kerne
     assert res.result["text/plain"].startswith("<Inspection slow")
     ticks, final = _follow(kernel, comm_id, shown["transient"]["display_id"])
     epochs = [r[0] for tick in ticks for r in tick["records"]]
-    assert epochs and epochs == sorted(set(epochs)) and epochs[-1] == 30, epochs
+    # (records still waiting for a tick when the run ends travel in the final state instead)
+    assert epochs and epochs == sorted(set(epochs)) and epochs[-1] <= 30, epochs
     assert ticks[-1]["status"] in ("running", "finished")
     assert WIDGET_MIME in final and "records at epochs 1-30" in final["text/html"]
     assert final["text/html"].count("<svg class='nbml-spark'") == 1 + 5 * 3
