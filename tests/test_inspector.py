@@ -243,3 +243,23 @@ def test_the_inspector_has_no_batch_hook_so_fit_keeps_the_lean_list():
     cb = inspector.Inspector("m", np.zeros((4, 2)), np.zeros(4), np.arange(2), every=1)
     for hook in batches._BATCH_HOOKS:  # no per-batch work: nbml's fit keeps its lean list
         assert keras_compat.is_default_hook(getattr(cb, hook)), hook
+
+
+def test_a_model_nbml_wraps_to_scale_images_has_its_layers_activations():
+    """For whole-number images nbml puts a scaling layer in front of the model: the model's own
+    layers are expanded by path and get their activations, so a dead ReLU is still found."""
+
+    def build():
+        return keras.Sequential([
+            keras.Input((8, 8, 1)), keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu", name="hidden",
+                               bias_initializer=keras.initializers.Constant(-100.0)),
+            keras.layers.Dense(10, activation="softmax", name="out")], name="net")  # fmt: skip
+
+    _train("wrapped", build, "sklearn:digits")
+    ins = nbml.inspect("wrapped")
+    assert list(ins.layers["layer"]) == ["nbml_minmax", "net/flatten", "net/hidden", "net/out"]
+    assert ("dead_units", "net/hidden", 2) in [(f.kind, f.layer, f.epoch) for f in ins.flags]
+    last = ins.stats[ins.stats["epoch"] == 3].set_index("layer")
+    assert last.loc["net/hidden", "dead_fraction"] == 1.0
+    assert last["dead_fraction"].between(0, 1).all()  # never a rounding below 0

@@ -234,13 +234,40 @@ def _layer_grad(grads: list[Any] | None, slots: list[int]) -> float | None:
 
 
 def _output_model(model: Any) -> tuple[list[str], Any]:
-    """The top-level layers' outputs as one model (their names, the model)."""
+    """The layers' outputs as one model (their paths, the model): every leaf layer's, nested
+    models expanded, when the model is a chain (a Sequential model, or nbml's preprocessing in
+    front of the user's model); else the top-level layers' outputs."""
     import keras
 
+    chained = _chain_outputs(model)
+    if chained is not None:
+        return chained
     skip = (keras.Model, keras.layers.InputLayer)
     layers = [layer for layer in model.layers if not isinstance(layer, skip)]
     sub = keras.Model(model.inputs, [layer.output for layer in layers])
     return [layer.name for layer in layers], sub
+
+
+def _chain_outputs(model: Any) -> tuple[list[str], Any] | None:
+    """Each leaf layer applied in turn to one new input (nested models expanded, paths as
+    :func:`leaves` names them), when that reproduces the model's output shape; None for a
+    graph with branches (a layer that takes several inputs fails on one)."""
+    import keras
+
+    found = leaves(model)
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or not found:
+        return None
+    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
+    h, outs = inputs, []
+    try:
+        for _, layer in found:
+            h = layer(h)
+            outs.append(h)
+    except Exception:
+        return None
+    if tuple(h.shape) != tuple(model.outputs[0].shape):
+        return None
+    return [path for path, _ in found], keras.Model(inputs, outs)
 
 
 def _activation_stats(a: np.ndarray) -> dict[str, float]:
@@ -250,7 +277,7 @@ def _activation_stats(a: np.ndarray) -> dict[str, float]:
     return {
         "act_mean": float(a.mean()),
         "act_std": float(a.std()),
-        "dead_fraction": float(1.0 - alive.mean()) if alive.size else 0.0,
+        "dead_fraction": float(np.mean(~alive)) if alive.size else 0.0,
     }
 
 
@@ -281,7 +308,7 @@ def _compile_activations(sub: Any, x: Any) -> Any:
             a = a.astype("float32")
             units = a.reshape(a.shape[0], -1) if a.ndim <= 2 else a.reshape(-1, a.shape[-1])
             alive = jnp.any(units > 0, axis=0)
-            found.append(jnp.stack([a.mean(), a.std(), 1.0 - alive.mean()]))
+            found.append(jnp.stack([a.mean(), a.std(), jnp.mean(~alive)]))
         return found
 
     tv, ntv, xs, _ = specs(sub, x, np.zeros(1))
