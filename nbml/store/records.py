@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core.errors import NbmlError, did_you_mean
 from ..core.files import inside, reason
+from ..core.registry import describe
 from . import liveness
 from .schema import BUSY_TIMEOUT_S, COLUMNS, open_readonly
 
@@ -145,12 +146,7 @@ class StoredRun:
         )
 
     def __repr__(self) -> str:
-        last = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())
-        return (
-            f"<StoredRun {self.id} {self.name}: {self.status}, epoch {self.epoch}/{self.epochs}"
-            + (f", {last}" if last else "")
-            + ">"
-        )
+        return describe(self)
 
 
 def _loads(text: str | None) -> Any:
