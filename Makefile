@@ -39,8 +39,9 @@ test-backends: venv
 # The core suite (kernels and the API, no browser) against the oldest Keras, Optuna, JAX and
 # IPython that pyproject.toml allows (pinned in .ci/oldest-constraints.txt) and against the
 # newest, each in its own venv. A listed file not there yet is left out; none at all fails.
-CORE_TESTS := tests/test_kernel_training.py tests/test_kernel_errors.py tests/test_api.py \
-  tests/test_sweep.py tests/test_lr_find_api.py tests/test_seed.py tests/test_compat.py
+CORE_TESTS := tests/test_kernel_training.py tests/test_kernel_inspector.py tests/test_api.py \
+  tests/test_sweep.py tests/test_lr_find_api.py tests/test_seed.py tests/test_compat.py \
+  tests/test_handoffs.py
 CORE_LIBS := keras optuna jax jaxlib ipython
 OLDEST := .venv-oldest
 NEWEST := .venv-newest
