@@ -251,7 +251,7 @@ def test_a_model_nbml_wraps_to_scale_images_has_its_layers_activations():
 
     def build():
         return keras.Sequential([
-            keras.Input((8, 8, 1)), keras.layers.Flatten(),
+            keras.Input((8, 8, 1)), keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(32, activation="relu", name="hidden",
                                bias_initializer=keras.initializers.Constant(-100.0)),
             keras.layers.Dense(10, activation="softmax", name="out")], name="net")  # fmt: skip

@@ -75,7 +75,7 @@ def test_a_trained_runs_records_are_read_by_another_store(tmp_path):
     assert found is not None
     name, layers, probe, records, notes, status = found
     assert (name, status) == ("m", "finished")
-    assert layers == log.layers and [r["layer"] for r in layers] == ["dense", "dense_1"]
+    assert layers == log.layers and [r["class"] for r in layers] == ["Dense", "Dense"]
     assert probe == log.probe and len(probe) > 0
     assert records == log.records and notes == log.notes
     assert rows(other.db_path, "SELECT every FROM inspected") == [(2,)]
