@@ -86,6 +86,10 @@ _MAGIC_NAMES = (
 )  # fmt: skip
 
 
+#: The line magics nbml's shadowed, per shell (``id``): put back by ``%unload_ext nbml``.
+_SHADOWED: dict[int, dict[str, Any]] = {}
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Register nbml's magics (``%load_ext nbml``) and attach the run store at
     ``NbmlMagics.store_path`` (no file is touched until a run starts); loading twice is
@@ -98,7 +102,7 @@ def load_ipython_extension(ipython: Any) -> None:
     if any(isinstance(c, NbmlMagics) for c in ipython.configurables):
         return
     shadowed = {n: ipython.find_line_magic(n) for n in _MAGIC_NAMES}
-    ipython._nbml_shadowed = {n: fn for n, fn in shadowed.items() if fn is not None}
+    _SHADOWED[id(ipython)] = {n: fn for n, fn in shadowed.items() if fn is not None}
     _install_views(ipython)
     magics = NbmlMagics(ipython)
     ipython.register_magics(magics)
@@ -132,7 +136,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     classes = ("NbmlMagics", "LRFindMagics", "SweepMagics", "InspectMagics")
     ipython_compat.remove_magics(ipython, _MAGIC_NAMES, classes)
-    ipython_compat.restore_line_magics(ipython, getattr(ipython, "_nbml_shadowed", {}))
+    ipython_compat.restore_line_magics(ipython, _SHADOWED.pop(id(ipython), {}))
     from .views import comm
 
     if comm.CHANNEL is not None:
