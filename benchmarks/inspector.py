@@ -34,9 +34,7 @@ Smoke run: ``.venv/bin/python benchmarks/inspector.py --rounds 1 --samples 3000 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -46,7 +44,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overhead import DATA, SETUP, Kernel, bootstrap_median, model_code, timed  # noqa: E402
+from overhead import (  # noqa: E402
+    DATA,
+    SETUP,
+    Kernel,
+    bootstrap_median,
+    finish,
+    model_code,
+    start_result,
+    timed,
+)  # fmt: skip
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inspector.json"
 RATIO_BUDGET = 1.02  # the reference workload (docs/reference.md#budgets)
@@ -256,27 +263,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     started = time.time()
-    result: dict[str, Any] = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()},
-        "host": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-        },  # fmt: skip
-        "workloads": {},
-    }
+    result = {**start_result(config), "workloads": {}}
     for name, work in workloads(config).items():
         result["workloads"][name] = run_workload(name, work, config)
     result["wall_s"] = time.time() - started
-    missed = report(result, config)
-    result["budgets_missed"] = missed
-    config.output.parent.mkdir(parents=True, exist_ok=True)
-    config.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {config.output}")
-    if missed:
-        print("budget missed: " + "; ".join(missed))
-    return 1 if config.check and missed else 0
+    return finish(result, config, report(result, config))
 
 
 if __name__ == "__main__":

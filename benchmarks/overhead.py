@@ -684,9 +684,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
-    result: dict[str, Any] = {
+def start_result(config: Any) -> dict[str, Any]:
+    """A benchmark's result as it begins: its configuration and the host it runs on."""
+    return {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()},
         "host": {
             "python": platform.python_version(),
@@ -694,16 +694,12 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
-        "timing": "wall time inside the kernel: time.perf_counter() around the cell's work "
-        "(fresh model build + compile/fit or run_cell_magic('train')), after gc.collect()",
     }
-    started = time.time()
-    if not config.skip_load_ext:
-        result["load_ext"] = run_load_ext(config.load_ext_repeats)
-    if not config.skip_training:
-        result["training"] = run_training(config)
-    result["wall_s"] = time.time() - started
-    missed = report(result, config)
+
+
+def finish(result: dict[str, Any], config: Any, missed: list[str]) -> int:
+    """Write ``result`` (with the budgets ``missed``) to ``config.output``, say what was
+    missed, and return the exit code (1 with ``--check`` when a budget was missed)."""
     result["budgets_missed"] = missed
     config.output.parent.mkdir(parents=True, exist_ok=True)
     config.output.write_text(json.dumps(result, indent=2) + "\n")
@@ -711,6 +707,22 @@ def main(argv: list[str] | None = None) -> int:
     if missed:
         print("budgets missed: " + "; ".join(missed))
     return 1 if config.check and missed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    result = start_result(config)
+    result["timing"] = (
+        "wall time inside the kernel: time.perf_counter() around the cell's work "
+        "(fresh model build + compile/fit or run_cell_magic('train')), after gc.collect()"
+    )
+    started = time.time()
+    if not config.skip_load_ext:
+        result["load_ext"] = run_load_ext(config.load_ext_repeats)
+    if not config.skip_training:
+        result["training"] = run_training(config)
+    result["wall_s"] = time.time() - started
+    return finish(result, config, report(result, config))
 
 
 if __name__ == "__main__":
