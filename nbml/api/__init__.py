@@ -17,11 +17,13 @@ from ..core import options as _options
 from ..core.errors import NbmlError, did_you_mean
 from ..core.registry import REGISTRY, ModelRecord, Run, announce
 from ..ml import data as _data
-from ..ml import exporting, preprocessing, seeding
+from ..ml import mapped
+from ..ml import distribution, preprocessing, seeding
 from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
 from ..training import adopting, inspector, pipeline
 from ..training import loop as training
+from . import jobs
 
 _hooks.first_use()  # a user importing the API directly: the views show its runs (nbml/__init__)
 
@@ -143,6 +145,7 @@ def _launch(p: Any, ns: dict[str, Any], cell: int | None, show: str, bg: bool, d
     of leaving it hanging."""
     with training.deferred_interrupts() as launch:
         run = p.commit(ns, cell)
+        jobs.settle_store(p, run)  # several processes: only process 0 writes
         announce(p.record, run, show, foreground=not bg)
         training.execute(p, run, background=bg, interval=dt, launch=launch)
     return run
@@ -200,6 +203,8 @@ def _adopt(
 
 def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:
     """The model's raw outputs for ``x``; inputs and outputs that cannot be right are errors."""
+    if mapped.is_rows(x):  # rows of a file on disk (checked when loaded): a batch at a time
+        return _finite(record, mapped.predict(record.model, x))
     x = _data.as_array(x, "x", "the inputs")  # strings, ragged samples, sparse: named errors
     if len(x) == 0:
         raise NbmlError(f"There is nothing to predict: the inputs have shape {x.shape}.")
@@ -210,7 +215,11 @@ def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:
             "fill them first (e.g. x[np.isfinite(x).all(axis=1)])."
         )
     preprocessing.check_input(record.model, tuple(x.shape[1:]))
-    out = np.asarray(record.model.predict(x, batch_size=256, verbose=0))
+    out = np.asarray(distribution.local(record.model).predict(x, batch_size=256, verbose=0))
+    return _finite(record, out)
+
+
+def _finite(record: ModelRecord, out: np.ndarray) -> np.ndarray:
     if out.dtype.kind == "f" and not np.isfinite(out).all():
         raise NbmlError(
             f"{record.name} outputs NaN or inf: its weights are not finite (a training that "
@@ -268,6 +277,7 @@ def evaluate(
         spec = raw.spec
         y_true = y.astype("float32") if task.kind == "regression" else task.encode(y)
     out = _predict_raw(record, x)
+    x, y_true, out = jobs.whole(record.model, x, y_true, out)  # every process's rows
     if task.kind != "regression":  # classification, multi-label
         y_pred = _classes_of(record, out)
         ev = Evaluation(
@@ -379,7 +389,7 @@ def save(
         wait: if the model is training in the background, wait for the run to end.
     """
     model = _free_record(name, "save it", wait).model
-    return exporting.save(model, name, path, store_path, format)
+    return jobs.save(model, name, path, store_path, format)
 
 
 def stop(name: str) -> str:

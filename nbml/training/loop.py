@@ -21,7 +21,8 @@ from ..core import rules
 from ..core.errors import NbmlError
 from ..core.files import first_line
 from ..core.registry import REGISTRY, Event, Run
-from ..ml import distribution, seeding
+from ..ml import distribution, processes, seeding
+from ..ml import mapped
 from ..ml.data import Dataset
 from . import compile_cache, execution
 from .batches import LeanCallbacks, lean
@@ -118,8 +119,16 @@ def fit(
         if isinstance(hooks, LeanCallbacks):
             hooks.wake()
 
+    def progress() -> Any:  # what moves while the processes of a job train together
+        return run.epoch, run.last_batch[:2] if run.last_batch else None
+
     forced = False
-    with graceful_interrupt(request_stop), distribution.scope(dist):
+    watch = (
+        processes.watch(f"training {run.name}", progress)
+        if dist is not None
+        else contextlib.nullcontext()
+    )
+    with graceful_interrupt(request_stop), distribution.scope(dist), watch:
         try:
             model.fit(**args, epochs=run.epochs, callbacks=hooks, verbose=0)
         except KeyboardInterrupt:
@@ -138,6 +147,8 @@ def fit(
         finally:
             if isinstance(hooks, LeanCallbacks):
                 hooks.close()
+            for hook in callbacks:  # those with a thread of their own (the inspector's)
+                getattr(hook, "close", lambda: None)()
     run.ended = time.time()
     _settle(run, publisher, lr, forced)
     return publisher
@@ -147,11 +158,15 @@ def _fit_args(dataset: Dataset, batch_size: int, dist: Any) -> dict[str, Any]:
     """The data arguments of ``model.fit``."""
     if dataset.is_stream:
         return {"x": dataset.stream}
+    if dataset.mapped:  # rows of a file on disk: batches read as training goes
+        devices = 1 if dist is None else int(dist.device_mesh.devices.size)
+        return mapped.fit_args(dataset, batch_size, devices=devices)
     x, y, xv, yv = dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val
     if dist is not None:  # every batch, the last one too, must split evenly over the mesh
         x, y = distribution.even(x, y, dist)
         if xv is not None:
             xv, yv = distribution.even(xv, yv, dist)
+        batch_size = distribution.local_batch(batch_size, dist)  # this process's part
     # a batch larger than the data is the whole data (TensorFlow overflows on a huge one)
     args: dict[str, Any] = {"x": x, "y": y, "batch_size": min(batch_size, max(len(x), 1))}
     if xv is not None:

@@ -44,7 +44,8 @@ class Plan:
     def commit(self, namespace: dict[str, Any], cell: int | None) -> Run:
         """Apply the plan: compile, register the run, bind the name in the notebook."""
         rec = self.apply()
-        run = Run(REGISTRY.new_run_id(), self.name, self.params, self.dataset.spec, self.epochs)
+        run_id = distribution.job_run_id(REGISTRY.new_run_id(), self.distribution)
+        run = Run(run_id, self.name, self.params, self.dataset.spec, self.epochs)
         run.samples = 0 if self.dataset.is_stream else len(self.dataset.x_train)
         rec.runs.append(run)
         rec.status = "training"
@@ -129,7 +130,7 @@ def plan(name: str, model: Any, ns: dict[str, Any], opts: TrainOptions, build: A
         step.record.fresh = resets.recipe(name, build, model, step.full)
     else:  # train `name` again
         step.again(previous)
-    dataset = step.dataset
+    dataset = step.dataset = distribution.shard(step.dataset, dist, _named(opts.data))
     _data.check_stream(dataset, opts.epochs)
     compiling.check_head(step.full, dataset.task, None if dataset.is_stream else dataset.y_train)
     _check_loss_fits(opts.loss, dataset.task)
@@ -147,6 +148,12 @@ def plan(name: str, model: Any, ns: dict[str, Any], opts: TrainOptions, build: A
         dist,
         step.steps(),
     )
+
+
+def _named(data: Any) -> bool:
+    """Whether ``data`` names a dataset every process loads whole (``sklearn:digits``, a file),
+    not a variable holding this process's own rows."""
+    return isinstance(data, str) and not data.strip().isidentifier()
 
 
 def _check_compile_options(opts: TrainOptions) -> None:
@@ -258,7 +265,9 @@ class _Step:
 
 
 def _params(opts: TrainOptions, step: _Step, dist: Any) -> dict[str, Any]:
-    """The run's hyperparameters as the store and ``%runs`` show them."""
+    """The run's hyperparameters as the store and ``%runs`` show them (and, for rows of a
+    memory-mapped file, ``data``: that they stream from disk, which the monitor says)."""
+    streamed = {"data": "streamed from disk"} if step.dataset.mapped else {}
     return {
         "epochs": opts.epochs,
         "batch_size": opts.batch_size,
@@ -271,6 +280,7 @@ def _params(opts: TrainOptions, step: _Step, dist: Any) -> dict[str, Any]:
         "early_stopping": opts.early_stopping,
         "reset": opts.reset,
         "distribute": distribution.describe(dist) or None,
+        **streamed,
     }
 
 
