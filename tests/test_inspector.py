@@ -263,3 +263,77 @@ def test_a_model_nbml_wraps_to_scale_images_has_its_layers_activations():
     last = ins.stats[ins.stats["epoch"] == 3].set_index("layer")
     assert last.loc["net/hidden", "dead_fraction"] == 1.0
     assert last["dead_fraction"].between(0, 1).all()  # never a rounding below 0
+
+
+def test_on_jax_the_record_runs_beside_training_and_is_whole_when_train_returns(
+    digits, monkeypatch
+):
+    """The training thread only copies the weights; the records are computed on the side
+    thread, and the run's end waits for the last one."""
+    import threading
+
+    from nbml.ml import inspection
+
+    seen, record = [], inspection.Probe.record
+
+    def spy(self, values=None):
+        seen.append((threading.current_thread().name, values is not None))
+        return record(self, values)
+
+    monkeypatch.setattr(inspection.Probe, "record", spy)
+    _train("beside", _mlp(), digits, epochs=3)
+    assert [name.startswith("nbml-inspect") for name, _ in seen] == [True] * 3
+    assert all(given for _, given in seen)  # from the copy taken at the epoch's end
+    assert [e for e, _ in nbml.inspect("beside").records] == [1, 2, 3]
+    assert not [t for t in threading.enumerate() if t.name.startswith("nbml-inspect")]
+
+
+def test_a_record_is_of_the_weights_copied_at_the_epochs_end(digits):
+    """A snapshot keeps its numbers while the model trains on: the record computed later from
+    it equals the record computed at once."""
+    from nbml.ml import inspection
+
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = digits[0][:256], digits[1][:256]
+    now, later = inspection.Probe(model, x, y), inspection.Probe(model, x, y)
+    snap = now.snapshot()
+    first = now.record(snap)
+    model.fit(*digits, epochs=1, verbose=0)
+    assert later.record(snap) == first
+    assert later.record() != first  # the model's weights did move
+
+
+def test_a_branching_model_gets_gradients_and_activations_right():
+    """A functional model with two branches (not a chain of its layers): its gradient norms
+    equal the backend's autodiff on the probe rows and each layer's activations are its own."""
+    import jax
+    import jax.numpy as jnp
+
+    from nbml.ml import inspection
+
+    inp = keras.Input((6,))
+    a = keras.layers.Dense(5, activation="relu", name="a")(inp)
+    b = keras.layers.Dense(4, activation="tanh", name="b")(inp)
+    out = keras.layers.Dense(3, activation="softmax", name="out")(
+        keras.layers.Concatenate(name="cat")([a, b]))  # fmt: skip
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+    rows = {r["layer"]: r for r in inspection.Probe(model, x, y).record()}
+    tv = [v.value for v in model.trainable_variables]
+
+    def loss(tv):
+        y_pred, _ = model.stateless_call(tv, [], x, training=False)
+        return jnp.mean(keras.losses.sparse_categorical_crossentropy(y, y_pred))
+
+    grads = jax.grad(loss)(tv)
+    for name in ("a", "b", "out"):
+        idx = [i for i, v in enumerate(model.trainable_variables)
+               if any(v is w for w in model.get_layer(name).trainable_weights)]  # fmt: skip
+        want = math.sqrt(sum(float(jnp.sum(grads[i] ** 2)) for i in idx))
+        assert rows[name]["grad_norm"] == pytest.approx(want, rel=1e-5)
+    acts = np.asarray(keras.Model(inp, model.get_layer("b").output)(x))
+    assert rows["b"]["act_mean"] == pytest.approx(float(acts.mean()), rel=1e-5)
+    assert rows["cat"]["grad_norm"] is None and rows["cat"]["act_mean"] is not None

@@ -4,7 +4,7 @@ Computed in inference mode (no dropout, no moving-statistics update) on the mode
 they are now; nothing is written back: the weights, the optimizer's state, the variables'
 ``.grad`` (torch) and every random generator are left as they were, so training with the
 inspector on gives the same losses as with it off. JAX differentiates
-``model.stateless_call`` (compiled once per model and batch shape); TensorFlow records a
+``model.stateless_call`` (:mod:`nbml.ml.probe_jax`); TensorFlow records a
 ``GradientTape``; torch asks ``torch.autograd.grad`` (never ``.backward()``, whose ``.grad``
 the next train step would see).
 """
@@ -36,7 +36,7 @@ def loss_function(model: Any) -> Callable[[Any, Any], Any]:
     return fn
 
 
-def squared_norms(model: Any, x: Any, y: Any, cache: dict[str, Any] | None = None) -> list[Any]:
+def squared_norms(model: Any, x: Any, y: Any) -> list[Any]:
     """Per trainable variable (``model.trainable_variables`` order), the squared L2 norm of
     the loss's gradient on ``(x, y)``: a float, or None for a variable the loss does not
     depend on. Raises :class:`NoGradient` (with the reason) when none can be computed."""
@@ -46,7 +46,7 @@ def squared_norms(model: Any, x: Any, y: Any, cache: dict[str, Any] | None = Non
     fn = loss_function(model)
     try:
         if backend == "jax":
-            out = _jax(model, x, y, fn, cache if cache is not None else {})
+            out = _jax(model, x, y)
         elif backend == "tensorflow":
             out = _tensorflow(model, x, y, fn)
         elif backend == "torch":
@@ -61,33 +61,12 @@ def squared_norms(model: Any, x: Any, y: Any, cache: dict[str, Any] | None = Non
     return [None if v is None else float(v) for v in out]
 
 
-def _jax(model: Any, x: Any, y: Any, fn: Any, cache: dict[str, Any]) -> list[Any]:
-    step = cache.get("jax")
-    if step is None:
-        step = cache["jax"] = compile_jax(model, x, y, fn)
-    tv = [v.value for v in model.trainable_variables]
-    ntv = [v.value for v in model.non_trainable_variables]
-    return [np.asarray(v) for v in step(tv, ntv, x, y)]
+def _jax(model: Any, x: Any, y: Any) -> list[Any]:
+    from .probe_jax import compile_probe
 
-
-def compile_jax(model: Any, x: Any, y: Any, fn: Any = None) -> Any:
-    """The compiled JAX function ``(trainable, non_trainable, x, y) -> squared norms``, made
-    from the variables' shapes alone (so another thread may compile it while ``fit`` holds
-    the values)."""
-    import jax
-    import jax.numpy as jnp
-
-    fn = fn or loss_function(model)
-
-    def loss(tv: Any, ntv: Any, xb: Any, yb: Any) -> Any:
-        y_pred, _, losses = model.stateless_call(tv, ntv, xb, training=False, return_losses=True)
-        return jnp.mean(fn(yb, y_pred)) + sum(losses, jnp.float32(0.0))
-
-    def norms(tv: Any, ntv: Any, xb: Any, yb: Any) -> Any:
-        grads = jax.grad(loss)(tv, ntv, xb, yb)
-        return [jnp.sum(jnp.square(g.astype("float32"))) for g in grads]
-
-    return jax.jit(norms).lower(*specs(model, x, y)).compile()
+    values = ([v.value for v in model.trainable_variables],
+              [v.value for v in model.non_trainable_variables])  # fmt: skip
+    return list(compile_probe(model, x, y)(*values, x, y)[0])
 
 
 def specs(model: Any, x: Any, y: Any) -> tuple[Any, ...]:

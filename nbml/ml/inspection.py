@@ -118,58 +118,69 @@ class Probe:
 
     It keeps the weights of the last record (for the update ratio: the first record compares
     with the weights the model had when the probe was made) and, on JAX, the compiled
-    gradient function. Call :meth:`record` where the model's weights are current (at an
-    epoch's end: on JAX Keras writes them back to the variables then).
+    program (:mod:`nbml.ml.probe_jax`). A record reads the weights from a :meth:`snapshot`
+    taken where they are current (at an epoch's end: on JAX Keras writes them back to the
+    variables then). On JAX the record works on the snapshot alone (:attr:`detached`), so it
+    may run on another thread while ``fit`` goes on.
     """
 
     def __init__(self, model: Any, x: Any, y: Any) -> None:
+        import keras
+
         self.model, self.x, self.y = model, x, y
         self.rows = layer_table(model)
         index = {id(v): i for i, v in enumerate(model.trainable_variables)}
         self.slots = [[index[id(v)] for v in _trainable(r) if id(v) in index] for r in self.rows]
-        self.previous = [self._weights(r) for r in self.rows]
-        self.cache: dict[str, Any] = {}
+        start = self.snapshot()
+        self.previous = [self._weights(start, i) for i in range(len(self.rows))]
+        #: On JAX: the record needs only a snapshot (the program is compiled from shapes).
+        self.detached = keras.backend.backend() == "jax"
+        self.program: Any = None
         self.no_gradient: str | None = None
         self.no_activations = None if activations_known(model) else (
             "not available for a subclassed model"
         )  # fmt: skip
         self._outputs: Any = None
-        self._acts: Any = None
+
+    def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The model's trainable and non-trainable weights as they are now, copied."""
+        return ([np.array(keras_numpy(v.value)) for v in self.model.trainable_variables],
+                [np.array(keras_numpy(v.value)) for v in self.model.non_trainable_variables])  # fmt: skip
 
     def prepare(self) -> None:
         """Compile what :meth:`record` runs (JAX), from shapes alone: safe to call on another
-        thread while ``fit`` trains, so the first record costs only its arithmetic."""
-        import keras
-
-        if keras.backend.backend() != "jax":
+        thread while ``fit`` trains, so a record costs only its arithmetic."""
+        if not self.detached or self.program is not None:
             return
-        from .gradients import NoGradient, compile_jax
+        from .probe_jax import probe_program
 
-        try:
-            self.cache["jax"] = compile_jax(self.model, self.x, self.y)
-        except NoGradient as exc:
-            self.no_gradient = str(exc)
-        except Exception as exc:  # the first record says what it is
-            self.no_gradient = _why(exc)
+        sub, fused = None, False
         if self.no_activations is None:
             try:
                 self._outputs = _output_model(self.model)
-                self._acts = _compile_activations(self._outputs[1], self.x)
+                sub, fused = self._outputs[1], self._outputs[2]
             except Exception as exc:
                 self.no_activations = f"not available ({_why(exc)})"
+        try:
+            self.program, reason = probe_program(self.model, self.x, self.y, sub, fused)
+        except Exception as exc:  # the activations' program failed too: gradients alone
+            self.no_activations = f"not available ({_why(exc)})"
+            self.program, reason = probe_program(self.model, self.x, self.y, None, False)
+        self.no_gradient = self.no_gradient or reason
 
-    def _weights(self, row: Layer) -> np.ndarray | None:
-        values = [np.asarray(v.numpy(), dtype="float64").ravel() for v in _trainable(row)]
-        return np.concatenate(values) if values else None
+    def _weights(self, values: tuple[list[Any], list[Any]], i: int) -> np.ndarray | None:
+        parts = [np.asarray(values[0][j], dtype="float64").ravel() for j in self.slots[i]]
+        return np.concatenate(parts) if parts else None
 
-    def record(self) -> list[dict[str, Any]]:
+    def record(self, values: tuple[list[Any], list[Any]] | None = None) -> list[dict[str, Any]]:
         """One dict per layer row: ``layer`` and the :data:`STAT_COLUMNS` (None where a number
-        does not apply or is not available)."""
-        grads = self._grads()
-        acts = self._activations()
+        does not apply or is not available), for the weights ``values`` (a :meth:`snapshot`;
+        taken now when not given)."""
+        values = self.snapshot() if values is None else values
+        grads, acts = self._measure(values)
         out = []
         for i, row in enumerate(self.rows):
-            w, prev = self._weights(row), self.previous[i]
+            w, prev = self._weights(values, i), self.previous[i]
             stats: dict[str, Any] = {"layer": row.path}
             stats["weight_norm"] = None if w is None else float(np.linalg.norm(w))
             stats["update_ratio"] = _ratio(w, prev)
@@ -179,13 +190,27 @@ class Probe:
             out.append(stats)
         return out
 
+    def _measure(self, values: Any) -> tuple[list[Any] | None, dict[str, dict[str, float]]]:
+        """The squared gradient norms per trainable variable and the activation statistics
+        per layer path."""
+        if not self.detached:
+            return self._grads(), self._activations()
+        from .probe_jax import run
+
+        self.prepare()
+        norms, stats = run(self.program, values, self.x, self.y)
+        names = self._outputs[0] if self.no_activations is None and self._outputs else []
+        acts = {n: dict(zip(("act_mean", "act_std", "dead_fraction"), v, strict=True))
+                for n, v in zip(names, stats, strict=True)}  # fmt: skip
+        return (None if self.no_gradient is not None else norms), acts
+
     def _grads(self) -> list[Any] | None:
         from .gradients import NoGradient, squared_norms
 
         if self.no_gradient is not None:
             return None
         try:
-            return squared_norms(self.model, self.x, self.y, self.cache)
+            return squared_norms(self.model, self.x, self.y)
         except NoGradient as exc:
             self.no_gradient = str(exc)
             return None
@@ -196,13 +221,7 @@ class Probe:
         try:
             if self._outputs is None:
                 self._outputs = _output_model(self.model)
-            names, sub = self._outputs
-            if self._acts is not None:  # JAX: compiled, the statistics computed in place
-                tv = [v.value for v in sub.trainable_variables]
-                ntv = [v.value for v in sub.non_trainable_variables]
-                found = [np.asarray(s) for s in self._acts(tv, ntv, self.x)]
-                return {n: dict(zip(("act_mean", "act_std", "dead_fraction"), map(float, v),
-                                    strict=True)) for n, v in zip(names, found, strict=True)}  # fmt: skip
+            names, sub = self._outputs[:2]
             values = sub(self.x, training=False)
         except Exception as exc:  # an unusual graph: say so once, keep training
             self.no_activations = f"not available ({_why(exc)})"
@@ -233,19 +252,20 @@ def _layer_grad(grads: list[Any] | None, slots: list[int]) -> float | None:
     return float(np.sqrt(sum(parts))) if parts else None
 
 
-def _output_model(model: Any) -> tuple[list[str], Any]:
-    """The layers' outputs as one model (their paths, the model): every leaf layer's, nested
-    models expanded, when the model is a chain (a Sequential model, or nbml's preprocessing in
-    front of the user's model); else the top-level layers' outputs."""
+def _output_model(model: Any) -> tuple[list[str], Any, bool]:
+    """The layers' outputs as one model (their paths, the model, whether it is the model as a
+    chain): every leaf layer's, nested models expanded, when the model is a chain (a
+    Sequential model, or nbml's preprocessing in front of the user's model; its last output
+    is then the prediction); else the top-level layers' outputs."""
     import keras
 
     chained = _chain_outputs(model)
     if chained is not None:
-        return chained
+        return (*chained, True)
     skip = (keras.Model, keras.layers.InputLayer)
     layers = [layer for layer in model.layers if not isinstance(layer, skip)]
     sub = keras.Model(model.inputs, [layer.output for layer in layers])
-    return [layer.name for layer in layers], sub
+    return [layer.name for layer in layers], sub, False
 
 
 def _chain_outputs(model: Any) -> tuple[list[str], Any] | None:
@@ -291,25 +311,3 @@ def keras_numpy(value: Any) -> Any:
 def _why(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:160]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _compile_activations(sub: Any, x: Any) -> Any:
-    """JAX: the sub-model's outputs reduced to (mean, std, dead fraction) each, compiled."""
-    import jax
-    import jax.numpy as jnp
-
-    from .gradients import specs
-
-    def stats(tv: Any, ntv: Any, xb: Any) -> Any:
-        outs, _ = sub.stateless_call(tv, ntv, xb, training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        found = []
-        for a in outs:
-            a = a.astype("float32")
-            units = a.reshape(a.shape[0], -1) if a.ndim <= 2 else a.reshape(-1, a.shape[-1])
-            alive = jnp.any(units > 0, axis=0)
-            found.append(jnp.stack([a.mean(), a.std(), jnp.mean(~alive)]))
-        return found
-
-    tv, ntv, xs, _ = specs(sub, x, np.zeros(1))
-    return jax.jit(stats).lower(tv, ntv, xs).compile()

@@ -22,8 +22,8 @@ from ..core.errors import NbmlError
 from ..core.files import first_line
 from ..core.registry import REGISTRY, Event, Run
 from ..ml import distribution, processes, seeding
-from ..ml import mapped
 from ..ml.data import Dataset
+from ..ml.mapped import fit_args as mapped_fit_args
 from . import compile_cache, execution
 from .batches import LeanCallbacks, lean
 from .callbacks import TrainingPublisher
@@ -160,7 +160,7 @@ def _fit_args(dataset: Dataset, batch_size: int, dist: Any) -> dict[str, Any]:
         return {"x": dataset.stream}
     if dataset.mapped:  # rows of a file on disk: batches read as training goes
         devices = 1 if dist is None else int(dist.device_mesh.devices.size)
-        return mapped.fit_args(dataset, batch_size, devices=devices)
+        return mapped_fit_args(dataset, batch_size, devices=devices)
     x, y, xv, yv = dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val
     if dist is not None:  # every batch, the last one too, must split evenly over the mesh
         x, y = distribution.even(x, y, dist)
