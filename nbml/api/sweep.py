@@ -31,7 +31,7 @@ from ..ml import sources
 from ..store.records import lower_is_better
 from ..training import loop, pipeline, pruning, search
 from ..training.sweeps import STATES, Sweep, Trial
-from . import _namespace
+from . import _namespace, sweep_cluster, sweep_end
 from . import train as _train
 
 __all__ = ["Sweep", "sweep"]
@@ -56,6 +56,8 @@ class _Job:
     store: Any = None
     #: Without a run store: (trial number, objective, model) of this kernel's best trial.
     kept: tuple[int, float, Any] | None = None
+    #: Where the trials run when not here: a Dask cluster (:mod:`.sweep_cluster`).
+    remote: Any = None
 
 
 def sweep(
@@ -70,6 +72,8 @@ def sweep(
     pruner: str = "median",
     storage: str | None = None,
     study: str | None = None,
+    workers: int | str | None = None,
+    cluster: str | None = None,
     display: bool | str = "auto",
     update_interval: float = 0.1,
     namespace: dict[str, Any] | None = None,
@@ -91,6 +95,10 @@ def sweep(
         pruner: ``median`` (default), ``hyperband`` or ``none``.
         storage: an Optuna RDB URL or a ``.log`` path (default: SQLite at ``<store>/sweeps.db``).
         study: the study's name (default ``name``): created, or joined if it exists.
+        workers: run the trials on a local Dask cluster of this many worker processes
+            (``"auto"``: one per core); ``cluster``: on the Dask scheduler at this address
+            (``tcp://host:8786``), with a ``storage`` every worker reaches
+            (docs/sweeps-at-scale.md).
         display: ``"auto"``, ``"widget"``, ``"text"`` or ``"none"``.
         **options: fixed training options (``epochs``, ``seed``, ``background``, ...).
 
@@ -107,6 +115,7 @@ def sweep(
         raise NbmlError(f"--trials must be a whole number of at least 1, not {trials!r}.")
     prune = search.pruner(pruner, job.fixed.get("epochs"))
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
+    remote = sweep_cluster.plan(workers, cluster, storage, job.store_path)
     with search.quiet():
         _check_first(name, job)  # before the study is touched: no failed trial for a mistake
         job.store, job.lock, where = search.storage(storage, job.store_path)
@@ -114,6 +123,9 @@ def sweep(
     st.pruner = prune
     sw = Sweep(name, st, objective, direction, trials, show)
     sw.storage, sw.update_interval = where, update_interval
+    if remote is not None:
+        remote.ship(build, job, sw, storage)  # an unpicklable name: an error, no trial run
+        job.remote = remote
     _show(sw)
     return _start(sw, job)
 
@@ -228,11 +240,11 @@ def _work(sw: Sweep, job: _Job, raise_errors: bool) -> None:
             try:
                 with loop.first_interrupt(lambda: sw.stop("an interrupt")):
                     _trials(sw, job)  # an interrupt lets the running trial finish
-                _wait_others(sw)
+                sweep_end.wait_others(sw)
             except KeyboardInterrupt:  # a second interrupt: the trial it cut is failed
                 sw.stop("a second interrupt")
             sw.refresh()
-            _bind_best(sw, job)
+            sweep_end.bind_best(sw, job)
         sw.status = "stopped" if sw.stop_reason else "finished"
     except BaseException as exc:
         sw.status, sw.error = "failed", exc
@@ -271,6 +283,9 @@ def _interrupts(sw: Sweep) -> Iterator[None]:
 
 
 def _trials(sw: Sweep, job: _Job) -> None:
+    if job.remote is not None:
+        job.remote.run(sw, job)
+        return
     while not sw.stop_reason:
         trial, seen = search.ask(sw.study, sw.total, job.lock)
         sw.refresh(seen)  # other kernels' trials join the views
@@ -346,54 +361,3 @@ def _keep(sw: Sweep, job: _Job, row: Trial, value: float) -> None:
     record = REGISTRY.get(sw.name)
     if better and record is not None:
         job.kept = (row.number, value, record.model)
-
-
-def _wait_others(sw: Sweep) -> None:
-    """Wait for trials of this study still running in other kernels (an interrupt or Stop
-    ends the wait)."""
-    said = False
-    while not sw.stop_reason:
-        running = search.running_elsewhere(sw.study)
-        sw.refresh()
-        if not running:
-            return
-        if not said:
-            where = ", ".join(sorted({str(search.place(t).get("host")) for t in running}))
-            numbers = ", ".join(str(t.number) for t in running)
-            print(
-                f"Waiting for trial(s) {numbers} of study {sw.study_name}, running in other "
-                f"kernels ({where}); interrupt to stop waiting."
-            )
-            said = True
-        time.sleep(1.0)
-
-
-def _bind_best(sw: Sweep, job: _Job) -> None:
-    """Bind ``name`` to the best trial's model, loaded from the run store; if another
-    machine's store holds it, to this kernel's best trial (the message says so)."""
-    st = _store.current()
-    if st is not None:
-        st.flush(60.0)
-    best = sw.best_trial
-    if best is None:
-        sw.message = f"No trial completed; {sw.name} is the last trial's model."
-        return
-    if st is None and job.kept is not None:  # no run store: the model kept in memory
-        number, value, model = job.kept
-        REGISTRY.get(sw.name).model = job.ns[sw.name] = model  # type: ignore[union-attr]
-        sw.message = f"{sw.name} is the model of trial #{number} ({sw.objective} {value:.4g})."
-        return
-    chosen, note = search.choose(sw, st, best)
-    if chosen is None:
-        sw.message = note
-        return
-    number, run_id = chosen
-    stored = st.run(run_id)  # type: ignore[union-attr]
-    opts = _options.from_kwargs(data=job.data, **job.fixed)
-    load = {"target": opts.target, "task": opts.task, "clean": opts.clean}
-    search.bind(sw.name, stored, job.data, job.ns, **load)
-    value = sw.row(number).value if sw.row(number) else best.value  # type: ignore[union-attr]
-    sw.message = (note + " " if note else "") + (
-        f"{sw.name} is the model of trial #{number} ({sw.objective} {value:.4g}), loaded from "
-        f"run {run_id} in the run store."
-    )

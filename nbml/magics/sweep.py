@@ -12,7 +12,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from . import _HELP, user_errors
 
 #: The sweep's own options (the rest are training options or search spaces).
-OWN = ("trials", "objective", "direction", "pruner", "storage", "study")
+OWN = ("trials", "objective", "direction", "pruner", "storage", "study", "workers", "cluster")
 
 
 def _extra(p: Any) -> None:
@@ -28,6 +28,16 @@ def _extra(p: Any) -> None:
         help="Optuna RDB URL or a .log path (default SQLite at <store>/sweeps.db)",
     )
     p.add_argument("--study", metavar="NAME", help="create or join this study (default: NAME)")
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        help="run the trials on a local Dask cluster of N worker processes (auto: one per core)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the trials on the Dask scheduler at ADDRESS (tcp://host:8786)",
+    )
 
 
 def sweep_parser() -> Any:
@@ -54,14 +64,16 @@ class SweepMagics(Magics):
 
         %%sweep NAME --trials N --data SPEC [training options] [search space] [--objective
         METRIC] [--direction minimize|maximize] [--pruner median|hyperband|none] [--storage URL]
-        [--study NAME] [--background]
+        [--study NAME] [--workers N|auto | --cluster ADDRESS] [--background]
 
         A search space is a training option as a range or a list: --lr 1e-4:1e-1:log,
         --epochs 5:30, --batch-size 32,64,128, --optimizer adam,sgd. The cell body runs once per
         trial and returns a fresh model; in it hp.int("units", 16, 256, log=True),
         hp.float("dropout", 0.0, 0.5) and hp.choice("act", ["relu", "gelu"]) sample the model's
-        own hyperparameters. NAME ends bound to the best trial's model; the cell returns the
-        Sweep (trials, best_trial, best_params, best_run, study). `%sweep --help` lists it all.
+        own hyperparameters. --workers N runs the trials on a local Dask cluster of N processes,
+        --cluster ADDRESS on a running Dask scheduler. NAME ends bound to the best trial's
+        model; the cell returns the Sweep (trials, best_trial, best_params, best_run, study).
+        `%sweep --help` lists it all.
         """
         parser = sweep_parser()
         if _HELP.search(line):
@@ -92,7 +104,7 @@ class SweepMagics(Magics):
             values.setdefault("batch_size", self.main.default_batch_size)
             result = sweep(
                 name,
-                lambda hp: self._build(cell, hp),
+                self._builder(cell),
                 values.pop("data", None),
                 display="text" if no_widget or not self.main.widgets else "auto",
                 update_interval=self.main.update_interval,
@@ -104,6 +116,15 @@ class SweepMagics(Magics):
         if result.done.is_set():
             self.shell.user_ns["hp"] = space.HP(fixed=result.best_params)
         return result
+
+    def _builder(self, cell: str) -> Any:
+        """The body as a function of ``hp``; its code travels to a sweep's Dask workers."""
+
+        def build(hp: Any) -> Any:
+            return self._build(cell, hp)
+
+        build.nbml_code = self.shell.transform_cell(cell)  # type: ignore[attr-defined]
+        return build
 
     def _build(self, cell: str, hp: Any) -> Any:
         """Run the body with ``hp`` in the notebook; the model it yields (as ``%%train``'s)."""

@@ -239,6 +239,21 @@ class Store(Reader):
                 return False
         return True
 
+    def add_run(
+        self, run: Any, blob: bytes | None, why: str = "", times: list[float] | None = None
+    ) -> None:
+        """Record, whole, a run that trained in another process (a sweep's trial on a Dask
+        worker): its start, each epoch of its history (ended at ``times``), its end and its
+        model file (``blob``; ``why`` says why there is none)."""
+        self._put(("begin", run.id, run.name, dict(run.params), run.data, run.epochs,
+                   run.started), run.name)  # fmt: skip
+        for i in range(run.epoch):
+            logs = {k: v[i] for k, v in run.history.items() if i < len(v)}
+            when = times[i] if times and i < len(times) else (run.ended or time.time())
+            self._put(("epoch", run.id, i, logs, when, None), run.name)
+        final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
+        self._put(("end", run.id, final, blob, why), run.name)
+
     def _put(self, op: tuple[Any, ...], name: str = "") -> None:
         self.pending.add(op, name)
         with self._start_lock:

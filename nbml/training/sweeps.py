@@ -49,6 +49,10 @@ class Trial:
     mine: bool = False
     #: Seconds the trial spent in ``fit`` (this kernel's trials).
     fit_seconds: float | None = None
+    #: The Dask worker that ran it (a sweep on a cluster), else None.
+    worker: str | None = None
+    #: Why a failed trial failed, when not its training ("worker lost", "cancelled").
+    reason: str = ""
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -142,7 +146,8 @@ class Sweep:
         for t in self.rows:
             rows.append(
                 {"number": t.number, "state": t.state, self.objective: t.value, **t.params,
-                 "run": t.run_id, "host": t.host, "epochs": len(t.values)}
+                 "run": t.run_id, "host": t.host, "epochs": len(t.values), "worker": t.worker,
+                 "reason": t.reason}
             )  # fmt: skip
         return pd.DataFrame(rows)
 
@@ -261,8 +266,10 @@ class Sweep:
             new = Trial(
                 ft.number, state, dict(ft.params), value, values,
                 run_id=where.get("run_id"), host=where.get("host"),
+                worker=where.get("worker"), reason=where.get("failed", ""),
             )  # fmt: skip
-            if row is None or (row.state, row.value, row.values) != (state, value, values):
+            seen = (state, value, values, where.get("failed", ""))
+            if row is None or (row.state, row.value, row.values, row.reason) != seen:
                 with self._lock:
                     self._rows[ft.number] = new
                 changed.append(new)
