@@ -74,26 +74,33 @@ CNN_MODEL = (
     "[keras.layers.Flatten(), keras.layers.Dense(10, activation='softmax')])"
 )
 
-#: Wraps ``Probe.prepare`` (the side thread's compile) to time it; untimed set-up.
+#: Wraps ``Probe.prepare`` (the side thread's compile) and ``Probe.record`` (each record's
+#: arithmetic: on JAX on the side thread) to time them; untimed set-up.
 PREPARE_TIMER = """\
 import time as _pt, nbml.ml.inspection as _mi
-_bench_prepare = []
-if not hasattr(_mi.Probe, '_bench_prepare'):
-    _mi.Probe._bench_prepare = _mi.Probe.prepare
-    def _timed_prepare(self):
+_bench_prepare, _bench_side = [], []
+def _bench_wrap(name, into):
+    inner = getattr(_mi.Probe, name)
+    def timed(self, *args):
         t, c = _pt.perf_counter(), _pt.thread_time()
         try:
-            return _mi.Probe._bench_prepare(self)
+            return inner(self, *args)
         finally:
-            _bench_prepare.append((_pt.perf_counter() - t, _pt.thread_time() - c))
-    _mi.Probe.prepare = _timed_prepare
+            into.append((_pt.perf_counter() - t, _pt.thread_time() - c))
+    setattr(_mi.Probe, name, timed)
+if not hasattr(_mi.Probe, '_bench_timed'):
+    _mi.Probe._bench_timed = True
+    _bench_wrap('prepare', _bench_prepare)
+    _bench_wrap('record', _bench_side)
 """
 
-#: After an ``on`` run: the seconds of each record and of the compile beside the first epoch.
+#: After an ``on`` run: the training thread's seconds per record, the compile beside the first
+#: epoch (the first ``prepare``: later calls find it done) and each record's own seconds.
 RECORD_TIMES = (
-    "(lambda r: {'records': list(r.inspection.seconds), 'prepare': _bench_prepare[-1:]})"
-    "(__import__('nbml').core.registry.REGISTRY.get('bench').run)"
+    "(lambda r: {'records': list(r.inspection.seconds), 'prepare': _bench_prepare[:1], "
+    "'side': list(_bench_side)})(__import__('nbml').core.registry.REGISTRY.get('bench').run)"
 )
+CLEAR_TIMES = "_bench_prepare.clear(); _bench_side.clear()"
 
 
 def workloads(config: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -154,22 +161,24 @@ def _rounds(kernel: Kernel, name: str, work: dict[str, Any], config: argparse.Na
             + f"_bench_cpu = {CPU} - _bench_c0\n" for v in ("off", "1")}  # fmt: skip
 
     def run(variant: str) -> tuple[float, float]:
+        kernel.ok(CLEAR_TIMES, "clear")
         kernel.ok(code[variant], f"{name} --inspect {variant}")
         wall, cpu = kernel.value("(_bench_dt, _bench_cpu)")
         return float(wall), float(cpu)
 
-    off, on, records, prepare = [run("off")], [], [], []
+    off, on, records, prepare, side = [run("off")], [], [], [], []
     for r in range(config.rounds):
         on.append(run("1"))
         times = kernel.value(RECORD_TIMES)
         records.append(times["records"])
         prepare += times["prepare"]
+        side += times["side"]
         off.append(run("off"))
         ratio = on[-1][0] / ((off[-2][0] + off[-1][0]) / 2)
         print(f"{name} round {r + 1}/{config.rounds}: on {on[-1][0]:.3f}s, off {off[-2][0]:.3f}s "
               f"/ {off[-1][0]:.3f}s, ratio {ratio:.3f}, records "
               + ", ".join(f"{s * 1000:.1f}" for s in records[-1]) + " ms", flush=True)  # fmt: skip
-    return _summary(work, config, on, off, records, prepare)
+    return _summary(work, config, on, off, records, prepare, side)
 
 
 def _ratios(on: list[float], off: list[float], seed: int) -> dict[str, Any]:
@@ -181,7 +190,7 @@ def _ratios(on: list[float], off: list[float], seed: int) -> dict[str, Any]:
 
 def _summary(work: dict[str, Any], config: argparse.Namespace, on: list[tuple[float, float]],
              off: list[tuple[float, float]], records: list[list[float]],
-             prepare: list[list[float]]) -> dict[str, Any]:  # fmt: skip
+             prepare: list[list[float]], side: list[list[float]]) -> dict[str, Any]:  # fmt: skip
     wall_on, wall_off = [w for w, _ in on], [w for w, _ in off]
     cpu = _ratios([c for _, c in on], [c for _, c in off], config.seed)
     per_record = [s for rs in records for s in rs]
@@ -198,19 +207,25 @@ def _summary(work: dict[str, Any], config: argparse.Namespace, on: list[tuple[fl
         "prepare_s": [p[0] for p in prepare], "prepare_cpu_s": [p[1] for p in prepare],
         "median_prepare_s": statistics.median(p[0] for p in prepare) if prepare else None,
         "median_prepare_cpu_s": statistics.median(p[1] for p in prepare) if prepare else None,
+        "side_record_s": [p[0] for p in side], "side_record_cpu_s": [p[1] for p in side],
+        "median_side_record_s": statistics.median(p[0] for p in side) if side else None,
     }  # fmt: skip
 
 
 #: The report's columns: medians of the off and on seconds, the ratio and its interval, the
-#: training thread's milliseconds per record (median, max) and share of the run, the side
-#: thread's compile (wall and CPU seconds).
+#: training thread's milliseconds per record (median, max) and share of the run, each record's
+#: own milliseconds (on JAX on the side thread), the side thread's compile (wall and CPU s).
 HEADER = (f"{'workload':<10} {'off s':>7} {'on s':>7} {'ratio':>7} {'95% CI':>17} "
-          f"{'ms/record':>10} {'max ms':>7} {'share':>7} {'compile s':>10} "
+          f"{'ms/record':>10} {'max ms':>7} {'share':>7} {'record ms':>10} {'compile s':>10} "
           f"{'cpu s':>6}")  # fmt: skip
 
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f}"
 
 
 def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
@@ -224,7 +239,7 @@ def report(result: dict[str, Any], config: argparse.Namespace) -> list[str]:
         print(f"{name:<10} {w['median_off_s']:>7.3f} {w['median_on_s']:>7.3f} {w['ratio']:>7.3f} "
               f"{f'[{low:.3f}, {high:.3f}]':>17} {w['median_record_s'] * 1000:>10.1f} "
               f"{w['max_record_s'] * 1000:>7.1f} {w['record_share']:>7.2%} "
-              f"{_seconds(w['median_prepare_s']):>10} {_seconds(w['median_prepare_cpu_s']):>6}"
+              f"{_ms(w['median_side_record_s']):>10} {_seconds(w['median_prepare_s']):>10} {_seconds(w['median_prepare_cpu_s']):>6}"
               f"\n  {w['what']}; CPU seconds of the kernel process, on / off: "
               f"{w['cpu_ratio']:.3f} [{w['cpu_ratio_ci95'][0]:.3f}, "
               f"{w['cpu_ratio_ci95'][1]:.3f}]")  # fmt: skip
