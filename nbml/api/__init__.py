@@ -17,7 +17,6 @@ from ..core import options as _options
 from ..core.errors import NbmlError, did_you_mean
 from ..core.registry import REGISTRY, ModelRecord, Run, announce
 from ..ml import data as _data
-from ..ml import mapped
 from ..ml import distribution, preprocessing, seeding
 from ..ml.evaluation import Evaluation, check_average
 from ..ml.hardware import Device
@@ -203,8 +202,8 @@ def _adopt(
 
 def _predict_raw(record: ModelRecord, x: Any) -> np.ndarray:
     """The model's raw outputs for ``x``; inputs and outputs that cannot be right are errors."""
-    if mapped.is_rows(x):  # rows of a file on disk (checked when loaded): a batch at a time
-        return _finite(record, mapped.predict(record.model, x))
+    if _data.mapped.is_rows(x):  # rows of a file on disk (checked when loaded): in batches
+        return _finite(record, _data.mapped.predict(record.model, x))
     x = _data.as_array(x, "x", "the inputs")  # strings, ragged samples, sparse: named errors
     if len(x) == 0:
         raise NbmlError(f"There is nothing to predict: the inputs have shape {x.shape}.")

@@ -11,13 +11,27 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import NbmlError
-from .sources import frame_values
+from .sources import check_frame, frame_values
 
 
 def as_array(a: Any, what: str, spec: str) -> np.ndarray:
     """``a`` as a numpy array (float64 as float32), or an :class:`NbmlError` naming the fix."""
     if what.startswith("x") and (type(a).__module__ or "").startswith("pandas"):
         a = frame_values(a, spec)
+    arr = as_source(a, what, spec)
+    if arr.dtype == np.float64 or (what.startswith("x") and arr.dtype.kind == "b"):
+        arr = arr.astype("float32")
+    return arr
+
+
+def as_source(a: Any, what: str, spec: str) -> Any:
+    """``a`` checked as :func:`as_array` checks it, but not converted: the user's numpy array
+    itself (float64, booleans and memory-mapped arrays as they are, converted a chunk at a time
+    where rows are read: :mod:`nbml.ml.rows`), or a pandas DataFrame or Series of numeric
+    columns (features)."""
+    if what.startswith("x") and (type(a).__module__ or "").startswith("pandas"):
+        check_frame(a, spec)
+        return a
     if hasattr(a, "toarray") and hasattr(a, "nnz"):
         raise NbmlError(
             f"{what} of '{spec}' is a sparse matrix; pass a dense array, {what}.toarray() "
@@ -36,8 +50,6 @@ def as_array(a: Any, what: str, spec: str) -> np.ndarray:
                 f"{what} of '{spec}' has no features: its samples have shape {arr.shape[1:]}. "
                 "Pass at least one feature per sample."
             )
-    if arr.dtype == np.float64:
-        arr = arr.astype("float32")
     if arr.ndim == 0:
         raise NbmlError(f"{what} of '{spec}' is a scalar; it needs one row per sample.")
     return arr
@@ -81,7 +93,7 @@ def _features(arr: np.ndarray, what: str, spec: str) -> np.ndarray:
     if kind in "iuf":
         return arr
     if kind == "b":
-        return arr.astype("float32")
+        return arr  # trained on as float32 (nbml.ml.rows.row_dtype)
     if kind == "O":
         numbers = _object_numbers(arr)
         if numbers is not None:

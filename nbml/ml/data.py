@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -21,8 +22,9 @@ import numpy as np
 from ..core import options
 from ..core.errors import NbmlError
 from ..core.options import check_split
-from . import streams
-from .arrays import as_array, same_index
+from . import mapped, streams
+from . import rows as _rows
+from .arrays import as_array, as_source, same_index
 from .sources import (
     SKLEARN_DATASETS,
     Raw,
@@ -76,23 +78,13 @@ class Dataset:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def mapped(self) -> bool:
+        """Its parts are rows of a memory-mapped array, read from disk as training goes."""
+        return mapped.is_rows(self.x_train)
+
 
 # ---------------------------------------------------------------- checking
-
-
-def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """A mask of rows without NaN/inf, or None when every row is finite (the common case)."""
-    with np.errstate(all="ignore"):
-        # NaN and inf propagate through a sum: one pass, no temporary array.
-        fine = all(a.dtype.kind != "f" or np.isfinite(np.sum(a)) for a in (x, y))
-    if fine:
-        return None
-    ok = np.ones(len(x), dtype=bool)
-    if x.dtype.kind == "f":
-        ok &= np.isfinite(x.reshape(len(x), -1)).all(axis=1)
-    if y.dtype.kind == "f":
-        ok &= np.isfinite(y.reshape(len(y), -1)).all(axis=1)
-    return ok
 
 
 def _split(
@@ -188,8 +180,17 @@ def _fingerprint(a: Any) -> Any:
     """Shape, dtype, a hash of a strided sample and the sum of ``a``: changes when it does."""
     if a is None:
         return None
+    if hasattr(a, "columns"):  # a DataFrame: each column (no copy of a column of numpy dtype)
+        cols = tuple(_fingerprint(a[c]) for c in a.columns)
+        return None if None in cols else (tuple(map(str, a.columns)), cols)
     if hasattr(a, "to_numpy") and isinstance(getattr(a, "dtype", None), np.dtype):
         a = a.to_numpy()  # a pandas Series of a numpy dtype
+    if isinstance(a, np.memmap) and a.mode == "r" and a.filename:
+        # a read-only mapped file: its name, place, size and time of change, not its contents
+        st = os.stat(a.filename)
+        place = a.__array_interface__["data"][0]
+        return ("mapped", a.filename, place, a.shape, a.strides, a.dtype.str, st.st_mtime_ns,
+                st.st_size)  # fmt: skip
     if not isinstance(a, np.ndarray):
         return None  # lists, extension dtypes: no cheap, reliable fingerprint; do not reuse
     arr = a
@@ -220,12 +221,13 @@ CLEAN_FIX = "Pass --clean to drop those rows, or fill them in first."
 EVAL_FIX = "Drop or fill in those rows first (a prediction for them would mean nothing)."
 
 
-def _part(raw: Raw, which: str, clean: bool, fix: str = CLEAN_FIX) -> tuple[Any, Any, int]:
-    """The checked (x, y) of the training (``""``) or test (``"_test"``) part, and how many rows
-    ``clean`` dropped (rows with NaN/inf features or targets, or a missing label)."""
+def _part(raw: Raw, which: str, clean: bool, fix: str = CLEAN_FIX) -> tuple[Any, Any, Any, int]:
+    """The checked training (``""``) or test (``"_test"``) part: its x as given (not converted:
+    see :func:`as_source`), its labels, the rows kept (None: all; ``clean`` drops rows with
+    NaN/inf features or targets, or a missing label) and how many rows were dropped."""
     what = " (test part)" if which else ""
     same_index(getattr(raw, f"x{which}"), getattr(raw, f"y{which}"), raw.spec, what)
-    x = as_array(getattr(raw, f"x{which}"), f"x{which}", raw.spec)
+    x = as_source(getattr(raw, f"x{which}"), f"x{which}", raw.spec)
     y, missing = as_labels(getattr(raw, f"y{which}"), f"y{which}", raw.spec)
     _check_pair(x, y, raw.spec, what)
     if missing is not None and not clean:
@@ -233,24 +235,25 @@ def _part(raw: Raw, which: str, clean: bool, fix: str = CLEAN_FIX) -> tuple[Any,
             f"{int(missing.sum())} labels of '{raw.spec}'{what} are missing (None, NaN or "
             f"pd.NA). {fix}"
         )
-    ok = _finite_rows(x, y)
+    ok = _rows.finite_rows(x, y)
     bad = 0 if ok is None else int(len(ok) - ok.sum())
     if bad and not clean:
         raise NbmlError(f"{bad} rows of '{raw.spec}'{what} contain NaN or infinite values. {fix}")
     if missing is not None:
         ok = ~missing if ok is None else ok & ~missing
     if ok is None:
-        return x, y, 0
+        return x, y, None, 0
     if not ok.any():
         raise NbmlError(f"--clean dropped every row of '{raw.spec}'{what}: none is complete.")
-    return x[ok], y[ok], int(len(ok) - ok.sum())
+    kept = np.flatnonzero(ok)
+    return x, y[kept], kept, int(len(ok) - ok.sum())
 
 
 def _prepare(
     raw: Raw, task: str | None, test_split: float, validation_split: float, seed: int, clean: bool
 ) -> Dataset:
-    x, y, dropped = _part(raw, "", clean)
-    xt = yt = None
+    x, y, kept, dropped = _part(raw, "", clean)
+    xt = yt = kept_t = None
     if raw.x_test is not None or raw.y_test is not None:
         if raw.x_test is None or raw.y_test is None:
             raise NbmlError(
@@ -258,11 +261,12 @@ def _prepare(
                 f"{'y_test' if raw.y_test is None else 'x_test'}; give both, or neither (nbml "
                 "then holds out --test-split of the data)."
             )
-        xt, yt, more = _part(raw, "_test", clean)
+        xt, yt, kept_t, more = _part(raw, "_test", clean)
         dropped += more
-        if xt.shape[1:] != x.shape[1:]:
+        if _rows.sample_shape(xt) != _rows.sample_shape(x):
             raise NbmlError(
-                f"x_test of '{raw.spec}' has samples shaped {xt.shape[1:]} but x has {x.shape[1:]}."
+                f"x_test of '{raw.spec}' has samples shaped {_rows.sample_shape(xt)} but x has "
+                f"{_rows.sample_shape(x)}."
             )
     y_all = y if yt is None else np.concatenate([y, yt])
     t = make_task(y_all, detect_task(y_all, task), raw.class_names)
@@ -275,14 +279,54 @@ def _prepare(
             return None
         return np.argmax(lab, axis=1) if t.one_hot else lab
 
+    # the parts as sorted row indices (into the complete rows), as two seeded splits choose them
+    train, val, test = np.arange(len(y)), None, None
     if xt is None and test_split > 0:
-        keep, out = _split(len(x), test_split, seed, strat(y), "--test-split")
-        x, y, xt, yt = x[keep], y[keep], x[out], y[out]
-    xv = yv = None
+        train, test = _split(len(y), test_split, seed, strat(y), "--test-split")
     if validation_split > 0:
-        keep, out = _split(len(x), validation_split, seed, strat(y), "--validation-split")
-        x, y, xv, yv = x[keep], y[keep], x[out], y[out]
-    return Dataset(raw.spec, t, x, y, xv, yv, xt, yt, dropped=dropped)
+        keep, out = _split(
+            len(train), validation_split, seed, strat(y[train]), "--validation-split"
+        )
+        train, val = train[keep], train[out]
+    (x, y), (xv, yv), (x_test, y_test) = _gather(x, y, kept, [train, val, test])
+    if xt is not None:
+        x_test, y_test = _whole(xt, kept_t), yt
+    return Dataset(raw.spec, t, x, y, xv, yv, x_test, y_test, dropped=dropped)
+
+
+def _gather(x: Any, y: np.ndarray, kept: Any, parts: list[Any]) -> list[tuple[Any, Any]]:
+    """The ``(x, y)`` of each part (row indices into the complete rows, or None): views of one
+    permuted copy of the rows, converted to the dtype nbml trains on as it is filled (rows of the
+    memory-mapped file, read as needed, for a mapped ``x``). One part of every row in order is
+    ``x`` itself where it needs no conversion."""
+    source = [None if p is None else (p if kept is None else kept[p]) for p in parts]
+    if _rows.is_mapped(x):
+        return [(None, None) if p is None else (mapped.Rows(x, s), y[p])
+                for p, s in zip(parts, source, strict=True)]  # fmt: skip
+    given = [p for p in parts if p is not None]
+    if len(given) == 1 and kept is None:
+        return [(None, None) if p is None else (_whole(x, None), y) for p in parts]
+    order = np.concatenate([s for s in source if s is not None])
+    xs = _rows.take(x, order)
+    ys = y[np.concatenate(given)]
+    out, at = [], 0
+    for p in parts:
+        if p is None:
+            out.append((None, None))
+            continue
+        out.append((xs[at : at + len(p)], ys[at : at + len(p)]))
+        at += len(p)
+    return out
+
+
+def _whole(x: Any, kept: Any) -> Any:
+    """All (kept) rows of ``x`` as trained on: ``x`` itself when no row is dropped and its
+    dtype is the one trained on, else one converted copy (rows of the file, when mapped)."""
+    if _rows.is_mapped(x):
+        return mapped.Rows(x, kept)
+    if kept is None and isinstance(x, np.ndarray) and x.dtype == _rows.row_dtype(x):
+        return x
+    return _rows.take(x, np.arange(len(x)) if kept is None else kept)
 
 
 def _labels(y: np.ndarray, t: Task) -> np.ndarray:
@@ -300,7 +344,8 @@ def prepare_eval(raw: Raw, t: Task) -> tuple[Any, Any]:
     if raw.stream is not None:
         return streams.gather(raw.stream, raw.spec)
     which = "_test" if raw.x_test is not None else ""
-    x, y, _ = _part(raw, which, False, EVAL_FIX)
+    x, y, _, _ = _part(raw, which, False, EVAL_FIX)
+    x = _whole(x, None)
     if t.kind == "regression" and y.dtype.kind not in "iufb":
         raise NbmlError(
             f"The labels of '{raw.spec}' are {y.dtype} values, but the model is a regression "

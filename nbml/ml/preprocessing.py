@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.errors import NbmlError, did_you_mean
 from ..core.files import first_line
+from . import rows
 
 NORMALIZE = ("none", "minmax", "standard")
 AUGMENT = ("flip", "rotate", "zoom", "shift")
@@ -59,16 +60,11 @@ def build_layers(
     if normalize != "none":
         if x.dtype.kind not in "iuf":
             raise NbmlError(f"--normalize {normalize} needs numeric x, not {x.dtype}.")
-        # Images get one scale for all pixels; tables one per feature column.
+        # Images get one scale for all pixels; tables one per feature column. One streaming
+        # pass over the rows: no float32 copy of the whole part (a memory-mapped part is read
+        # from disk a chunk at a time).
         axis = None if x.ndim >= 3 else tuple(range(x.ndim - 1))
-        xf = x.astype("float32", copy=False)
-        if normalize == "minmax":
-            lo, hi = np.min(xf, axis=axis), np.max(xf, axis=axis)
-            span = np.where(hi - lo > 0, hi - lo, 1.0)
-            mean, var = lo, span**2
-        else:
-            mean, var = np.mean(xf, axis=axis), np.var(xf, axis=axis)
-            var = np.where(var > 0, var, 1.0)
+        mean, var = rows.statistics(x, normalize, axis)
         layer_axis = None if x.ndim >= 3 else -1
         layers.append(
             keras.layers.Normalization(

@@ -17,6 +17,7 @@ import numpy as np
 from ..compat import keras as keras_compat
 from ..core.errors import NbmlError, did_you_mean
 from ..core.files import first_line
+from . import mapped
 
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 
@@ -32,7 +33,7 @@ class Raw:
     y_test: Any = None
     class_names: list[str] | None = None
     stream: Any = None
-    #: Loaded from a table (a DataFrame or CSV), whose labels --target names.
+    #: Loaded from a table (a DataFrame or CSV) or a .npy file, whose labels --target names.
     table: bool = False
 
 
@@ -56,7 +57,7 @@ def _resolve(spec: Any, namespace: dict[str, Any] | None, target: str | None) ->
     if s.startswith("keras:"):
         return _keras(s[len("keras:") :])
     low = s.lower()
-    if low.endswith(".csv") or low.endswith(".npz"):
+    if low.endswith((".csv", ".npz", ".npy")):
         return _file(s, target)
     if s.isidentifier() and not keyword.iskeyword(s):
         ns = namespace or {}
@@ -70,7 +71,7 @@ def _resolve(spec: Any, namespace: dict[str, Any] | None, target: str | None) ->
     raise NbmlError(
         f"Cannot read the data spec '{s}'. Use a variable name, sklearn:NAME "
         f"({', '.join(SKLEARN_DATASETS)}), keras:NAME (mnist, fashion_mnist, cifar10, ...), "
-        "or a path ending in .csv or .npz."
+        "or a path ending in .csv, .npz or .npy."
     )
 
 
@@ -169,6 +170,8 @@ def _file(path: str, target: str | None) -> Raw:
         raise NbmlError(f"'{path}' is a folder, not a file. Name the .csv or .npz file itself.")
     if path.lower().endswith(".npz"):
         return _npz(path)
+    if path.lower().endswith(".npy"):
+        return _npy(path, target)
     import pandas as pd
 
     try:
@@ -197,13 +200,41 @@ def _npz(path: str) -> Raw:
                     f"{path} has arrays {sorted(keys)}; an npz for nbml needs arrays named "
                     "'x' and 'y' (and optionally 'x_test', 'y_test')."
                 )
-            arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test") if k in keys}
+            # x and x_test stored uncompressed are mapped from the file, never read whole
+            arrays = {
+                k: (mapped.npz_member(path, k) if k.startswith("x") else None)
+                for k in ("x", "y", "x_test", "y_test")
+                if k in keys
+            }
+            arrays = {k: f[k] if a is None else a for k, a in arrays.items()}
     except (ValueError, OSError, EOFError) as e:
         raise NbmlError(
             f"Could not read {path} as an npz file of arrays ({first_line(e, 200)}). Write it with "
             "np.savez(path, x=x, y=y) from numeric or string arrays (no Python objects)."
         ) from None
     return Raw(path, arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"))
+
+
+def _npy(path: str, target: str | None) -> Raw:
+    """``PATH.npy`` memory-mapped as x, its labels from the ``.npy`` file ``--target`` names."""
+    if target is None or not str(target).lower().endswith(".npy"):
+        raise NbmlError(
+            f"{path} holds the samples; say which .npy file holds their labels with --target "
+            "LABELS.npy (one label per row), or save both in one file: np.savez(path, x=x, y=y)."
+        )
+    arrays = []
+    for p in (path, os.path.expanduser(str(target))):
+        if not os.path.isfile(p):
+            raise NbmlError(f"No file '{p}' (looked in {os.getcwd()}). Check the path.")
+        try:
+            arrays.append(np.load(p, mmap_mode="r", allow_pickle=False))
+        except (ValueError, OSError) as e:
+            raise NbmlError(
+                f"Could not read {p} as a .npy array ({first_line(e, 200)}). Write it with "
+                "np.save(path, array) from a numeric array (no Python objects)."
+            ) from None
+    x, y = arrays
+    return Raw(path, x, np.array(y), table=True)  # labels are small: read whole
 
 
 def _from_frame(df: Any, spec: str, target: str | None) -> Raw:
@@ -231,7 +262,8 @@ def _from_frame(df: Any, spec: str, target: str | None) -> Raw:
             f"{spec} has no columns besides the target '{target}'; a model needs feature "
             "columns to learn from."
         )
-    return Raw(spec, frame_values(x, spec), df[target], table=True)
+    check_frame(x, spec)  # read a chunk of rows at a time where the split takes them
+    return Raw(spec, x, df[target], table=True)
 
 
 def _numeric(dtype: Any) -> bool:
@@ -242,9 +274,9 @@ def _numeric(dtype: Any) -> bool:
     return pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)
 
 
-def frame_values(obj: Any, spec: str) -> np.ndarray:
-    """The numbers of a DataFrame (or Series) of features as float32, missing ones (``pd.NA``,
-    ``None``) as NaN; non-numeric columns (strings, categories) are refused."""
+def check_frame(obj: Any, spec: str) -> None:
+    """Refuse a DataFrame (or Series) of features with non-numeric columns (strings,
+    categories)."""
     cols = list(obj.items()) if hasattr(obj, "columns") else [(obj.name, obj)]
     bad = [str(c) for c, col in cols if not _numeric(col.dtype)]
     if bad:
@@ -252,6 +284,12 @@ def frame_values(obj: Any, spec: str) -> np.ndarray:
             f"Feature columns {bad} of {spec} are not numeric. Encode them first, for example "
             "with pandas.get_dummies(df, columns=[...]), or drop them."
         )
+
+
+def frame_values(obj: Any, spec: str) -> np.ndarray:
+    """The numbers of a DataFrame (or Series) of features as float32, missing ones (``pd.NA``,
+    ``None``) as NaN; non-numeric columns (strings, categories) are refused."""
+    check_frame(obj, spec)
     return obj.to_numpy(dtype="float32", na_value=np.nan)
 
 

@@ -33,7 +33,7 @@ from ..compat import keras as keras_compat
 from ..core.errors import NbmlError
 from ..core.files import first_line
 from ..core.options import positive_int
-from ..ml import lr_suggest
+from ..ml import lr_suggest, mapped
 from . import compile_cache
 from .loop import graceful_interrupt
 
@@ -273,6 +273,8 @@ def _fit_args(dataset: Any, batch_size: int, rng: Range) -> dict[str, Any]:
         # a finite stream ends an epoch with no batch now and then: room for those
         return {"x": dataset.stream, "epochs": 2 * rng.steps + 1}
     x, y = dataset.x_train, dataset.y_train
+    if dataset.mapped:  # rows of a file on disk: a PyDataset of batches, read as a stream is
+        return {"x": mapped.batches(x, y, batch_size, shuffle=True), "epochs": 2 * rng.steps + 1}
     return {"x": x, "y": y, "batch_size": min(batch_size, max(len(x), 1)), "epochs": rng.steps}
 
 

@@ -13,6 +13,8 @@ from .text import STATUS_COLORS, e, fmt, ordered, seconds
 def progress_text(run: Run, live: dict[str, Any] | None = None) -> str:
     live = live or {}
     parts = [run.name, run.status]
+    if run.params.get("data"):  # rows of a memory-mapped file: "streamed from disk"
+        parts.append(f"data {run.params['data']}")
     if run.status == "running":
         frac = rules.progress(run, live.get("batch"), live.get("steps"))
         bar = "#" * int(frac * 20)

@@ -142,6 +142,8 @@ class TrainingMonitor(Listener, WithStatic, anywidget.AnyWidget):
             label = f"run {len(self.runs) + 1}"
             if p.get("lr") is not None:
                 label += f" (lr {p['lr']:g}, batch {p.get('batch_size')})"
+            if p.get("data"):  # rows of a memory-mapped file: "streamed from disk"
+                label += f", data {p['data']}"
             self.runs.append({"id": run.id, "label": label, "curves": {}})
             self.header = {"run": run.id, "status": "running", "epoch": 0, "epochs": run.epochs}
             self._pending[run.id] = {"batch": {}, "epoch": {}}

@@ -1,0 +1,172 @@
+"""Memory-mapped arrays, never read whole: the parts of a split as row indices into the file, and
+batches read from disk as training goes.
+
+``np.load(path, mmap_mode="r")`` as ``x`` (in a tuple or a dict), ``--data PATH.npy --target
+LABELS.npy``, or an ``.npz`` whose ``x`` is stored uncompressed (``np.savez``) give a mapped ``x``.
+Its split is by index (:class:`Rows`), the checks and the normalisation statistics read it in one
+streaming pass (:mod:`nbml.ml.rows`), ``fit`` reads shuffled batches from the file through a
+``keras.utils.PyDataset`` (:func:`batches`) and ``%evaluate`` predicts a batch at a time
+(:func:`predict`). The file's pages are the operating system's page cache, not the kernel's own
+memory: the kernel holds a batch (and the labels) at a time.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from . import rows as _rows
+
+#: Rows a worker reads per batch of ``predict`` (evaluation).
+PREDICT_BATCH = 1024
+#: Threads reading batches from disk while the model trains on the last ones.
+WORKERS = 2
+
+
+class Rows:
+    """Rows ``index`` (sorted) of a memory-mapped array, read only when asked for.
+
+    Behaves as a read-only array of those rows for what nbml asks of a part: ``len``, ``shape``,
+    ``dtype``, ``ndim`` and indexing (an int, a slice or an index array gives a numpy array, read
+    from the file and converted to the dtype nbml trains on). ``np.asarray(rows)`` reads them all.
+    """
+
+    def __init__(self, source: np.ndarray, index: np.ndarray | None = None) -> None:
+        self.source = source
+        self.index = np.arange(len(source)) if index is None else np.asarray(index, "int64")
+        self.dtype = _rows.row_dtype(source)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.source.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.source.ndim
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, which: Any) -> np.ndarray:
+        if isinstance(which, tuple):  # x[rows, ...]: the rows first, then the rest
+            return self[which[0]][(slice(None), *which[1:])]
+        picked = self.index[which]
+        if np.ndim(picked) == 0:
+            return _rows.read(self.source, int(picked), self.dtype)
+        return _rows.take(self.source, np.asarray(picked), self.dtype)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        name = getattr(self.source, "filename", None) or "a memory-mapped array"
+        return f"<{len(self)} rows of {name}, shape {self.shape}, read from disk as needed>"
+
+
+def is_rows(a: Any) -> bool:
+    return isinstance(a, Rows)
+
+
+def _dataset_class() -> Any:
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """Batches of ``x`` (a :class:`Rows`) and ``y`` read from disk; shuffled each epoch by
+        ``seed`` (a batch's rows read in file order), or in order."""
+
+        def __init__(self, x: Rows, y: Any, batch_size: int, shuffle: bool, seed: Any) -> None:
+            super().__init__(workers=WORKERS, use_multiprocessing=False, max_queue_size=8)
+            self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+            self._rng = np.random.default_rng(seed)
+            self._order = self._rng.permutation(len(x)) if shuffle else None
+
+        def __len__(self) -> int:
+            return -(-len(self.x) // self.batch_size)
+
+        def __getitem__(self, i: int) -> Any:
+            which = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            if self._order is not None:
+                which = np.sort(self._order[which])
+            xb = self.x[which]
+            return xb if self.y is None else (xb, self.y[which])
+
+        def on_epoch_end(self) -> None:
+            if self.shuffle:
+                self._order = self._rng.permutation(len(self.x))
+
+    return Batches
+
+
+_BATCHES: list[Any] = []
+
+
+def batches(x: Rows, y: Any, batch_size: int, *, shuffle: bool = False, seed: Any = None) -> Any:
+    """A ``keras.utils.PyDataset`` of ``(x, y)`` batches (of ``x`` alone when ``y`` is None)."""
+    if not _BATCHES:
+        _BATCHES.append(_dataset_class())
+    if shuffle and seed is None:  # numpy's global state, which --seed seeds before fit
+        seed = int(np.random.randint(0, 2**31 - 1))
+    return _BATCHES[0](x, y, max(1, min(batch_size, len(x))), shuffle, seed)
+
+
+def fit_args(dataset: Any, batch_size: int, seed: Any = None, devices: int = 1) -> dict[str, Any]:
+    """``model.fit``'s data arguments for a dataset whose parts are :class:`Rows`: the training
+    part shuffled by ``seed`` each epoch, the validation part in order (with ``devices`` > 1,
+    the last rows that would leave a batch that does not split evenly are left out)."""
+
+    def even(x: Rows, y: Any) -> tuple[Rows, Any]:
+        keep = len(x) - len(x) % devices
+        return (x, y) if keep == len(x) else (Rows(x.source, x.index[:keep]), y[:keep])
+
+    x, y = even(dataset.x_train, dataset.y_train)
+    args: dict[str, Any] = {"x": batches(x, y, batch_size, shuffle=True, seed=seed)}
+    if dataset.x_val is not None:
+        xv, yv = even(dataset.x_val, dataset.y_val)
+        args["validation_data"] = batches(xv, yv, batch_size)
+    return args
+
+
+def predict(model: Any, x: Rows) -> np.ndarray:
+    """``model``'s outputs for the rows of ``x``, read from disk a batch at a time."""
+    return np.asarray(model.predict(batches(x, None, PREDICT_BATCH), verbose=0))
+
+
+# ---------------------------------------------------------------- files
+
+
+def npz_member(path: str, name: str) -> np.ndarray | None:
+    """Member ``name`` of the npz file ``path`` mapped from disk, or None when it cannot be
+    (compressed with ``np.savez_compressed``, Python objects, or an unknown format)."""
+    fmt = np.lib.format
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(f"{name}.npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+        with open(path, "rb") as f:
+            f.seek(info.header_offset)
+            head = f.read(30)
+            if head[:4] != b"PK\x03\x04":
+                return None
+            names, extra = struct.unpack("<HH", head[26:30])
+            f.seek(info.header_offset + 30 + names + extra)
+            version = fmt.read_magic(f)
+            reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+            if version not in reader:
+                return None
+            shape, fortran, dtype = reader[version](f)
+            offset = f.tell()
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile, struct.error):
+        return None
+    if dtype.hasobject or not shape:
+        return None
+    order = "F" if fortran else "C"
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
