@@ -135,7 +135,7 @@ def replicate(model: Any, dist: Any) -> Any:
 
     weights = model.get_weights()
     if job_size(dist) > 1:  # every process starts from process 0's weights
-        with processes.watch(f"starting {model.name}"):
+        with processes.watch("starting to train"):
             weights = processes.broadcast(weights)
     with dist.scope():
         copy = keras.models.clone_model(model)
