@@ -178,3 +178,20 @@ def test_a_process_that_stalls_stops_the_other_at_the_timeout(tmp_path):
 def test_a_process_that_leaves_while_training_stops_the_other(tmp_path):
     line = _leaves(tmp_path, "during")
     assert "training m" in line, line
+
+
+def test_a_named_dataset_gives_each_process_every_nth_row_of_each_part(monkeypatch):
+    """Every process loads ``--data sklearn:digits`` whole and splits it the same way; process
+    ``i`` of ``n`` keeps rows ``i, i+n, ...`` of each part (in-memory data is its own shard)."""
+    import keras
+
+    from nbml.ml import data, distribution, processes
+
+    ds = data.prepare(data.resolve("sklearn:digits"), seed=0)
+    dist = keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+    monkeypatch.setattr(processes, "info", lambda: (1, 2))
+    mine = distribution.shard(ds, dist, named=True)
+    for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(mine, part), getattr(ds, part)[1::2])
+    assert distribution.shard(ds, dist, named=False) is ds
+    assert distribution.local_batch(64, dist) == 32
