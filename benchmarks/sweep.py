@@ -48,6 +48,9 @@ store) spent during the sweep, beside training.
 Run ``.venv/bin/python benchmarks/sweep.py`` (``--help``); results are printed and written to
 ``benchmarks/results/sweep.json``; ``--check`` exits 1 when the budget is missed. Smoke run:
 ``.venv/bin/python benchmarks/sweep.py --trials 3 --samples 6000 --epochs 2 --repeat 1``.
+
+``--workers N`` measures something else: a 16-trial digits sweep on a local Dask cluster of N
+workers vs the same sweep in one kernel (``benchmarks/sweep_workers.py``).
 """
 
 from __future__ import annotations
@@ -219,6 +222,10 @@ def _summary(kernel: Kernel) -> dict[str, Any]:
 
 
 def main() -> int:
+    if any(a == "--workers" or a.startswith("--workers=") for a in sys.argv[1:]):
+        import sweep_workers  # trials on a local Dask cluster vs one kernel
+
+        return sweep_workers.main(sys.argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=16)
     p.add_argument("--samples", type=int, default=60_000)

@@ -62,19 +62,34 @@ function trialsTable(
 ): HTMLTableElement {
   const table = el("table");
   const head = el("tr");
-  for (const h of ["trial", "state", ...params, objective, "epochs"]) head.append(el("th", "", h));
+  const workers = trials.some((t) => t.worker);
+  const headers = [
+    "trial",
+    "state",
+    ...params,
+    objective,
+    "epochs",
+    ...(workers ? ["worker"] : []),
+  ];
+  for (const h of headers) head.append(el("th", "", h));
   table.append(head);
   for (const t of trials) {
     const tr = el("tr", t.number === selected ? "nbml-selected" : "");
     tr.dataset.trial = String(t.number);
     tr.dataset.state = t.state;
+    tr.dataset.epochs = String((t.values ?? []).length);
     tr.title = "Click to see this trial's curves";
-    const state = el("td", "nbml-sweep-state", t.state);
+    const state = el("td", "nbml-sweep-state", t.reason ? `${t.state} (${t.reason})` : t.state);
     state.style.color = STATE_COLORS[t.state] ?? "";
     const value = t.value === null && t.state === "failed" ? "" : cellText(t.value ?? null);
     tr.append(el("td", "", String(t.number)), state);
     for (const p of params) tr.append(el("td", "", cellText(t.params?.[p])));
     tr.append(el("td", "", value), el("td", "", String((t.values ?? []).length)));
+    if (workers) {
+      const w = el("td", "nbml-sweep-worker", (t.worker ?? "").replace(/^[a-z]+:\/\//, ""));
+      tr.dataset.worker = t.worker ?? "";
+      tr.append(w);
+    }
     tr.addEventListener("click", () => select(t.number));
     table.append(tr);
   }

@@ -14,6 +14,10 @@ export interface TrialRow {
   values: (number | null)[];
   run: string;
   mine: boolean;
+  /** The Dask worker that runs or ran it (a sweep on a cluster), else "". */
+  worker?: string;
+  /** Why a failed trial failed, when not its training ("worker lost"). */
+  reason?: string;
 }
 
 export const STATE_COLORS: Record<string, string> = {

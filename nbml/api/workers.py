@@ -12,6 +12,7 @@ notebook with its run (history) and its model file, which the notebook records i
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import time
@@ -107,7 +108,8 @@ def _run(job: TrialJob, study: Any, trial: Any, value: Any, task: str) -> dict[s
         )  # fmt: skip
         run.done.wait()
     except BaseException as exc:
-        study.tell(trial, state=search.state("FAIL"))
+        with contextlib.suppress(Exception):  # the notebook may have failed it (lost)
+            study.tell(trial, state=search.state("FAIL"))
         return {"number": n, "state": "FAIL", "error": f"{type(exc).__name__}: {first_line(exc)}",
                 "worker": where["worker"]}  # fmt: skip
     return _tell(job, study, trial, where, run, reporter, watch)

@@ -64,8 +64,9 @@ class Pool:
 
     def workers(self) -> dict[str, int]:
         """The workers the scheduler knows now: address -> threads."""
-        info = self.client.scheduler_info(n_workers=-1)
-        return {a: int(w.get("nthreads", 1)) for a, w in info.get("workers", {}).items()}
+        # asked of the scheduler itself: the client's scheduler_info() is a cache its own
+        # periodic refresh may empty of workers at any moment
+        return dict(self.client.run_on_scheduler(_threads))
 
     def slots(self) -> int:
         """How many trials can run at once."""
@@ -85,6 +86,11 @@ class Pool:
                     part.close()
                 except Exception as exc:  # closing never hides the sweep's own outcome
                     logging.getLogger("nbml").debug("closing %s: %s", part, exc)
+
+
+def _threads(dask_scheduler: Any = None) -> list[tuple[str, int]]:
+    """On the scheduler: each worker's address and threads."""
+    return [(a, int(w.nthreads)) for a, w in dask_scheduler.workers.items()]
 
 
 def start(workers: int | None, address: str | None, env: dict[str, str]) -> Pool:

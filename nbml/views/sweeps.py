@@ -33,10 +33,12 @@ def param_names(sw: Any) -> list[str]:
 def table(sw: Any) -> tuple[list[str], list[list[Any]]]:
     """The trials table: number, state, each parameter, the objective, the run and its epochs."""
     names = param_names(sw)
-    headers = ["trial", "state", *names, sw.objective, "epochs", "run"]
+    workers = any(t.worker for t in sw.rows)  # a sweep on a Dask cluster: which worker
+    headers = ["trial", "state", *names, sw.objective, "epochs", "run"] + ["worker"] * workers
     rows = [
-        [t.number, t.state, *[t.params.get(k, "") for k in names],
-         "" if t.value is None else t.value, len(t.values), t.run_id or ""]
+        [t.number, t.state + (f" ({t.reason})" if t.reason else ""),
+         *[t.params.get(k, "") for k in names], "" if t.value is None else t.value,
+         len(t.values), t.run_id or ""] + [t.worker or ""] * workers
         for t in sw.rows
     ]  # fmt: skip
     return headers, rows

@@ -45,7 +45,7 @@ def _row(trial: Any) -> dict[str, Any]:
     return {
         "number": trial.number, "state": trial.state, "params": trial.params,
         "value": trial.value, "values": list(trial.values), "run": trial.run_id or "",
-        "mine": trial.mine,
+        "mine": trial.mine, "worker": trial.worker or "", "reason": trial.reason,
     }  # fmt: skip
 
 

@@ -1,0 +1,250 @@
+"""``%%sweep --workers N`` / ``--cluster ADDRESS`` in real kernels (docs/sweeps-at-scale.md): a
+real ``distributed.LocalCluster`` of two worker processes (or a ``dask scheduler`` and ``dask
+worker`` processes started here), real Optuna studies in the default SQLite file, real Keras
+training of tiny models on sklearn:digits, the real run store.
+
+- 16 trials on two workers: both ran trials, the pruner pruned some judging them against the
+  other worker's trials, every trial is a run of the store with its history and model file, and
+  NAME holds the best trial's stored weights.
+- A worker killed (SIGKILL) mid-trial fails that trial ("worker lost"); the sweep completes.
+- An interrupt with 2 trials running and 10 pending: the 2 finish, the 10 never start.
+- Mistakes are one UsageError before any trial: an unpicklable notebook name, --cluster
+  without a storage every worker reaches, a bad --workers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from kernel import Kernel
+from test_sweep import BODY, usage_error
+
+LINE = "--data sklearn:digits --lr 1e-3:1e-1:log --batch-size 32,64 --no-widget"
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    k = Kernel(str(tmp_path_factory.mktemp("cluster")))
+    k.ok("%load_ext nbml\nimport keras, nbml, numpy as np, os")
+    k.cwd = k.value("os.getcwd()")
+    yield k
+    k.shutdown()
+
+
+def study_of(k: Kernel, name: str) -> optuna.Study:
+    """The study ``name`` in the kernel's default storage, read from this process."""
+    url = "sqlite:///" + os.path.join(k.cwd, ".nbml", "sweeps.db")
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def in_thread(k: Kernel, code: str) -> tuple[threading.Thread, dict]:
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.update(res=k.execute(code, timeout=600)))
+    thread.start()
+    return thread, out
+
+
+def wait_for(study_name: str, k: Kernel, test, timeout: float = 300) -> optuna.Study:
+    """Poll the study (once it exists) until ``test(study)`` holds."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            study = study_of(k, study_name)
+            if test(study):
+                return study
+        except KeyError:  # not created yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the study {study_name} never reached the state waited for")
+
+
+def test_sixteen_trials_on_two_workers(kernel):
+    k = kernel
+    res = k.ok(f"%%sweep mlp --trials 16 --workers 2 --epochs 3 --seed 0 {LINE}\n{BODY}", 900)
+    assert "mlp: sweep mlp: 16/16 trials" in res.text
+    k.ok("s = _\nimport nbml.store as st")
+    assert k.value("s.status") == "finished"
+    study = study_of(k, "mlp")
+    trials = study.get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(16))
+    assert set(states(study)) <= {"COMPLETE", "PRUNED"}, states(study)
+    where = {t.number: t.user_attrs["nbml"] for t in trials}
+    workers = {w["worker"] for w in where.values()}
+    assert len(workers) == 2 and all(w.startswith("tcp://") for w in workers), workers
+    assert len({w["pid"] for w in where.values()}) == 2
+    assert k.value("os.getpid()") not in {w["pid"] for w in where.values()}
+    # the pruner judged a trial against the other worker's trials: one was pruned at a step
+    # that trials of the other worker had reported before
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert pruned, states(study)
+
+    def others_seen(p):
+        step = max(p.intermediate_values)
+        return any(
+            o.datetime_start < p.datetime_complete and step in o.intermediate_values
+            and where[o.number]["worker"] != where[p.number]["worker"]
+            for o in trials if o.number != p.number
+        )  # fmt: skip
+
+    assert any(others_seen(p) for p in pruned)
+    # every trial is a run of the store, with its history and model file
+    runs = k.value(
+        "sorted((r.params['trial'], r.id, r.epoch, len(r.history['loss']), "
+        "os.path.isfile(r.model_file())) for r in st.current().runs('mlp'))"
+    )
+    assert [r[0] for r in runs] == list(range(16))
+    assert all(r[2] == r[3] >= 1 and r[4] for r in runs), runs
+    assert {r[0]: r[1] for r in runs} == {n: w["run_id"] for n, w in where.items()}
+    # the rows: each trial's worker and run
+    assert k.value("sorted({t.worker for t in s.rows})") == sorted(workers)
+    assert k.value("[t.run_id for t in s.rows]") == [where[n]["run_id"] for n in range(16)]
+    # NAME holds the best trial's stored weights
+    k.ok(
+        "best = s.best_trial\n"
+        "loaded = keras.saving.load_model(st.current().run(best.user_attrs['nbml']['run_id'])"
+        ".model_file())"
+    )
+    assert k.value("best.number") == study.best_trial.number
+    assert k.value(
+        "all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), mlp.get_weights()))"
+    )
+    assert k.value("nbml.evaluate('mlp').accuracy > 0.3")
+
+
+def test_a_killed_worker_fails_its_trial_and_the_sweep_completes(kernel):
+    k = kernel
+    cell = f"%%sweep killed --trials 6 --workers 2 --epochs 30 --pruner none {LINE}\n{BODY}"
+    thread, out = in_thread(k, cell)
+    running = wait_for(
+        "killed", k, lambda s: any(t.state.name == "RUNNING" and t.intermediate_values
+                                   for t in s.get_trials(deepcopy=False))
+    )  # fmt: skip
+    victim = next(t for t in running.trials if t.state.name == "RUNNING" and t.intermediate_values)
+    os.kill(victim.user_attrs["nbml"]["pid"], signal.SIGKILL)
+    thread.join(600)
+    assert out["res"].error is None, out["res"].text
+    study = study_of(k, "killed")
+    by_number = {t.number: t for t in study.trials}
+    assert len(by_number) == 6 and "RUNNING" not in states(study)
+    lost = by_number[victim.number]
+    assert lost.state.name == "FAIL" and lost.user_attrs["nbml"]["failed"] == "worker lost"
+    assert states(study).count("COMPLETE") == 5
+    assert k.value("_.status") == "finished"
+    assert k.value(f"_.row({victim.number}).reason") == "worker lost"
+    assert k.value(f"_.row({victim.number}).state") == "failed"
+
+
+def test_an_interrupt_lets_two_running_trials_finish_and_starts_no_other(kernel):
+    k = kernel
+    cell = f"%%sweep irq --trials 12 --workers 2 --epochs 12 --pruner none {LINE}\n{BODY}"
+    thread, out = in_thread(k, cell)
+    wait_for("irq", k, lambda s: states(s).count("RUNNING") == 2)
+    k.interrupt()
+    thread.join(600)
+    assert out["res"].error is None, out["res"].text
+    study = study_of(k, "irq")
+    assert states(study) == ["COMPLETE", "COMPLETE"]  # the 10 others never started
+    assert k.value("_.status") == "stopped"
+    assert k.value("sorted(r.params['trial'] for r in nbml.runs('irq'))") == [0, 1]
+    assert k.value("isinstance(irq, keras.Model)")
+
+
+def test_mistakes_are_usage_errors_before_any_trial(kernel):
+    k = kernel
+    k.ok("import threading\nlock = threading.Lock()")
+    body = BODY.replace('hp.choice("units", [8, 16, 32])', "16 if lock else 8")
+    msg = usage_error(k, f"%%sweep locked --trials 2 --workers 2 --epochs 1 {LINE}\n{body}")
+    assert "`lock` (a lock)" in msg and "cannot travel to the Dask workers" in msg, msg
+    assert "Make it inside the body" in msg
+    assert states(study_of(k, "locked")) == []
+    msg = usage_error(k, f"%%sweep far --trials 2 --cluster tcp://127.0.0.1:1 {LINE}\n{BODY}")
+    assert "--storage postgresql://" in msg and "tcp://127.0.0.1:1" in msg, msg
+    msg = usage_error(k, f"%%sweep zero --trials 2 --workers 0 {LINE}\n{BODY}")
+    assert "--workers takes a number" in msg and "auto" in msg
+    msg = usage_error(k, f"%%sweep both --trials 2 --workers 2 --cluster x {LINE}\n{BODY}")
+    assert "not both" in msg
+    log = os.path.join(k.cwd, "nowhere.log")
+    msg = usage_error(
+        k, f"%%sweep far --trials 2 --cluster tcp://127.0.0.1:1 --storage {log} {LINE}\n{BODY}"
+    )
+    assert "Cannot reach the Dask scheduler at tcp://127.0.0.1:1" in msg, msg
+    assert k.value("any(n in globals() for n in ('locked', 'far', 'zero', 'both'))") is False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _doc_commands() -> list[list[str]]:
+    """The ``dask`` commands of docs/sweeps-at-scale.md#a-cluster, as written there."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "sweeps-at-scale.md").read_text()
+    section = text[text.index("## A cluster") :]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [shlex.split(line) for b in blocks for line in b.strip().splitlines()]
+
+
+def test_a_sweep_on_a_running_scheduler_and_workers(kernel, tmp_path):
+    """The commands of docs/sweeps-at-scale.md#a-cluster, run as written on one machine (the
+    hosts are 127.0.0.1, the port a free one): ``dask scheduler``, two ``dask worker``
+    processes, and a sweep with ``--cluster`` on a journal file."""
+    k = kernel
+    scheduler, worker = _doc_commands()
+    port = str(_free_port())
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = os.path.dirname(sys.executable)
+
+    def command(words: list[str]) -> tuple[list[str], dict[str, str]]:
+        env = {**os.environ}
+        while "=" in words[0]:  # VAR=value before the command
+            key, value = words[0].split("=", 1)
+            env[key], words = value, words[1:]
+        words = [shutil.which(words[0], path=bin_dir)] + [
+            w.replace("0.0.0.0", "127.0.0.1").replace("SCHEDULER_HOST", "127.0.0.1")
+            .replace("8786", port)
+            for w in words[1:]
+        ]  # fmt: skip
+        return words, env
+
+    assert scheduler[:2] == ["dask", "scheduler"] and worker[1:3] == ["dask", "worker"]
+    words, env = command(scheduler)
+    procs = [subprocess.Popen(words, env=env, cwd=tmp_path)]
+    try:
+        for _ in range(2):
+            words, env = command(worker)
+            procs.append(subprocess.Popen(words, env=env, cwd=tmp_path))
+        log = tmp_path / "shared" / "sweeps.log"
+        cell = (
+            f"%%sweep remote --trials 4 --cluster {address} --storage {log} --epochs 2 "
+            f"--pruner none {LINE}\n{BODY}"
+        )
+        k.ok(cell, 600)
+        assert k.value("_.status") == "finished"
+        workers = k.value("sorted({t.worker for t in _.rows})")
+        assert len(workers) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
+        assert k.value("[t.state for t in _.rows]") == ["complete"] * 4
+        assert k.value("len(nbml.runs('remote'))") == 4
+        assert k.value("isinstance(remote, keras.Model)")
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(30)
