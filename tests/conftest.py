@@ -45,3 +45,34 @@ def fresh_registry():
         REGISTRY.remove(name)
     yield
     nbml.store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL 16 server for this test session, from the pgserver package (no system
+    install; as root too), listening on a unix socket in its data folder; stopped at the end."""
+    import warnings
+
+    import pgserver
+
+    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (a container)
+        warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR")
+        server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's PostgreSQL server, as the ``--storage`` URL
+    (``postgresql+psycopg2://postgres:@/DATABASE?host=SOCKET_FOLDER``) kernels and Dask workers
+    on this machine reach."""
+    import uuid
+    import warnings
+
+    database = f"sweeps_{uuid.uuid4().hex[:12]}"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR")
+        postgres_server.psql(f"CREATE DATABASE {database};")
+        uri = postgres_server.get_uri(database=database)
+    return uri.replace("postgresql://", "postgresql+psycopg2://", 1)

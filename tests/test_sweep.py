@@ -5,13 +5,10 @@ on sklearn:digits with tiny models, the real run store.
   the best trial's stored weights, and the same seed gives the same trial parameters again.
 - A NaN trial is a failed trial and the sweep goes on; a bad search space is one UsageError
   naming the fix; an interrupt ends the sweep with its finished trials kept.
-- Two kernels on one journal storage run one 10-trial study: trial numbers 0-9 once each, both
-  kernels contributed, both report the same best trial.
+- Two kernels on one study: tests/test_sweep_storages.py (PostgreSQL, SQLite, a journal file).
 """
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 from kernel import Kernel
@@ -266,47 +263,6 @@ def test_widget_messages_are_validated():
     ):
         with pytest.raises(InvalidMessage):
             sweep_request(bad)
-
-
-def test_two_kernels_share_one_study(tmp_path):
-    storage = tmp_path / "shared.log"
-    cell = sweep_cell("duo", "duo", 10, f"--storage {storage} --pruner none")
-    kernels = [Kernel(str(tmp_path)) for _ in range(2)]
-    try:
-        for k in kernels:  # the backend started in both before they race for trials
-            k.ok("%load_ext nbml\nimport keras, nbml\nkeras.ops.zeros((1,))")
-        results = [None, None]
-
-        def run(i):
-            results[i] = kernels[i].execute(cell, timeout=600)
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for r in results:
-            assert r.error is None, r.text
-        import optuna
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        study = optuna.load_study(
-            study_name="duo", storage=JournalStorage(JournalFileBackend(str(storage)))
-        )
-        numbers = sorted(t.number for t in study.trials)
-        assert numbers == list(range(10))
-        pids = {t.user_attrs["nbml"]["pid"] for t in study.trials}
-        mine = [k.value("__import__('os').getpid()") for k in kernels]
-        assert pids == set(mine), (pids, mine)  # both kernels contributed
-        bests = [k.value("_.best_trial.number") for k in kernels]
-        assert bests[0] == bests[1] == study.best_trial.number
-        for k in kernels:
-            assert k.value("_.status") == "finished"
-            assert k.value("len(_.rows)") == 10
-    finally:
-        for k in kernels:
-            k.shutdown()
 
 
 def test_another_kernels_trials_count_at_the_next_ask(tmp_path):

@@ -13,7 +13,8 @@ callback that reports each epoch's objective to the trial and prunes it.
   database server.
 - ``--trials N`` is the study's total: a new trial is asked for under a lock beside a file
   storage only while the study holds fewer than N trials (running ones included), so several
-  kernels never make trial N. A server URL has no shared file to lock; there each kernel checks
+  kernels never make trial N. On PostgreSQL a database lock takes the file's part; other server
+  URLs (``nbml.training.storages``: drivers, connect timeout) have none, and each kernel checks
   the count just before asking (two kernels asking at the same instant may then add one more).
 - Each trial samples with a TPE sampler seeded by ``(seed, trial number)``: the same seed gives
   the same trials again, and two kernels running one study never draw the same random trials.
@@ -37,6 +38,7 @@ from ..core.options import MAX_SEED
 from ..core.registry import REGISTRY
 from ..ml import seeding
 from ..store import liveness
+from . import storages
 
 #: The default storage (docs/reference.md#sweeps): SQLite in the run store's folder. Several kernels
 #: share it (created under a lock, a 60 s busy timeout); for many at once, a .log journal file or a
@@ -45,8 +47,8 @@ DEFAULT_FILE = "sweeps.db"
 #: States of a trial that has ended.
 PRUNERS = ("median", "hyperband", "none")
 _URL_FORMS = (
-    "an Optuna RDB URL (sqlite:///sweeps.db, postgresql://user@host/db, mysql://...) or a path "
-    "ending in .log (Optuna's journal file, for a shared disk)"
+    "an Optuna RDB URL (sqlite:///sweeps.db, postgresql://user@host/db, mysql+pymysql://...) "
+    "or a path ending in .log (Optuna's journal file, for a shared disk)"
 )
 
 
@@ -65,9 +67,10 @@ def quiet() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
-def storage(spec: str | None, store_path: str | None) -> tuple[Any, str | None, str]:
+def storage(spec: str | None, store_path: str | None) -> tuple[Any, Any, str]:
     """The Optuna storage of ``--storage`` (default: SQLite in the run store's folder, else in
-    memory), the file to lock beside while asking for trials, and a description."""
+    memory), the file to lock beside while asking for trials (a database server's lock, or
+    none), and a description."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -86,7 +89,8 @@ def storage(spec: str | None, store_path: str | None) -> tuple[Any, str | None, 
         _folder(path)
         return optuna.storages.JournalStorage(JournalFileBackend(path)), path, path
     path = _file_of(spec)
-    return _rdb(spec, path), path, spec
+    store = _rdb(spec, path)
+    return store, path if path is not None else storages.ask_lock(store), spec
 
 
 def _folder(path: str) -> None:
@@ -130,13 +134,13 @@ def _rdb(url: str, path: str | None, own: bool = False) -> Any:
     if own and path is not None:
         kwargs = {"creator": functools.partial(_connect, path)}
     try:
-        with lock(path):  # several kernels creating one SQLite file at once break its schema
-            opened = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except ImportError as exc:
-        raise NbmlError(
-            f"--storage {url} needs a database driver: {exc}. Install it (pip install "
-            "psycopg2-binary for postgresql, pymysql with mysql+pymysql://), or use a .log file."
-        ) from None
+        if path is None:  # a database server (its driver, a connect timeout)
+            opened = storages.open_server(url)
+        else:
+            with lock(path):  # several kernels creating one SQLite file at once break its schema
+                opened = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except NbmlError:
+        raise
     except Exception as exc:
         raise NbmlError(f"Cannot open the sweep storage {url}: {first_line(exc)}") from None
     _OPEN[url] = (opened, _inode(path))
@@ -153,10 +157,15 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def lock(path: str | None) -> Iterator[None]:
-    """A lock shared by every process that sees the file ``path`` (none without a path)."""
+def lock(path: Any) -> Iterator[None]:
+    """A lock shared by every process that sees the file ``path`` (none without a path), or a
+    database server's (``nbml.training.storages.AskLock``)."""
     if path is None:
         yield
+        return
+    if not isinstance(path, str):
+        with path.held():
+            yield
         return
     from optuna.storages.journal import JournalFileOpenLock
 
