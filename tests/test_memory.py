@@ -56,6 +56,18 @@ def assert_chosen(ds, y, seed):
     np.testing.assert_array_equal(ds.y_test, y[test])
     every = np.concatenate([ids(ds.x_train), ids(ds.x_val), ids(ds.x_test)])
     assert np.array_equal(np.sort(every), np.arange(len(y)))  # nothing duplicated or lost
+    assert_one_copy(ds)
+
+
+def assert_one_copy(ds):
+    """The parts are views of one copy (rows of the file, for a mapped array)."""
+    parts = (ds.x_train, ds.x_val, ds.x_test)
+    if ds.mapped:
+        assert all(isinstance(p, mapped.Rows) and p.source is ds.x_train.source for p in parts)
+        return
+    base = ds.x_train.base
+    assert base is not None and all(p.base is base for p in parts)
+    assert base.nbytes == sum(p.nbytes for p in parts)
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -173,3 +185,4 @@ def test_clean_keeps_the_complete_rows_in_the_seeds_parts():
     np.testing.assert_array_equal(ids(ds.x_train), complete[train])
     np.testing.assert_array_equal(ids(ds.x_test), complete[test])
     np.testing.assert_array_equal(x, before, strict=True)
+    assert_one_copy(ds)

@@ -7,10 +7,12 @@ fallback keeps users' runs going). Nothing else in nbml touches Keras's private 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -157,5 +159,29 @@ def model_bytes(model: Any) -> bytes:
             with open(path, "rb") as f:
                 return f.read()
     buffer = io.BytesIO()
-    saving_lib.save_model(model, buffer)
+    with _no_tensorflow_import():
+        saving_lib.save_model(model, buffer)
     return buffer.getvalue()
+
+
+class _Absent:
+    available = False
+
+
+@contextlib.contextmanager
+def _no_tensorflow_import() -> Iterator[None]:
+    """Keras's serialiser asks whether TensorFlow is available (to convert a ``TensorShape``),
+    which imports it where it is installed: about 500 MB of the kernel's memory for a model
+    saved on JAX (measured: benchmarks/memory.py). Where TensorFlow was never imported no
+    object is a ``TensorShape``, so the serialiser is told it is absent while it runs."""
+    from keras.src.saving import serialization_lib
+
+    lazy = getattr(serialization_lib, "tf", None)
+    if "tensorflow" in sys.modules or lazy is None or getattr(lazy, "_available", None):
+        yield
+        return
+    serialization_lib.tf = _Absent()
+    try:
+        yield
+    finally:
+        serialization_lib.tf = lazy

@@ -21,9 +21,11 @@ import numpy as np
 from . import rows as _rows
 
 #: Rows a worker reads per batch of ``predict`` (evaluation).
-PREDICT_BATCH = 1024
+PREDICT_BATCH = 256
 #: Threads reading batches from disk while the model trains on the last ones.
-WORKERS = 2
+WORKERS = 1
+#: About how many bytes of batches are read ahead (at least 2 batches, at most 8).
+AHEAD_BYTES = 32 << 20
 
 
 class Rows:
@@ -83,7 +85,9 @@ def _dataset_class() -> Any:
         ``seed`` (a batch's rows read in file order), or in order."""
 
         def __init__(self, x: Rows, y: Any, batch_size: int, shuffle: bool, seed: Any) -> None:
-            super().__init__(workers=WORKERS, use_multiprocessing=False, max_queue_size=8)
+            row = max(1, x.nbytes // max(len(x), 1))
+            ahead = int(min(8, max(2, AHEAD_BYTES // (row * batch_size))))
+            super().__init__(workers=WORKERS, use_multiprocessing=False, max_queue_size=ahead)
             self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
             self._rng = np.random.default_rng(seed)
             self._order = self._rng.permutation(len(x)) if shuffle else None

@@ -70,7 +70,7 @@ def take(a: Any, index: np.ndarray, dtype: Any = None) -> np.ndarray:
     dtype = row_dtype(a) if dtype is None else np.dtype(dtype)
     out = np.empty((len(index), *sample_shape(a)), dtype)
     step = chunk_rows(a)
-    direct = isinstance(a, np.ndarray) and a.dtype == dtype and not is_mapped(a)
+    direct = isinstance(a, np.ndarray) and a.dtype == dtype
     for i in range(0, len(index), step):
         part = index[i : i + step]
         if direct:
