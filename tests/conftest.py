@@ -53,10 +53,10 @@ def postgres_server(tmp_path_factory):
     install; as root too), listening on a unix socket in its data folder; stopped at the end."""
     import warnings
 
-    import pgserver
-
-    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (a container)
+    with warnings.catch_warnings():  # its import: platformdirs' "XDG_RUNTIME_DIR is not set"
         warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR")
+        import pgserver
+
         server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
     yield server
     server.cleanup()
@@ -68,11 +68,8 @@ def postgres_url(postgres_server):
     (``postgresql+psycopg2://postgres:@/DATABASE?host=SOCKET_FOLDER``) kernels and Dask workers
     on this machine reach."""
     import uuid
-    import warnings
 
     database = f"sweeps_{uuid.uuid4().hex[:12]}"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR")
-        postgres_server.psql(f"CREATE DATABASE {database};")
-        uri = postgres_server.get_uri(database=database)
+    postgres_server.psql(f"CREATE DATABASE {database};")
+    uri = postgres_server.get_uri(database=database)
     return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
