@@ -65,12 +65,13 @@ def wait_for(study_name: str, k: Kernel, test, timeout: float = 300) -> optuna.S
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            study = study_of(k, study_name)
-            if test(study):
-                return study
-        except KeyError:  # not created yet
-            pass
+        if os.path.isfile(os.path.join(k.cwd, ".nbml", "sweeps.db")):
+            try:
+                study = study_of(k, study_name)
+                if test(study):
+                    return study
+            except KeyError:  # not created yet
+                pass
         time.sleep(0.1)
     raise AssertionError(f"the study {study_name} never reached the state waited for")
 

@@ -35,6 +35,8 @@ from . import workers as _workers
 POLL_S = 0.25
 #: Seconds a second interrupt waits for the running trials to stop.
 CANCEL_WAIT_S = 60.0
+#: Seconds the sweep waits for a worker when the cluster has none, before it ends.
+NO_WORKERS_S = 60.0
 _WHERE = (
     "a storage every worker reaches: --storage postgresql://user@host/db (pip install "
     "'nbml[postgres]'), mysql+pymysql://..., or a .log file on a disk they all share"
@@ -113,6 +115,7 @@ class _Loop:
         self.full = False
         self.error: BaseException | None = None
         self.told_no_new = False
+        self.alone_since: float | None = None  # since when the cluster has had no worker
         value = remote.value
         self.data = pool.client.scatter([value], hash=False)[0] if value is not None else None
 
@@ -131,6 +134,7 @@ class _Loop:
                 done = self.full or len(trials) >= self.sw.total or ending
                 if not self.running and done:
                     break
+                self._alone()
                 time.sleep(POLL_S)
         except KeyboardInterrupt:  # a second interrupt: the running trials stop too
             self._stop_running()
@@ -216,6 +220,23 @@ class _Loop:
             tid = store.get_trial_id_from_study_id_trial_number(sid, t.number)
             store.set_trial_user_attr(tid, "nbml", {**where, "failed": reason})
             self.sw.study.tell(t.number, state=search.state("FAIL"))
+
+    def _alone(self) -> None:
+        """End the sweep when its cluster has had no worker for ``NO_WORKERS_S``."""
+        if self.pool.workers():
+            self.alone_since = None
+            return
+        now = time.monotonic()
+        self.alone_since = self.alone_since or now
+        if now - self.alone_since >= NO_WORKERS_S and self.error is None:
+            self.error = NbmlError(
+                f"{self.pool.where} has had no worker for {NO_WORKERS_S:.0f} s; the sweep ends "
+                "(its finished trials are kept). Start workers (dask worker ADDRESS), or use "
+                "--workers N."
+            )
+            for fut in self.running.values():
+                fut.cancel()
+            self.running.clear()
 
     def _no_new(self) -> None:
         if not self.told_no_new:

@@ -10,6 +10,7 @@ of its own, then unpickles and calls what the sweep shipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -112,7 +113,7 @@ def start(workers: int | None, address: str | None, env: dict[str, str]) -> Pool
         return Pool(client, None, f"the Dask scheduler {address}")
     cluster = distributed.LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=logging.ERROR, env=env,
+        silence_logs=logging.ERROR, env=env, preload=[__name__],
     )  # fmt: skip
     try:
         client = distributed.Client(cluster, set_as_default=False)
@@ -120,6 +121,14 @@ def start(workers: int | None, address: str | None, env: dict[str, str]) -> Pool
         cluster.close()
         raise
     return Pool(client, cluster, f"a local Dask cluster of {workers} worker(s)")
+
+
+def dask_setup(worker: Any = None) -> None:
+    """A local cluster's worker process, as it starts (Dask's preload): out of the notebook's
+    process group, so that interrupting the notebook (Jupyter signals the kernel's whole group)
+    leaves the workers and their running trials alone."""
+    with contextlib.suppress(OSError):
+        os.setpgrp()
 
 
 def settings() -> dict[str, str]:
