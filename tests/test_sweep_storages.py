@@ -67,8 +67,13 @@ def _storage(kind: str, request: pytest.FixtureRequest, folder: Path) -> tuple[s
 
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite-default", "journal"])
 def test_two_kernels_share_one_study(kind, request, tmp_path):
+    """Two kernels, one of them sweeping on a local Dask cluster of two workers
+    (docs/sweeps-at-scale.md#a-cluster), join one study: the workers first hold a trial each,
+    then the plain kernel joins; every trial number once, the plain kernel and both workers
+    contributed, every kernel reports the study's best trial."""
     words, storage = _storage(kind, request, tmp_path)
-    cell = f"%%sweep duo --trials 6 --study duo {LINE} {words} --pruner none\n{BODY}"
+    cell = f"%%sweep duo --trials 10 --study duo {LINE} {words} --pruner none\n{BODY}"
+    cells = [cell, cell.replace(" --pruner none", " --pruner none --workers 2")]
     kernels = [Kernel(str(tmp_path)) for _ in range(2)]
     try:
         for k in kernels:  # the backend started in both before they race for trials
@@ -76,11 +81,13 @@ def test_two_kernels_share_one_study(kind, request, tmp_path):
         results = [None, None]
 
         def run(i):
-            results[i] = kernels[i].execute(cell, timeout=600)
+            results[i] = kernels[i].execute(cells[i], timeout=600)
 
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
+        threads = [threading.Thread(target=run, args=(i,)) for i in (1, 0)]
+        threads[0].start()  # the Dask sweep first: its workers start (and import Keras) slowly
+        url = storage or f"sqlite:///{tmp_path / '.nbml' / search.DEFAULT_FILE}"
+        _wait_for_workers(url, threads[0])
+        threads[1].start()
         for t in threads:
             t.join()
         for r in results:
@@ -91,18 +98,35 @@ def test_two_kernels_share_one_study(kind, request, tmp_path):
             storage = kernels[0].value("_.storage")
             assert storage == f"sqlite:///{tmp_path / '.nbml' / search.DEFAULT_FILE}"
         study = optuna.load_study(study_name="duo", storage=storage)
-        assert sorted(t.number for t in study.trials) == list(range(6))
-        pids = {t.user_attrs["nbml"]["pid"] for t in study.trials}
+        assert sorted(t.number for t in study.trials) == list(range(10))
+        where = [t.user_attrs["nbml"] for t in study.trials]
         mine = [k.value("__import__('os').getpid()") for k in kernels]
-        assert pids == set(mine), (pids, mine)  # both kernels contributed
+        workers = {w["pid"] for w in where if w.get("worker")}
+        assert len(workers) == 2 and not workers & set(mine), (workers, mine)
+        assert {w["pid"] for w in where} == {mine[0]} | workers  # all three contributed
         bests = [k.value("_.best_trial.number") for k in kernels]
         assert bests[0] == bests[1] == study.best_trial.number
         for k in kernels:
             assert k.value("_.status") == "finished"
-            assert k.value("len(_.rows)") == 6
+            assert k.value("len(_.rows)") == 10
     finally:
         for k in kernels:
             k.shutdown()
+
+
+def _wait_for_workers(storage: object, running: threading.Thread, timeout: float = 300) -> None:
+    """Until both Dask workers hold a running trial of the study ``duo``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running.is_alive():
+        try:
+            trials = optuna.load_study(study_name="duo", storage=storage).trials
+        except Exception:  # the study (or the SQLite file) is not made yet
+            trials = []
+        held = {t.user_attrs.get("nbml", {}).get("worker") for t in trials}
+        if len(held - {None}) == 2:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the Dask workers never held a trial each")
 
 
 OPENER = """
