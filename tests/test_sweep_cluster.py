@@ -80,6 +80,8 @@ def test_sixteen_trials_on_two_workers(kernel):
     k = kernel
     res = k.ok(f"%%sweep mlp --trials 16 --workers 2 --epochs 3 --seed 0 {LINE}\n{BODY}", 900)
     assert "mlp: sweep mlp: 16/16 trials" in res.text
+    html = res.updates[-1]["data"]["text/html"]  # the static table a saved notebook keeps
+    assert ">worker</th>" in html and html.count(">tcp://127.0.0.1:") == 16
     k.ok("s = _\nimport nbml.store as st")
     assert k.value("s.status") == "finished"
     study = study_of(k, "mlp")
@@ -150,6 +152,7 @@ def test_a_killed_worker_fails_its_trial_and_the_sweep_completes(kernel):
     assert k.value("_.status") == "finished"
     assert k.value(f"_.row({victim.number}).reason") == "worker lost"
     assert k.value(f"_.row({victim.number}).state") == "failed"
+    assert "failed (worker lost)" in out["res"].updates[-1]["data"]["text/html"]
 
 
 def test_an_interrupt_lets_two_running_trials_finish_and_starts_no_other(kernel):
@@ -165,6 +168,37 @@ def test_an_interrupt_lets_two_running_trials_finish_and_starts_no_other(kernel)
     assert k.value("_.status") == "stopped"
     assert k.value("sorted(r.params['trial'] for r in nbml.runs('irq'))") == [0, 1]
     assert k.value("isinstance(irq, keras.Model)")
+
+
+API = """
+from sklearn.datasets import load_digits
+digits = load_digits()
+xy = (digits.images[:600].astype("float32") / 16, digits.target[:600])
+def dense(units):  # a notebook function the body calls: it travels by value
+    return keras.layers.Dense(units, activation="relu")
+def build(hp):
+    return keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(),
+                             dense(hp.int("units", 8, 32)), keras.layers.Dense(10)])
+api = nbml.sweep("fn", build, xy, trials=4, workers=2, epochs=2, pruner="none",
+                 space={"lr": (1e-3, 1e-1, "log")}, display="none")
+"""
+
+
+def test_the_api_ships_a_function_and_data_in_memory(kernel):
+    """``nbml.sweep(..., workers=2)`` with a notebook function that calls another, and arrays
+    in memory (scattered to the workers); then ``%%sweep --data NAME`` of a notebook
+    variable."""
+    k = kernel
+    k.ok(API, 600)
+    assert k.value("api.status") == "finished"
+    assert k.value("[t.state for t in api.rows]") == ["complete"] * 4
+    assert len(k.value("{t.worker for t in api.rows}")) == 2
+    assert k.value("sorted(r.params['trial'] for r in nbml.runs('fn'))") == [0, 1, 2, 3]
+    assert k.value("isinstance(fn, keras.Model)")
+    k.ok(f"%%sweep named --trials 2 --workers 2 --epochs 1 --pruner none --data xy {LINE[22:]}\n"
+         "build(hp)")  # fmt: skip
+    assert k.value("[t.state for t in _.rows]") == ["complete"] * 2
+    assert k.value("{r.data for r in nbml.runs('named')}") == {"xy"}
 
 
 def test_mistakes_are_usage_errors_before_any_trial(kernel):
