@@ -6,7 +6,10 @@ index and never read whole (their training in a real kernel: tests/test_mmap.py)
 
 from __future__ import annotations
 
+import gc
 import math
+import mmap
+import time
 import tracemalloc
 
 import numpy as np
@@ -186,3 +189,35 @@ def test_clean_keeps_the_complete_rows_in_the_seeds_parts():
     np.testing.assert_array_equal(ids(ds.x_test), complete[test])
     np.testing.assert_array_equal(x, before, strict=True)
     assert_one_copy(ds)
+
+
+def test_batches_of_a_mapped_file_are_its_own_pages_and_read_at_most_a_few_ahead(
+    tmp_path, monkeypatch
+):
+    """A training batch read from a mapped file lives in a mapping of its own, page-aligned (JAX
+    on a CPU uses it without a copy) and given back once let go; reading waits while ``limit``
+    batches are still held, and holds one more rather than wait a second time."""
+    x, y = numbered(5_120, features=512)  # 5 batches of 1,024 rows, 2 MB each
+    monkeypatch.setattr(mapped, "AHEAD_BYTES", 4 << 20)  # 2 batches ahead: 3 held at most
+    np.save(tmp_path / "x.npy", x)
+    part = mapped.Rows(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    ds = mapped.batches(part, y, 1_024, shuffle=True, seed=0)
+    limit = ds.held.limit
+    assert limit == 3
+    held = [ds[i] for i in range(limit)]
+    assert ds.held.count == limit
+    assert all(b[0].ctypes.data % mmap.PAGESIZE == 0 for b in held)
+    first = held[0][0]
+    assert np.all(np.diff(ids(first)) > 0)  # a shuffled batch's rows, read in file order
+    np.testing.assert_array_equal(first, x[ids(first)])
+    del first
+    start = time.perf_counter()
+    held.append(ds[limit % len(ds)])  # none let go: waits, then holds one more
+    assert time.perf_counter() - start >= mapped.Held.WAIT * 0.9
+    assert ds.held.limit == limit + 1 and ds.held.count == limit + 1
+    del held[:2]
+    gc.collect()
+    assert ds.held.count == limit - 1
+    start = time.perf_counter()
+    ds[0]
+    assert time.perf_counter() - start < mapped.Held.WAIT / 2

@@ -12,8 +12,12 @@ memory: the kernel holds a batch (and the labels) at a time.
 
 from __future__ import annotations
 
+import mmap
 import struct
+import threading
+import weakref
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,8 +28,10 @@ from . import rows as _rows
 PREDICT_BATCH = 256
 #: Threads reading batches from disk while the model trains on the last ones.
 WORKERS = 1
-#: About how many bytes of batches are read ahead (at least 2 batches, at most 8).
+#: About how many bytes of batches may be held at once (at least 3 batches, at most 9).
 AHEAD_BYTES = 32 << 20
+#: Batches of at least this many bytes are read into a mapping of their own (:func:`pages`).
+PAGED_BYTES = 1 << 20
 
 
 class Rows:
@@ -57,12 +63,22 @@ class Rows:
         return len(self.index)
 
     def __getitem__(self, which: Any) -> np.ndarray:
+        return self.read(which)
+
+    def read(self, which: Any, on_free: Callable[[], None] | None = None) -> np.ndarray:
+        """Rows ``which`` read from the file into memory of their own (:func:`pages`);
+        ``on_free`` is called once that memory is let go."""
         if isinstance(which, tuple):  # x[rows, ...]: the rows first, then the rest
-            return self[which[0]][(slice(None), *which[1:])]
+            return self.read(which[0], on_free)[(slice(None), *which[1:])]
         picked = self.index[which]
         if np.ndim(picked) == 0:
-            return _rows.read(self.source, int(picked), self.dtype)
-        return _rows.take(self.source, np.asarray(picked), self.dtype)
+            out = _rows.read(self.source, int(picked), self.dtype)
+            if on_free is not None:
+                weakref.finalize(out, on_free)
+            return out
+        picked = np.asarray(picked)
+        out = pages((len(picked), *self.source.shape[1:]), self.dtype, on_free)
+        return _rows.take(self.source, picked, self.dtype, out=out)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[:]
@@ -77,6 +93,52 @@ def is_rows(a: Any) -> bool:
     return isinstance(a, Rows)
 
 
+def pages(shape: tuple[int, ...], dtype: Any, on_free: Callable[[], None] | None = None) -> Any:
+    """An empty array for rows read from a mapped file, in a private anonymous mapping of its
+    own when it is big. Such memory is page-aligned, so JAX on a CPU trains on it as it is
+    instead of copying it, and it goes back to the system as soon as the last user (the array,
+    or JAX, which holds the mapping itself) lets it go. From ``malloc`` (``np.empty``), batches of
+    a few megabytes are carved from its heap, are copied once more by JAX, and leave the heap
+    ever bigger (benchmarks/README.md). ``on_free`` is called when the memory is let go."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size < PAGED_BYTES or not hasattr(mmap, "MAP_PRIVATE"):  # small, or Windows
+        out = owner = np.empty(shape, dtype)
+    else:
+        owner = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0))
+        out = np.frombuffer(owner, dtype).reshape(shape)
+    if on_free is not None:
+        weakref.finalize(owner, on_free)
+    return out
+
+
+class Held:
+    """How many of the batches a dataset handed out are still in memory: held by Keras, or by
+    JAX until the step that reads them has run (JAX runs steps asynchronously, and reading from
+    the page cache can run far ahead of training). :meth:`take` waits while ``limit`` are held,
+    so reading stays at most that many batches ahead; when none is let go within
+    :attr:`WAIT` seconds it holds one more from then on, rather than wait again."""
+
+    WAIT = 0.25
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+        self._cond = threading.Condition(threading.RLock())  # on_free may run inside take
+
+    def take(self) -> Callable[[], None]:
+        """Wait for room for one more batch; returns what to call once it is let go."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.count < self.limit, timeout=self.WAIT):
+                self.limit += 1
+            self.count += 1
+        return self._give
+
+    def _give(self) -> None:
+        with self._cond:
+            self.count -= 1
+            self._cond.notify_all()
+
+
 def _dataset_class() -> Any:
     import keras
 
@@ -89,6 +151,7 @@ def _dataset_class() -> Any:
             ahead = int(min(8, max(2, AHEAD_BYTES // (row * batch_size))))
             super().__init__(workers=WORKERS, use_multiprocessing=False, max_queue_size=ahead)
             self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+            self.held = Held(ahead + 1)
             self._rng = np.random.default_rng(seed)
             self._order = self._rng.permutation(len(x)) if shuffle else None
 
@@ -99,7 +162,7 @@ def _dataset_class() -> Any:
             which = slice(i * self.batch_size, (i + 1) * self.batch_size)
             if self._order is not None:
                 which = np.sort(self._order[which])
-            xb = self.x[which]
+            xb = self.x.read(which, self.held.take())
             return xb if self.y is None else (xb, self.y[which])
 
         def on_epoch_end(self) -> None:

@@ -65,10 +65,12 @@ def read(a: Any, which: Any, dtype: Any = None) -> np.ndarray:
     return np.asarray(a[which]).astype(dtype, copy=False)
 
 
-def take(a: Any, index: np.ndarray, dtype: Any = None) -> np.ndarray:
-    """A new array of rows ``index`` of ``a`` as ``dtype``, filled a chunk at a time."""
+def take(a: Any, index: np.ndarray, dtype: Any = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``index`` of ``a`` as ``dtype``, filled a chunk at a time into ``out`` (by default
+    a new array)."""
     dtype = row_dtype(a) if dtype is None else np.dtype(dtype)
-    out = np.empty((len(index), *sample_shape(a)), dtype)
+    if out is None:
+        out = np.empty((len(index), *sample_shape(a)), dtype)
     step = chunk_rows(a)
     direct = isinstance(a, np.ndarray) and a.dtype == dtype
     for i in range(0, len(index), step):
