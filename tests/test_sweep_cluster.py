@@ -208,7 +208,8 @@ def test_mistakes_are_usage_errors_before_any_trial(kernel):
     msg = usage_error(k, f"%%sweep locked --trials 2 --workers 2 --epochs 1 {LINE}\n{body}")
     assert "`lock` (a lock)" in msg and "cannot travel to the Dask workers" in msg, msg
     assert "Make it inside the body" in msg
-    assert states(study_of(k, "locked")) == []
+    db = os.path.join(k.cwd, ".nbml", "sweeps.db")  # found before the study is made:
+    assert not os.path.isfile(db) or "locked" not in optuna.get_all_study_names(f"sqlite:///{db}")
     msg = usage_error(k, f"%%sweep far --trials 2 --cluster tcp://127.0.0.1:1 {LINE}\n{BODY}")
     assert "--storage postgresql://" in msg and "tcp://127.0.0.1:1" in msg, msg
     msg = usage_error(k, f"%%sweep zero --trials 2 --workers 0 {LINE}\n{BODY}")
@@ -283,3 +284,14 @@ def test_a_sweep_on_a_running_scheduler_and_workers(kernel, tmp_path):
             p.terminate()
         for p in procs:
             p.wait(30)
+
+
+def test_workers_count_reads_a_number_or_auto():
+    from nbml.core.errors import NbmlError
+    from nbml.training.cluster import workers_count
+
+    assert workers_count("auto") == os.cpu_count()
+    assert workers_count("2") == workers_count(2) == 2
+    for bad in (0, -1, "0", 1.5, "1.5", "two", True, None):
+        with pytest.raises(NbmlError, match="--workers takes a number"):
+            workers_count(bad)

@@ -116,16 +116,19 @@ def sweep(
     prune = search.pruner(pruner, job.fixed.get("epochs"))
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
     remote = sweep_cluster.plan(workers, cluster, storage, job.store_path)
-    with search.quiet():
-        _check_first(name, job)  # before the study is touched: no failed trial for a mistake
-        job.store, job.lock, where = search.storage(storage, job.store_path)
-        st = search.open_study(study or name, job.store, job.lock, direction, objective)
-    st.pruner = prune
-    sw = Sweep(name, st, objective, direction, trials, show)
-    sw.storage, sw.update_interval = where, update_interval
     if remote is not None:
-        remote.ship(build, job, sw, storage)  # an unpicklable name: an error, no trial run
-        job.remote = remote
+        remote.check(build, job.ns)  # an unpicklable name: an error before anything starts
+    with sweep_cluster.starting(remote):  # a cluster starts while the study opens
+        with search.quiet():
+            _check_first(name, job)  # before the study is touched: no failed trial for a mistake
+            job.store, job.lock, where = search.storage(storage, job.store_path)
+            st = search.open_study(study or name, job.store, job.lock, direction, objective)
+        st.pruner = prune
+        sw = Sweep(name, st, objective, direction, trials, show)
+        sw.storage, sw.update_interval = where, update_interval
+        if remote is not None:
+            remote.ship(job, sw, storage)
+            job.remote = remote
     _show(sw)
     return _start(sw, job)
 

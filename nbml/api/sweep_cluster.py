@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +69,21 @@ def plan(workers: Any, address: Any, storage: str | None, store_path: str | None
     return Remote(n, address)
 
 
+@contextlib.contextmanager
+def starting(remote: Remote | None) -> Iterator[None]:
+    """Start ``remote``'s cluster (in a thread) while the block prepares the sweep; let it go
+    if the block fails."""
+    if remote is None:
+        yield
+        return
+    remote.start_early()
+    try:
+        yield
+    except BaseException:
+        remote.discard()
+        raise
+
+
 @dataclass
 class Remote:
     """Where a sweep's trials run, and what travels there."""
@@ -77,14 +94,51 @@ class Remote:
     blob: bytes = b""
     value: Any = None
     setup: dict[str, str] = field(default_factory=dict)
+    pool: Any = None
+    body: Any = None
+    _starting: threading.Thread | None = None
+    _failed: BaseException | None = None
 
-    def ship(self, build: Any, job: Any, sw: Any, storage: str | None) -> None:
-        """Pickle the body (an unpicklable name is an error naming it) and the trials' job."""
-        body = build
+    def start_early(self) -> None:
+        """Start the cluster and have its workers import Keras, in a thread: the notebook
+        meanwhile checks the body and opens the study."""
+        self.setup = cluster.settings()
+        self._starting = threading.Thread(target=self._start, name="nbml-dask", daemon=True)
+        self._starting.start()
+
+    def _start(self) -> None:
+        env = {"KERAS_BACKEND": self.setup["backend"], "NBML_STORE_PATH": ""}
+        try:
+            self.pool = cluster.start(self.workers, self.address, env)
+            warm = shipping.pickled(_workers.warm)
+            self.pool.client.run(cluster.on_worker, self.setup, warm)
+        except BaseException as exc:  # raised where the sweep runs
+            self._failed = exc
+
+    def _started(self) -> Any:
+        if self._starting is None:
+            self.start_early()
+        self._starting.join()  # type: ignore[union-attr]
+        if self._failed is not None:
+            raise self._failed
+        return self.pool
+
+    def discard(self) -> None:
+        """Close the cluster (once started) of a sweep that never ran."""
+        if self._starting is not None:
+            self._starting.join()
+        if self.pool is not None:
+            self.pool.close()
+
+    def check(self, build: Any, ns: dict[str, Any]) -> None:
+        """Pickle the body, before anything starts: an unpicklable name is an error naming it."""
         code = getattr(build, "nbml_code", None)
-        if isinstance(code, str):
-            body = shipping.cell_body(code, job.ns)
-        shipping.pickled(body)
+        self.body = shipping.cell_body(code, ns) if isinstance(code, str) else build
+        shipping.pickled(self.body)
+
+    def ship(self, job: Any, sw: Any, storage: str | None) -> None:
+        """Pickle the trials' job (the body, the data spec, the search space, the study)."""
+        body = self.body
         spec, self.value = shipping.data_for_workers(job.data, job.ns)
         token = uuid.uuid4().hex[:12]
         self.job = _workers.TrialJob(
@@ -93,16 +147,13 @@ class Remote:
             f"nbml-no-new-{token}", f"nbml-stop-{token}",
         )  # fmt: skip
         self.blob = shipping.pickled(functools.partial(_workers.run_trial, self.job))
-        self.setup = cluster.settings()
 
     def run(self, sw: Any, job: Any) -> None:
         """Run the sweep's trials on the cluster; close a local one at the end."""
-        env = {"KERAS_BACKEND": self.setup["backend"], "NBML_STORE_PATH": ""}
-        pool = cluster.start(self.workers, self.address, env)
         try:
-            _Loop(self, sw, job, pool).run()
+            _Loop(self, sw, job, self._started()).run()
         finally:
-            pool.close()
+            self.discard()
 
 
 class _Loop:

@@ -71,6 +71,12 @@ def run_trial(job: TrialJob, value: Any, task: str) -> dict[str, Any] | None:
         return _run(job, study, trial, value, task)
 
 
+def warm() -> None:
+    """Run on each worker as the cluster starts: Keras, its backend and nbml imported (by
+    unpickling this), the backend's first array made."""
+    keras.ops.convert_to_numpy(keras.ops.zeros((1,)))
+
+
 def _study(job: TrialJob) -> tuple[Any, str | None]:
     import optuna
 
