@@ -18,6 +18,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from nbml.api import load_data
+from nbml.core.errors import NbmlError
 from nbml.ml import mapped, preprocessing, rows
 
 
@@ -221,3 +222,33 @@ def test_batches_of_a_mapped_file_are_its_own_pages_and_read_at_most_a_few_ahead
     start = time.perf_counter()
     ds[0]
     assert time.perf_counter() - start < mapped.Held.WAIT / 2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_variables_test_rows_are_read_from_it_not_copied(dtype):
+    """``--data NAME`` of an ``(x, y)`` a notebook variable holds: the copy holds the training
+    and validation rows only; the held-out test rows are the seed's rows of ``x`` itself, read
+    when ``%evaluate`` asks, which refuses them once ``x`` has changed."""
+    from nbml.ml import data as _data
+
+    x, y = numbered(3_000, dtype=dtype)
+    ns = {"d": (x, y)}
+    ds = _data.prepare(_data.resolve("d", ns), seed=2)
+    train, val, test = chosen_rows(y, seed=2)
+    assert isinstance(ds.x_test, mapped.Rows) and ds.x_test.source is x
+    np.testing.assert_array_equal(ids(ds.x_test), test)
+    np.testing.assert_array_equal(np.asarray(ds.x_test), x[test].astype("float32"))
+    np.testing.assert_array_equal(ds.y_test, y[test])
+    np.testing.assert_array_equal(ids(ds.x_train), train)
+    np.testing.assert_array_equal(ids(ds.x_val), val)
+    base = ds.x_train.base
+    assert ds.x_val.base is base and base.nbytes == ds.x_train.nbytes + ds.x_val.nbytes
+    mapped.check_unchanged(ds.x_test, "d", "m")  # as trained: fine
+    no_val = _data.prepare(_data.resolve("d", ns), seed=2, validation_split=0)
+    np.testing.assert_array_equal(ids(no_val.x_train), np.setdiff1d(np.arange(3_000), test))
+    assert no_val.x_train.base.nbytes == no_val.x_train.nbytes and no_val.x_val is None
+    x[test[5], 3] += 1.0
+    with pytest.raises(NbmlError, match="d changed since m was trained"):
+        mapped.check_unchanged(ds.x_test, "d", "m")
+    # arrays passed in (nbml.train, load_data) may be nbml's only reference: copied as before
+    assert_one_copy(load_data((x, y), seed=2))

@@ -268,6 +268,7 @@ def evaluate(
                 f"stream). Pass one: %evaluate {name} --data NAME."
             )
         x, y, spec = ds.x_test, ds.y_test, f"test set of {ds.spec}"
+        _data.mapped.check_unchanged(x, ds.spec, name)
         y_true = (np.argmax(y, axis=1) if task.one_hot else y) if task.kind != "regression" else y
         y_true = y_true.astype("int64") if task.kind == "multilabel" else y_true
     else:

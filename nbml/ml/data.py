@@ -144,7 +144,8 @@ def prepare(
         _SPLITS.move_to_end(key)
         dataset = _SPLITS[key]
     else:
-        dataset = _prepare(raw, task, test_split, validation_split, seed, clean)
+        mark = key[1] if key is not None and raw.held else None
+        dataset = _prepare(raw, task, test_split, validation_split, seed, clean, mark)
     if key is not None:
         _SPLITS[key] = dataset
         while len(_SPLITS) > _SPLITS_KEPT:
@@ -250,8 +251,16 @@ def _part(raw: Raw, which: str, clean: bool, fix: str = CLEAN_FIX) -> tuple[Any,
 
 
 def _prepare(
-    raw: Raw, task: str | None, test_split: float, validation_split: float, seed: int, clean: bool
+    raw: Raw,
+    task: str | None,
+    test_split: float,
+    validation_split: float,
+    seed: int,
+    clean: bool,
+    mark: Any = None,
 ) -> Dataset:
+    """The checked, split dataset; ``mark``: the fingerprint of ``raw.x`` when a notebook
+    variable holds it (its held-out test rows are then read from it, see :func:`_gather`)."""
     x, y, kept, dropped = _part(raw, "", clean)
     xt = yt = kept_t = None
     if raw.x_test is not None or raw.y_test is not None:
@@ -288,25 +297,40 @@ def _prepare(
             len(train), validation_split, seed, strat(y[train]), "--validation-split"
         )
         train, val = train[keep], train[out]
-    (x, y), (xv, yv), (x_test, y_test) = _gather(x, y, kept, [train, val, test])
+    held = mark if x is raw.x else None
+    (x, y), (xv, yv), (x_test, y_test) = _gather(x, y, kept, [train, val, test], held)
     if xt is not None:
         x_test, y_test = _whole(xt, kept_t), yt
     return Dataset(raw.spec, t, x, y, xv, yv, x_test, y_test, dropped=dropped)
 
 
-def _gather(x: Any, y: np.ndarray, kept: Any, parts: list[Any]) -> list[tuple[Any, Any]]:
+def _gather(
+    x: Any, y: np.ndarray, kept: Any, parts: list[Any], mark: Any = None
+) -> list[tuple[Any, Any]]:
     """The ``(x, y)`` of each part (row indices into the complete rows, or None): views of one
     permuted copy of the rows, converted to the dtype nbml trains on as it is filled (rows of the
     memory-mapped file, read as needed, for a mapped ``x``). One part of every row in order is
-    ``x`` itself where it needs no conversion."""
+    ``x`` itself where it needs no conversion. With ``mark`` (the fingerprint of ``x``, which a
+    notebook variable holds) the test part, the last, is not copied: its rows are read from
+    ``x`` by ``%evaluate``, which refuses them if ``x`` changed since."""
     source = [None if p is None else (p if kept is None else kept[p]) for p in parts]
     if _rows.is_mapped(x):
         return [(None, None) if p is None else (mapped.Rows(x, s), y[p])
                 for p, s in zip(parts, source, strict=True)]  # fmt: skip
+    lazy = mark is not None and parts[-1] is not None and any(p is not None for p in parts[:-1])
+    out = _copied(x, y, [*parts[:-1], None] if lazy else parts, source)
+    if lazy:
+        unchanged = lambda: _fingerprint(x) == mark  # noqa: E731
+        out[-1] = (mapped.Rows(x, source[-1], unchanged), y[parts[-1]])
+    return out
+
+
+def _copied(x: Any, y: np.ndarray, parts: list[Any], source: list[Any]) -> list[tuple[Any, Any]]:
+    """The parts given (not None) as views of one permuted copy of their rows ``source``."""
     given = [p for p in parts if p is not None]
-    if len(given) == 1 and kept is None:
+    if len(given) == 1 and len(given[0]) == len(x):  # every row, in order
         return [(None, None) if p is None else (_whole(x, None), y) for p in parts]
-    order = np.concatenate([s for s in source if s is not None])
+    order = np.concatenate([s for p, s in zip(parts, source, strict=True) if p is not None])
     xs = _rows.take(x, order)
     ys = y[np.concatenate(given)]
     out, at = [], 0

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import NbmlError
 from . import rows as _rows
 
 #: Rows a worker reads per batch of ``predict`` (evaluation).
@@ -35,17 +36,25 @@ PAGED_BYTES = 1 << 20
 
 
 class Rows:
-    """Rows ``index`` (sorted) of a memory-mapped array, read only when asked for.
+    """Rows ``index`` (sorted) of a memory-mapped array, read only when asked for (or of an
+    array a notebook variable holds: the held-out test part, see :func:`nbml.ml.data._gather`).
 
     Behaves as a read-only array of those rows for what nbml asks of a part: ``len``, ``shape``,
     ``dtype``, ``ndim`` and indexing (an int, a slice or an index array gives a numpy array, read
     from the file and converted to the dtype nbml trains on). ``np.asarray(rows)`` reads them all.
     """
 
-    def __init__(self, source: np.ndarray, index: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        index: np.ndarray | None = None,
+        unchanged: Callable[[], bool] | None = None,
+    ) -> None:
         self.source = source
         self.index = np.arange(len(source)) if index is None else np.asarray(index, "int64")
         self.dtype = _rows.row_dtype(source)
+        #: Whether ``source`` is as it was when these rows were chosen (None: not checked).
+        self.unchanged = unchanged
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -91,6 +100,17 @@ class Rows:
 
 def is_rows(a: Any) -> bool:
     return isinstance(a, Rows)
+
+
+def check_unchanged(x: Any, spec: str, name: str) -> None:
+    """Refuse held-out test rows read from a notebook variable's array that changed since
+    ``name`` was trained on it (they are not copied: the rows chosen then are gone)."""
+    if isinstance(x, Rows) and x.unchanged is not None and not x.unchanged():
+        raise NbmlError(
+            f"{spec} changed since {name} was trained: its held-out test rows are read from "
+            f"it, not copied (docs/reference.md#data), so they are gone. Train {name} again, "
+            f"or evaluate on data you pass: %evaluate {name} --data NAME."
+        )
 
 
 def pages(shape: tuple[int, ...], dtype: Any, on_free: Callable[[], None] | None = None) -> Any:

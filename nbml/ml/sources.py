@@ -35,6 +35,9 @@ class Raw:
     stream: Any = None
     #: Loaded from a table (a DataFrame or CSV) or a .npy file, whose labels --target names.
     table: bool = False
+    #: ``x`` is an array a notebook variable holds (``--data NAME`` of an ``(x, y)`` tuple or
+    #: an ``{"x": ..., "y": ...}`` dict): its held-out test rows are read from it, not copied.
+    held: bool = False
 
 
 def resolve(spec: Any, namespace: dict[str, Any] | None = None, target: str | None = None) -> Raw:
@@ -67,7 +70,9 @@ def _resolve(spec: Any, namespace: dict[str, Any] | None, target: str | None) ->
                 f"No variable named '{s}' in the notebook.{did_you_mean(s, names)} "
                 "Define it first, or use a built-in dataset such as --data sklearn:digits."
             )
-        return _from_object(ns[s], s, target)
+        raw = _from_object(ns[s], s, target)
+        raw.held = isinstance(ns[s], (tuple, list, dict)) and isinstance(raw.x, np.ndarray)
+        return raw
     raise NbmlError(
         f"Cannot read the data spec '{s}'. Use a variable name, sklearn:NAME "
         f"({', '.join(SKLEARN_DATASETS)}), keras:NAME (mnist, fashion_mnist, cifar10, ...), "
