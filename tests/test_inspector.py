@@ -337,3 +337,49 @@ def test_a_branching_model_gets_gradients_and_activations_right():
     acts = np.asarray(keras.Model(inp, model.get_layer("b").output)(x))
     assert rows["b"]["act_mean"] == pytest.approx(float(acts.mean()), rel=1e-5)
     assert rows["cat"]["grad_norm"] is None and rows["cat"]["act_mean"] is not None
+
+
+def test_a_model_built_again_reuses_its_program_and_gets_its_own_numbers():
+    """A cell run again builds the same architecture under new layer names: the probe's
+    program is not made again, and it computes the new model's numbers (its weights go in as
+    arguments). Another activation, a custom layer or a custom loss is another program."""
+    import jax
+    import jax.numpy as jnp
+
+    from nbml.ml import inspection, probe_jax
+
+    def build(act="relu", extra=()):
+        m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation=act),
+                              *extra, keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+        m.compile("adam", "sparse_categorical_crossentropy")
+        return m
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 3, 32)
+    first, again = build(), build()
+    assert [ly.name for ly in first.layers] != [ly.name for ly in again.layers]
+    key = probe_jax.key(first, x, y, True, True)
+    assert key is not None and key == probe_jax.key(again, x, y, True, True)
+    assert key != probe_jax.key(build("tanh"), x, y, True, True)
+    assert (
+        probe_jax.key(build(extra=[keras.layers.Lambda(lambda t: t * 2)]), x, y, True, True) is None
+    )
+    custom = build()
+    custom.compile("adam", lambda t, p: keras.ops.mean(p))
+    assert probe_jax.key(custom, x, y, True, True) is None
+
+    inspection.Probe(first, x, y).record()
+    made = len(probe_jax._PROGRAMS)
+    rows = {r["layer"]: r for r in inspection.Probe(again, x, y).record()}
+    assert len(probe_jax._PROGRAMS) == made  # reused
+
+    tv = [v.value for v in again.trainable_variables]
+
+    def loss(tv):
+        y_pred, _ = again.stateless_call(tv, [], x, training=False)
+        return jnp.mean(keras.losses.sparse_categorical_crossentropy(y, y_pred))
+
+    grads = jax.grad(loss)(tv)
+    out = again.layers[-1]
+    want = math.sqrt(sum(float(jnp.sum(g**2)) for g in grads[2:]))
+    assert rows[out.name]["grad_norm"] == pytest.approx(want, rel=1e-5)

@@ -12,6 +12,9 @@ model, its optimizer or its random state is read or written there.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +105,119 @@ def run(
             [tuple(float(s) for s in np.asarray(v)) for v in stats])  # fmt: skip
 
 
+#: This process's programs by what they compute (:func:`key`), the most recent last: a cell
+#: run again builds a model of the same architecture, whose program is then not traced,
+#: lowered and compiled again (that work holds Python's lock beside the first epoch).
+_PROGRAMS: OrderedDict[str, tuple[Program, str | None]] = OrderedDict()
+_KEPT = 8
+_lock = threading.Lock()
+
+#: Layers of Keras whose config does not say all they compute (they wrap a function or
+#: another framework's module).
+_OPAQUE = {"Lambda", "TFSMLayer", "JaxLayer", "FlaxLayer", "TorchModuleWrapper"}
+
+
 def probe_program(model: Any, x: Any, y: Any, sub: Any, fused: bool) -> tuple[Program, str | None]:
     """The program with gradients, else (the gradient cannot be computed: a custom layer JAX
-    cannot differentiate) the activation statistics alone, with the reason."""
+    cannot differentiate) the activation statistics alone, with the reason. A program made
+    before in this process for a model of the same architecture (:func:`key`) is reused."""
+    name = key(model, x, y, sub is not None, fused)
+    with _lock:
+        found = _PROGRAMS.get(name) if name is not None else None
+        if found is not None:
+            _PROGRAMS.move_to_end(name)
+            return found
+    made = _made(model, x, y, sub, fused)
+    if name is not None:
+        with _lock:
+            _PROGRAMS[name] = made
+            while len(_PROGRAMS) > _KEPT:
+                _PROGRAMS.popitem(last=False)
+    return made
+
+
+def key(model: Any, x: Any, y: Any, outputs: bool, fused: bool) -> str | None:
+    """What the probe's program computes, as text: the model's config with its layers' names
+    replaced by their order, its loss, the variables' and probe rows' shapes and dtypes, and
+    the versions of Keras and JAX. None when a config cannot say it all: a subclassed model,
+    a layer not of Keras (a custom layer) or one wrapping a function, a custom loss."""
+    import jax
+    import keras
+
+    from .inspection import leaves
+
+    layers = [layer for _, layer in leaves(model)]
+    if type(model).__name__ not in ("Sequential", "Functional") or any(
+        not type(layer).__module__.startswith("keras.") or type(layer).__name__ in _OPAQUE
+        for layer in layers
+    ):
+        return None
+    loss = _loss(getattr(model, "loss", None))
+    try:
+        config = model.get_config()
+        config = _anonymous(config, _names(config))
+    except Exception:
+        return None
+    if loss is None:
+        return None
+    shapes = [(tuple(v.shape), str(v.dtype)) for v in model.variables]
+    probe = [(np.shape(a)[1:], str(np.asarray(a).dtype)) for a in (x, y)]
+    parts = [keras.version(), jax.__version__, loss, outputs, fused, shapes, probe, config]
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _loss(loss: Any) -> Any:
+    """A loss of Keras's own as its config (a name or a serialised ``Loss``); None for
+    another (its code is not in a config)."""
+    import keras
+
+    if isinstance(loss, str):
+        return loss
+    fn = getattr(loss, "fn", None)  # a keras.losses.LossFunctionWrapper's function
+    ours = [type(loss)] + ([fn] if fn is not None else [])
+    if not isinstance(loss, keras.losses.Loss) or any(
+        not getattr(f, "__module__", "").startswith("keras.") for f in ours
+    ):
+        return None
+    try:
+        return keras.losses.serialize(loss)
+    except Exception:
+        return None
+
+
+def _names(config: Any, found: dict[str, str] | None = None) -> dict[str, str]:
+    """Every model's and layer's name in a model's config (its ``layers``, nested models'
+    too, input layers included), mapped to its order of appearance."""
+    found = {} if found is None else found
+    if isinstance(config, dict):
+        name = config.get("name")
+        if isinstance(name, str) and isinstance(config.get("layers"), list):
+            found.setdefault(name, f"#{len(found)}")  # a model
+        layers = config.get("layers")
+        for layer in layers if isinstance(layers, list) else []:
+            inner = layer.get("config", {}) if isinstance(layer, dict) else {}
+            if isinstance(inner.get("name"), str):
+                found.setdefault(inner["name"], f"#{len(found)}")
+            _names(inner, found)
+    return found
+
+
+def _anonymous(config: Any, names: dict[str, str], at: str = "") -> Any:
+    """``config`` with the layers' names (under ``name`` and in the functional graph's
+    references) replaced by ``names``' order: Keras numbers the names it makes up, so a cell
+    run again has other names for the same architecture."""
+    if isinstance(config, dict):
+        return {k: _anonymous(v, names, k) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        inner = at if at in ("keras_history", "input_layers", "output_layers") else ""
+        return [_anonymous(v, names, inner) for v in config]
+    if isinstance(config, str) and at in ("name", "keras_history", "input_layers",
+                                          "output_layers"):  # fmt: skip
+        return names.get(config, config)
+    return config
+
+
+def _made(model: Any, x: Any, y: Any, sub: Any, fused: bool) -> tuple[Program, str | None]:
     try:
         return compile_probe(model, x, y, sub, fused), None
     except NoGradient as exc:
