@@ -95,10 +95,8 @@ def sweep(
         pruner: ``median`` (default), ``hyperband`` or ``none``.
         storage: an Optuna RDB URL or a ``.log`` path (default: SQLite at ``<store>/sweeps.db``).
         study: the study's name (default ``name``): created, or joined if it exists.
-        workers: run the trials on a local Dask cluster of this many worker processes
-            (``"auto"``: one per core); ``cluster``: on the Dask scheduler at this address
-            (``tcp://host:8786``), with a ``storage`` every worker reaches
-            (docs/sweeps-at-scale.md).
+        workers, cluster: run the trials on a local Dask cluster of ``workers`` processes
+            (``"auto"``: one per core), or at a Dask scheduler's address (docs/sweeps-at-scale.md).
         display: ``"auto"``, ``"widget"``, ``"text"`` or ``"none"``.
         **options: fixed training options (``epochs``, ``seed``, ``background``, ...).
 
@@ -113,24 +111,28 @@ def sweep(
     objective, direction = _objective(objective, direction, opts)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise NbmlError(f"--trials must be a whole number of at least 1, not {trials!r}.")
-    prune = search.pruner(pruner, job.fixed.get("epochs"))
     show = {True: "auto", False: "none"}.get(display, display)  # type: ignore[call-overload]
-    remote = sweep_cluster.plan(workers, cluster, storage, job.store_path)
-    if remote is not None:
-        remote.check(build, job.ns)  # an unpicklable name: an error before anything starts
+    remote = sweep_cluster.plan(workers, cluster, storage, job, build)  # pickled: checked
     with sweep_cluster.starting(remote):  # a cluster starts while the study opens
-        with search.quiet():
-            _check_first(name, job)  # before the study is touched: no failed trial for a mistake
-            job.store, job.lock, where = search.storage(storage, job.store_path)
-            st = search.open_study(study or name, job.store, job.lock, direction, objective)
-        st.pruner = prune
+        st, where = _open(name, job, storage, study or name, direction, objective, pruner)
         sw = Sweep(name, st, objective, direction, trials, show)
         sw.storage, sw.update_interval = where, update_interval
-        if remote is not None:
-            remote.ship(job, sw, storage)
-            job.remote = remote
+        job.remote = remote and remote.ship(job, sw, storage)
     _show(sw)
     return _start(sw, job)
+
+
+def _open(
+    name: str, job: _Job, storage: Any, study: str, direction: str, objective: str, pruner: str
+) -> Any:
+    """The study with its pruner (and its storage's description), once one trial is planned."""
+    prune = search.pruner(pruner, job.fixed.get("epochs"))
+    with search.quiet():
+        _check_first(name, job)  # before the study is touched: no failed trial for a mistake
+        job.store, job.lock, where = search.storage(storage, job.store_path)
+        st = search.open_study(study, job.store, job.lock, direction, objective)
+    st.pruner = prune
+    return st, where
 
 
 def _start(sw: Sweep, job: _Job) -> Sweep:

@@ -45,8 +45,9 @@ _WHERE = (
 )
 
 
-def plan(workers: Any, address: Any, storage: str | None, store_path: str | None) -> Any:
-    """The sweep's cluster (checked, not started), or None without ``workers``/``address``."""
+def plan(workers: Any, address: Any, storage: str | None, job: Any, build: Any) -> Any:
+    """The sweep's cluster (checked, not started; the body pickled), or None without
+    ``workers``/``address``."""
     if workers is None and address is None:
         return None
     if workers is not None and address is not None:
@@ -61,12 +62,14 @@ def plan(workers: Any, address: Any, storage: str | None, store_path: str | None
             f"A sweep on the Dask scheduler {address} needs {_WHERE}; the default SQLite file "
             "is on this machine only."
         )
-    if storage is None and store_path is None:
+    if storage is None and job.store_path is None:
         raise NbmlError(
             "--workers needs a storage its workers share: a run store (%load_ext nbml attaches "
             "one; nbml.store.open(PATH)) for the default SQLite file, or --storage URL."
         )
-    return Remote(n, address)
+    remote = Remote(n, address)
+    remote.check(build, job.ns)  # an unpicklable name: an error before anything starts
+    return remote
 
 
 @contextlib.contextmanager
@@ -136,17 +139,18 @@ class Remote:
         self.body = shipping.cell_body(code, ns) if isinstance(code, str) else build
         shipping.pickled(self.body)
 
-    def ship(self, job: Any, sw: Any, storage: str | None) -> None:
+    def ship(self, job: Any, sw: Any, storage: str | None) -> Remote:
         """Pickle the trials' job (the body, the data spec, the search space, the study)."""
         body = self.body
         spec, self.value = shipping.data_for_workers(job.data, job.ns)
         token = uuid.uuid4().hex[:12]
         self.job = _workers.TrialJob(
-            sw.name, sw.study_name, storage and sw.storage, job.store_path, sw.total,
+            sw.name, sw.study_name, _for_workers(storage, sw.storage), job.store_path, sw.total,
             sw.objective, sw.study.pruner, job.seed, job.space, job.fixed, spec, body,
             f"nbml-no-new-{token}", f"nbml-stop-{token}",
         )  # fmt: skip
         self.blob = shipping.pickled(functools.partial(_workers.run_trial, self.job))
+        return self
 
     def run(self, sw: Any, job: Any) -> None:
         """Run the sweep's trials on the cluster; close a local one at the end."""
@@ -154,6 +158,13 @@ class Remote:
             _Loop(self, sw, job, self._started()).run()
         finally:
             self.discard()
+
+
+def _for_workers(storage: str | None, where: str) -> str | None:
+    """``--storage`` as the workers open it: a URL as given, a journal file's absolute path."""
+    if storage is None or "://" in storage:
+        return storage
+    return where
 
 
 class _Loop:
