@@ -39,15 +39,15 @@ def loss_function(model: Any) -> Callable[[Any, Any], Any]:
 def squared_norms(model: Any, x: Any, y: Any) -> list[Any]:
     """Per trainable variable (``model.trainable_variables`` order), the squared L2 norm of
     the loss's gradient on ``(x, y)``: a float, or None for a variable the loss does not
-    depend on. Raises :class:`NoGradient` (with the reason) when none can be computed."""
+    depend on. Raises :class:`NoGradient` (with the reason) when none can be computed.
+    TensorFlow and torch; on JAX :func:`nbml.ml.probe_jax.compile_probe` computes it from a
+    copy of the weights."""
     import keras
 
     backend = keras.backend.backend()
     fn = loss_function(model)
     try:
-        if backend == "jax":
-            out = _jax(model, x, y)
-        elif backend == "tensorflow":
+        if backend == "tensorflow":
             out = _tensorflow(model, x, y, fn)
         elif backend == "torch":
             out = _torch(model, x, y, fn)
@@ -59,14 +59,6 @@ def squared_norms(model: Any, x: Any, y: Any) -> list[Any]:
         text = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise NoGradient(f"{type(exc).__name__}: {text}") from None
     return [None if v is None else float(v) for v in out]
-
-
-def _jax(model: Any, x: Any, y: Any) -> list[Any]:
-    from .probe_jax import compile_probe
-
-    values = ([v.value for v in model.trainable_variables],
-              [v.value for v in model.non_trainable_variables])  # fmt: skip
-    return list(compile_probe(model, x, y)(*values, x, y)[0])
 
 
 def specs(model: Any, x: Any, y: Any) -> tuple[Any, ...]:

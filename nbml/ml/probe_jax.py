@@ -144,9 +144,7 @@ def key(model: Any, x: Any, y: Any, outputs: bool, fused: bool) -> str | None:
     import jax
     import keras
 
-    from .inspection import leaves
-
-    layers = [layer for _, layer in leaves(model)]
+    layers = _layers(model)
     if type(model).__name__ not in ("Sequential", "Functional") or any(
         not type(layer).__module__.startswith("keras.") or type(layer).__name__ in _OPAQUE
         for layer in layers
@@ -164,6 +162,15 @@ def key(model: Any, x: Any, y: Any, outputs: bool, fused: bool) -> str | None:
     probe = [(np.shape(a)[1:], str(np.asarray(a).dtype)) for a in (x, y)]
     parts = [keras.version(), jax.__version__, loss, outputs, fused, shapes, probe, config]
     return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _layers(model: Any) -> list[Any]:
+    """Every layer of ``model``, nested models' included."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        found.extend(_layers(layer) if getattr(layer, "layers", None) else [])
+    return found
 
 
 def _loss(loss: Any) -> Any:
