@@ -225,6 +225,21 @@ def test_flags_carry_their_numbers_and_named_thresholds():
     assert _flags.EXPLODING_GROWTH == 10 and _flags.EXPLODING_UPDATE == 1
 
 
+def test_flags_found_record_by_record_are_those_of_the_whole_history():
+    """The inspector updates the flags from the last records only (each record costs the same
+    at any epoch): record by record it finds what a pass over the whole history finds."""
+    rng = np.random.default_rng(5)
+    history, found = [], []
+    for epoch in range(1, 41):
+        rows = [{"layer": name, "grad_norm": float(rng.choice([1e-6, 1.0, 30.0, np.nan], p=[.1, .7, .15, .05])),
+                 "update_ratio": float(rng.choice([0.1, 2.0])), "weight_norm": 1.0,
+                 "dead_fraction": float(rng.choice([0.0, 0.7]))} for name in ("a", "b", "c")]  # fmt: skip
+        history.append((epoch, rows))
+        found = _flags.update(found, history)
+    assert found == _flags.find(history)
+    assert {f.kind for f in found} == set(_flags.KINDS)
+
+
 @pytest.mark.parametrize("bad", [0, -1, "abc", 2.5])
 def test_a_bad_inspect_cadence_names_the_fix(bad, digits):
     with pytest.raises(NbmlError, match=r"--inspect takes a number of epochs .* or off"):

@@ -62,6 +62,21 @@ def find(
     return sorted(flags.values(), key=lambda f: (f.epoch, KINDS.index(f.kind), f.layer))
 
 
+def update(
+    found: list[Flag],
+    history: list[tuple[int, list[dict[str, Any]]]],
+    layers: list[dict[str, Any]] | None = None,
+) -> list[Flag]:
+    """:func:`find` of ``history`` when ``found`` are the flags of all its records but the
+    last: the last record's checks look back two records at most, so only the last three are
+    read (a record costs the same at epoch 1 and at epoch 1,000)."""
+    seen = {(f.layer, f.kind) for f in found}
+    latest = history[-1][0] if history else None
+    new = [f for f in find(history[-(DEAD_RECORDS + 1):], layers)
+           if f.epoch == latest and (f.layer, f.kind) not in seen]  # fmt: skip
+    return sorted(found + new, key=lambda f: (f.epoch, KINDS.index(f.kind), f.layer))
+
+
 def _non_finite(epoch: int, rows: list[dict[str, Any]]) -> list[Flag]:
     for r in rows:  # the first such layer only: the others follow from it
         for key, what in (("weight_norm", "weights"), ("grad_norm", "gradient")):

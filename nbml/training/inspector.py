@@ -110,7 +110,7 @@ class Inspector(keras.callbacks.Callback):
             return
         log: Log = run.inspection
         log.records.append((epoch, rows))
-        log.flags = _flags.find(log.records, log.layers)
+        log.flags = _flags.update(log.flags, log.records, log.layers)
         for key, note in (("gradients", probe.no_gradient), ("activations", probe.no_activations)):
             if note is not None:
                 log.notes[key] = note
