@@ -166,6 +166,16 @@ def test_model_bytes_is_a_keras_file_that_loads(tmp_path):
         assert np.array_equal(a, b)
 
 
+def test_model_config_is_keras_own_and_puts_the_serialiser_back():
+    from keras.src.saving import serialization_lib
+
+    m, lazy = _mlp(), serialization_lib.tf
+    assert keras_compat.model_config(m) == m.get_config()
+    with keras_compat._no_tensorflow_import():  # nested: told once, put back once
+        keras_compat.model_config(m)
+    assert serialization_lib.tf is lazy
+
+
 # ---------------------------------------------------------------------------- IPython
 
 

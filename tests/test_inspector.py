@@ -369,6 +369,9 @@ def test_a_model_built_again_reuses_its_program_and_gets_its_own_numbers():
         m.compile("adam", "sparse_categorical_crossentropy")
         return m
 
+    import sys
+
+    had_tf = "tensorflow" in sys.modules
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 3, 32)
     first, again = build(), build()
@@ -376,6 +379,8 @@ def test_a_model_built_again_reuses_its_program_and_gets_its_own_numbers():
     key = probe_jax.key(first, x, y, True, True)
     assert key is not None and key == probe_jax.key(again, x, y, True, True)
     assert key != probe_jax.key(build("tanh"), x, y, True, True)
+    assert key != probe_jax.key(again, x[:16], y[:16], True, True)  # fewer probe rows
+    assert ("tensorflow" in sys.modules) == had_tf  # a key does not import TensorFlow
     assert (
         probe_jax.key(build(extra=[keras.layers.Lambda(lambda t: t * 2)]), x, y, True, True) is None
     )

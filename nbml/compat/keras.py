@@ -12,6 +12,7 @@ import io
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -164,8 +165,18 @@ def model_bytes(model: Any) -> bytes:
     return buffer.getvalue()
 
 
+def model_config(model: Any) -> dict[str, Any]:
+    """``model.get_config()``, without the serialiser importing TensorFlow (see below)."""
+    with _no_tensorflow_import():
+        return model.get_config()
+
+
 class _Absent:
     available = False
+
+
+#: One serialisation at a time may tell the serialiser TensorFlow is absent (and put it back).
+_serialiser = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -176,12 +187,18 @@ def _no_tensorflow_import() -> Iterator[None]:
     object is a ``TensorShape``, so the serialiser is told it is absent while it runs."""
     from keras.src.saving import serialization_lib
 
-    lazy = getattr(serialization_lib, "tf", None)
-    if "tensorflow" in sys.modules or lazy is None or getattr(lazy, "_available", None):
-        yield
-        return
-    serialization_lib.tf = _Absent()
-    try:
-        yield
-    finally:
-        serialization_lib.tf = lazy
+    with _serialiser:
+        lazy = getattr(serialization_lib, "tf", None)
+        if (
+            "tensorflow" in sys.modules
+            or lazy is None
+            or isinstance(lazy, _Absent)  # told already, further up this thread
+            or getattr(lazy, "_available", None)
+        ):
+            yield
+            return
+        serialization_lib.tf = _Absent()
+        try:
+            yield
+        finally:
+            serialization_lib.tf = lazy

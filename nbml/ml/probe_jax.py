@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compat.keras import model_config
 from .gradients import NoGradient, loss_function, specs
 
 #: ``(squared norm per trainable variable, [(mean, std, dead fraction)] per output)``.
@@ -152,16 +153,21 @@ def key(model: Any, x: Any, y: Any, outputs: bool, fused: bool) -> str | None:
         return None
     loss = _loss(getattr(model, "loss", None))
     try:
-        config = model.get_config()
+        config = model_config(model)
         config = _anonymous(config, _names(config))
     except Exception:
         return None
     if loss is None:
         return None
     shapes = [(tuple(v.shape), str(v.dtype)) for v in model.variables]
-    probe = [(np.shape(a)[1:], str(np.asarray(a).dtype)) for a in (x, y)]
+    probe = [(np.shape(a), str(np.asarray(a).dtype)) for a in (x, y)]
     parts = [keras.version(), jax.__version__, loss, outputs, fused, shapes, probe, config]
-    return json.dumps(parts, sort_keys=True, default=str)
+    return json.dumps(parts, sort_keys=True, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """A config's array (a preprocessing layer's constants) whole, never abbreviated."""
+    return value.tolist() if hasattr(value, "tolist") else repr(value)
 
 
 def _layers(model: Any) -> list[Any]:
@@ -174,20 +180,24 @@ def _layers(model: Any) -> list[Any]:
 
 
 def _loss(loss: Any) -> Any:
-    """A loss of Keras's own as its config (a name or a serialised ``Loss``); None for
-    another (its code is not in a config)."""
+    """A loss of Keras's own as what says all it computes: its name, or its class and config;
+    None for another (its code is not in a config) or a bare function wrapper (its config
+    would serialise the function, and Keras's serialiser imports TensorFlow where it is
+    installed: hundreds of MB)."""
     import keras
 
     if isinstance(loss, str):
         return loss
-    fn = getattr(loss, "fn", None)  # a keras.losses.LossFunctionWrapper's function
+    fn = getattr(loss, "fn", None)  # a loss class's function
     ours = [type(loss)] + ([fn] if fn is not None else [])
-    if not isinstance(loss, keras.losses.Loss) or any(
-        not getattr(f, "__module__", "").startswith("keras.") for f in ours
+    if (
+        not isinstance(loss, keras.losses.Loss)
+        or type(loss).__name__ == "LossFunctionWrapper"
+        or any(not getattr(f, "__module__", "").startswith("keras.") for f in ours)
     ):
         return None
     try:
-        return keras.losses.serialize(loss)
+        return [type(loss).__module__, type(loss).__qualname__, loss.get_config()]
     except Exception:
         return None
 
