@@ -27,19 +27,13 @@ from pathlib import Path
 import optuna
 import pytest
 from kernel import Kernel
-from test_sweep import usage_error
+from test_sweep import BODY, usage_error
 
 from nbml.core.errors import NbmlError
 from nbml.training import search, storages
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "sweeps-at-scale.md"
-BODY = """keras.Sequential([
-    keras.Input((8, 8, 1)),
-    keras.layers.Flatten(),
-    keras.layers.Dense(hp.choice("units", [8, 16, 32]), activation="relu"),
-    keras.layers.Dense(10, activation="softmax"),
-])"""
 LINE = "--data sklearn:digits --epochs 1 --lr 1e-4:1e-1:log --batch-size 32,64 --no-widget"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
