@@ -404,3 +404,20 @@ def page_errors(page: Any, scope: str = "") -> str:
     selector = f'{scope} [data-mime-type="application/vnd.jupyter.error"]'.strip()
     texts = page.locator(selector).all_inner_texts()
     return "\n---\n".join(t[-2000:] for t in texts) or "(no error output in the notebook)"
+
+
+def wait_or_fail(
+    page: Any, js: str, arg: Any, what: str, console: list[str], lab: Lab, timeout: int
+) -> Any:
+    """``page.wait_for_function(js, arg)``'s value; on timeout the test fails with ``what``,
+    the notebook's errors, the console's last lines and the server's log."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        return page.wait_for_function(js, arg=arg, timeout=timeout).json_value()
+    except PlaywrightTimeout:
+        pytest.fail(
+            f"{what}\nnotebook errors:\n{page_errors(page)}\nconsole:\n"
+            + "\n".join(console[-20:])
+            + f"\nserver log:\n{lab.log_tail(2000)}"
+        )

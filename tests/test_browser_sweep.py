@@ -15,7 +15,6 @@ Screenshots go to ``test-artifacts/`` (git-ignored). Server and browser set-up: 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from browser import (
@@ -24,9 +23,9 @@ from browser import (
     collect_console,
     jupyter_lab,
     open_lab,
-    page_errors,
     run_all,
     shot,
+    wait_or_fail,
     write_notebook,
 )
 
@@ -95,17 +94,8 @@ def page():
         yield pg
 
 
-def _wait(page: Any, js: str, arg: Any, what: str, console: list[str], lab: Lab) -> Any:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        return page.wait_for_function(js, arg=arg, timeout=TIMEOUT).json_value()
-    except PlaywrightTimeout:
-        pytest.fail(
-            f"{what}\nnotebook errors:\n{page_errors(page)}\nconsole:\n"
-            + "\n".join(console[-20:])
-            + f"\nserver log:\n{lab.log_tail(2000)}"
-        )
+def _wait(page, js, arg, what, console, lab):
+    return wait_or_fail(page, js, arg, what, console, lab, TIMEOUT)
 
 
 def test_the_sweep_widget_fills_live_and_shows_a_trials_curves(lab, page):

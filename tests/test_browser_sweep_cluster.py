@@ -20,9 +20,9 @@ from browser import (
     collect_console,
     jupyter_lab,
     open_lab,
-    page_errors,
     run_all,
     shot,
+    wait_or_fail,
     write_notebook,
 )
 
@@ -89,16 +89,7 @@ def page():
 
 
 def _wait(page, js, arg, what, console, lab):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        return page.wait_for_function(js, arg=arg, timeout=TIMEOUT).json_value()
-    except PlaywrightTimeout:
-        pytest.fail(
-            f"{what}\nnotebook errors:\n{page_errors(page)}\nconsole:\n"
-            + "\n".join(console[-20:])
-            + f"\nserver log:\n{lab.log_tail(2000)}"
-        )
+    return wait_or_fail(page, js, arg, what, console, lab, TIMEOUT)
 
 
 def test_the_sweep_widget_shows_both_workers_trials_live(lab, page):
