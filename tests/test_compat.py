@@ -171,9 +171,52 @@ def test_model_config_is_keras_own_and_puts_the_serialiser_back():
 
     m, lazy = _mlp(), serialization_lib.tf
     assert keras_compat.model_config(m) == m.get_config()
-    with keras_compat._no_tensorflow_import():  # nested: told once, put back once
+    with keras_compat.no_tensorflow_import():  # nested: told once, put back once
         keras_compat.model_config(m)
     assert serialization_lib.tf is lazy
+
+
+
+_NO_TF_SCRIPT = """
+import importlib.abc, os, sys
+asked = []
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "tensorflow":
+            asked.append(name)
+        return None
+sys.meta_path.insert(0, Watch())
+import keras, numpy as np, nbml
+from sklearn.datasets import load_digits
+x, y = load_digits(return_X_y=True)
+x, y = x[:200].astype("float32"), y[:200]
+def build():
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+nbml.train("m", build, (x, y), display="none", epochs=1, seed=0).done.wait()
+nbml.train("m", data=(x, y), display="none", epochs=1, reset=True).done.wait()
+sched = keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.9)
+m = build(); m.compile(keras.optimizers.Adam(sched), "sparse_categorical_crossentropy")
+nbml.train("s", m, (x, y), display="none", epochs=1, lr=0.001).done.wait()
+nbml.train("s", data=(x, y), display="none", epochs=1, reset=True).done.wait()
+nbml.sweep("w", lambda hp: build(), (x, y), trials=2, epochs=1, display="none")
+print("ASKED", len(asked), keras.backend.backend())
+"""
+
+
+def test_training_on_jax_never_imports_tensorflow(tmp_path):
+    """Keras's serialiser imports TensorFlow wherever it is installed (seconds and hundreds of
+    MB): training, ``--reset`` and a sweep on JAX serialise layers and optimizers only through
+    nbml.compat.keras, so TensorFlow is never even looked for (with or without it installed)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "NBML_STORE_PATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _NO_TF_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "ASKED 0 jax" in out.stdout, out.stdout[-2000:]
 
 
 # ---------------------------------------------------------------------------- IPython

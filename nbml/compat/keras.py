@@ -160,15 +160,33 @@ def model_bytes(model: Any) -> bytes:
             with open(path, "rb") as f:
                 return f.read()
     buffer = io.BytesIO()
-    with _no_tensorflow_import():
+    with no_tensorflow_import():
         saving_lib.save_model(model, buffer)
     return buffer.getvalue()
 
 
-def model_config(model: Any) -> dict[str, Any]:
-    """``model.get_config()``, without the serialiser importing TensorFlow (see below)."""
-    with _no_tensorflow_import():
-        return model.get_config()
+def model_config(obj: Any) -> dict[str, Any]:
+    """``obj.get_config()`` (a model's, an optimizer's), without the serialiser importing
+    TensorFlow (see below)."""
+    with no_tensorflow_import():
+        return obj.get_config()
+
+
+def serialize_layer(layer: Any) -> dict[str, Any]:
+    """``keras.layers.serialize(layer)``, without the serialiser importing TensorFlow."""
+    import keras
+
+    with no_tensorflow_import():
+        return keras.layers.serialize(layer)
+
+
+def clone_model(model: Any) -> Any:
+    """``keras.models.clone_model(model)`` (which serialises each layer's settings), without
+    the serialiser importing TensorFlow."""
+    import keras
+
+    with no_tensorflow_import():
+        return keras.models.clone_model(model)
 
 
 class _Absent:
@@ -180,7 +198,7 @@ _serialiser = threading.RLock()
 
 
 @contextlib.contextmanager
-def _no_tensorflow_import() -> Iterator[None]:
+def no_tensorflow_import() -> Iterator[None]:
     """Keras's serialiser asks whether TensorFlow is available (to convert a ``TensorShape``),
     which imports it where it is installed: about 500 MB of the kernel's memory for a model
     saved on JAX (measured: benchmarks/memory.py). Where TensorFlow was never imported no

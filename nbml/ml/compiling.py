@@ -350,7 +350,7 @@ def _compiled_with(model: Any) -> dict[str, Any] | None:
 
 def _same_optimizer(optimizer: Any, lr: float | None) -> Any:
     """A fresh optimizer of ``optimizer``'s class and settings, at rate ``lr`` when given."""
-    config = optimizer.get_config()
+    config = keras_compat.model_config(optimizer)
     if lr is not None:
         config["learning_rate"] = float(lr)
     try:
@@ -365,7 +365,8 @@ def _same_optimizer(optimizer: Any, lr: float | None) -> Any:
 def copy_compile(src: Any, dst: Any) -> None:
     """Compile ``dst`` the way the user compiled ``src`` (fresh optimizer state)."""
     try:
-        dst.compile_from_config(src.get_compile_config())
+        with keras_compat.no_tensorflow_import():
+            dst.compile_from_config(src.get_compile_config())
     except Exception:  # custom objects that do not round-trip through config
         dst.compile(**(keras_compat.compile_arguments(src) or {}))
 

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from ..compat import keras as keras_compat
 from ..core.errors import NbmlError, did_you_mean
 from . import processes
 
@@ -131,14 +132,13 @@ def scope(dist: Any) -> Iterator[None]:
 
 def replicate(model: Any, dist: Any) -> Any:
     """A copy of ``model`` whose variables live on ``dist``'s mesh, with the same weights."""
-    import keras
 
     weights = model.get_weights()
     if job_size(dist) > 1:  # every process starts from process 0's weights
         with processes.watch("starting to train"):
             weights = processes.broadcast(weights)
     with dist.scope():
-        copy = keras.models.clone_model(model)
+        copy = keras_compat.clone_model(model)
         copy.set_weights(weights)
     return copy
 
@@ -176,8 +176,7 @@ def local(model: Any) -> Any:
     process's devices with the same weights (to predict this process's own rows)."""
     if not processes.spans_processes(model):
         return model
-    import keras
 
-    copy = keras.models.clone_model(model)
+    copy = keras_compat.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy

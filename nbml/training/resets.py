@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..compat import keras as keras_compat
 from ..core.errors import NbmlError
 from ..core.files import first_line
 from ..ml import preprocessing, seeding
@@ -28,7 +29,7 @@ def recipe(name: str, build: Callable[[], Any] | None, inner: Any, full: Any) ->
     import keras
 
     layers = [] if full is inner else full.layers
-    kept = [keras.layers.serialize(layer) for layer in layers
+    kept = [keras_compat.serialize_layer(layer) for layer in layers
             if layer is not inner and not isinstance(layer, keras.layers.InputLayer)]  # fmt: skip
 
     def fresh(seed: int | None, dataset: Any) -> Any:
@@ -51,10 +52,9 @@ def fresh_model(record: Any, seed: int | None, dataset: Any) -> Any:
     """A fresh model for ``record``'s (:attr:`ModelRecord.fresh`, else a copy from its config)."""
     if record.fresh is not None:
         return record.fresh(seed, dataset)
-    import keras
 
     try:
-        return keras.models.clone_model(record.model)
+        return keras_compat.clone_model(record.model)
     except Exception as exc:
         raise NbmlError(
             f"--reset builds {record.name} afresh, and Keras cannot copy it from its config "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ...compat import keras as keras_compat
 from ...core.errors import NbmlError
 
 #: Trials of a sweep started from the monitor.
@@ -45,17 +46,16 @@ def architecture(record: Any) -> Any:
 
 def build(record: Any) -> Any:
     """A function that makes a fresh copy of the model's architecture for each trial."""
-    import keras
 
     inner = architecture(record)
     try:
-        keras.models.clone_model(inner)
+        keras_compat.clone_model(inner)
     except Exception as exc:
         raise NbmlError(
             f"Keras cannot copy the architecture of {record.name} for a sweep ({exc}); run "
             f"%%sweep {record.name} with a cell that builds the model."
         ) from None
-    return lambda hp: keras.models.clone_model(inner)
+    return lambda hp: keras_compat.clone_model(inner)
 
 
 def start(monitor: Any, options: dict[str, Any]) -> Any:
