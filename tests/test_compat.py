@@ -176,7 +176,6 @@ def test_model_config_is_keras_own_and_puts_the_serialiser_back():
     assert serialization_lib.tf is lazy
 
 
-
 _NO_TF_SCRIPT = """
 import importlib.abc, os, sys
 asked = []

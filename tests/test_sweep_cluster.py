@@ -201,6 +201,35 @@ def test_the_api_ships_a_function_and_data_in_memory(kernel):
     assert k.value("{r.data for r in nbml.runs('named')}") == {"xy"}
 
 
+#: The kernel's Dask worker processes (a local cluster's, started by multiprocessing's spawn).
+WORKER_PIDS = """[p.pid for p in __import__("psutil").Process().children(recursive=True)
+ if p.is_running() and p.status() != "zombie" and "spawn_main" in " ".join(p.cmdline())]"""
+
+ON_WORKER_ONLY = """from distributed import get_worker
+try:
+    get_worker()
+except ValueError:  # the notebook plans the first trial: no worker here
+    pass
+else:
+    raise RuntimeError("a mistake only the workers make")
+"""
+
+
+def test_the_local_cluster_is_closed_when_the_sweep_ends_also_after_an_error(kernel):
+    k = kernel
+    k.ok(f"%%sweep ends --trials 2 --workers 2 --epochs 1 --pruner none {LINE}\n{BODY}")
+    assert k.value("_.status") == "finished"
+    assert k.value(WORKER_PIDS) == []
+    msg = usage_error(k, f"%%sweep broken --trials 8 --workers 2 --epochs 1 {LINE}\n"
+                         f"{ON_WORKER_ONLY}{BODY}")  # fmt: skip
+    assert "a mistake only the workers make" in msg and "failed on tcp://" in msg, msg
+    assert k.value(WORKER_PIDS) == []
+    # no new trial once the notebook heard of the failure: those running, or started by a
+    # worker as it ended its first (at most one a worker), fail too; none is left RUNNING
+    ran = states(study_of(k, "broken"))
+    assert 1 <= len(ran) <= 4 and set(ran) == {"FAIL"}, ran
+
+
 def test_mistakes_are_usage_errors_before_any_trial(kernel):
     k = kernel
     k.ok("import threading\nlock = threading.Lock()")

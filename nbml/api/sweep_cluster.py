@@ -3,10 +3,11 @@
 ``--workers N`` / ``--cluster ADDRESS`` are checked before the study is touched
 (:func:`plan`); the body, its notebook names and the data travel once per sweep
 (:meth:`Remote.ship`). While the sweep runs (:meth:`Remote.run`), the notebook keeps one task
-per worker thread submitted, each asking the study for a trial when it starts
-(:mod:`nbml.api.workers`); it reads the study every ``POLL_S`` so its views show every worker's
-trials and their epochs live, fails a trial whose worker died (``worker lost``), and records
-each returned trial as a run of its store with the trial's model file.
+per worker thread submitted and one more waiting, each asking the study for a trial when it
+starts (:mod:`nbml.api.workers`); it reads the study every ``POLL_S`` and as a task ends, so
+its views show every worker's trials and their epochs live, fails a trial whose worker died
+(``worker lost``), and records each returned trial as a run of its store with the trial's
+model file.
 
 A stop (Stop, ``sweep.stop()``, a first interrupt) submits nothing more and tells the workers
 to start no new trial; the running ones finish. A second interrupt asks them to stop at their
@@ -33,10 +34,16 @@ from ..store import liveness
 from ..training import cluster, search, shipping
 from . import workers as _workers
 
-#: Seconds between two reads of the study while trials run on the workers.
-POLL_S = 0.25
+#: Seconds between two reads of the study while trials run on the workers (sooner when a
+#: task ends). Each read loads the running trials with every epoch they reported: a read every
+#: 0.25 s was the notebook's largest use of the CPU its workers share on one machine.
+POLL_S = 0.5
 #: Seconds a second interrupt waits for the running trials to stop.
 CANCEL_WAIT_S = 60.0
+#: Tasks kept waiting behind each worker thread's running one, so that a worker starts its
+#: next trial as soon as one ends, not at the notebook's next read of the study (a waiting
+#: task asks the study for its trial only when it starts: one that never starts is no trial).
+QUEUED_PER_SLOT = 1
 #: Seconds the sweep waits for a worker when the cluster has none, before it ends.
 NO_WORKERS_S = 60.0
 _WHERE = (
@@ -178,13 +185,25 @@ class _Loop:
         self.error: BaseException | None = None
         self.told_no_new = False
         self.alone_since: float | None = None  # since when the cluster has had no worker
+        self.alive: dict[str, int] = {}  # the workers at the last read: address -> threads
+        # set by Dask when a submitted task ends, and by a stop: the loop acts on either at
+        # once (a stop tells the workers before a waiting task starts a trial)
+        self.ended = threading.Event()
         value = remote.value
         self.data = pool.client.scatter([value], hash=False)[0] if value is not None else None
 
     def run(self) -> None:
+        unsubscribe = self.sw.subscribe(lambda kind, _: kind == "status" and self.ended.set())
+        try:
+            self._run()
+        finally:
+            unsubscribe()
+
+    def _run(self) -> None:
         try:
             while True:
                 trials = self.sw.study.get_trials(deepcopy=False)
+                self.alive = self.pool.workers()  # once a read: a round trip to the scheduler
                 self.sw.refresh(trials)
                 self._lost(trials, "worker lost")
                 self._collect()
@@ -197,7 +216,8 @@ class _Loop:
                 if not self.running and done:
                     break
                 self._alone()
-                time.sleep(POLL_S)
+                self.ended.wait(POLL_S)  # a task's end, or the next read
+                self.ended.clear()
         except KeyboardInterrupt:  # a second interrupt: the running trials stop too
             self._stop_running()
             raise
@@ -209,13 +229,15 @@ class _Loop:
         started = {search.place(t).get("task") for t in trials}
         unstarted = [k for k in self.running if k not in started]
         room = self.sw.total - len(trials) - len(unstarted)
-        free = self.pool.slots() - len(self.running)
+        free = (1 + QUEUED_PER_SLOT) * sum(self.alive.values()) - len(self.running)
         for _ in range(max(min(room, free), 0)):
             key = f"nbml-trial-{uuid.uuid4().hex[:12]}"
             r = self.remote
-            self.running[key] = self.pool.client.submit(
+            fut = self.pool.client.submit(
                 cluster.on_worker, r.setup, r.blob, self.data, key, key=key
             )
+            fut.add_done_callback(lambda _: self.ended.set())
+            self.running[key] = fut
             self.keys.add(key)
 
     def _collect(self) -> None:
@@ -267,7 +289,7 @@ class _Loop:
                 and search.place(t).get("task") in self.keys]  # fmt: skip
         if not mine:
             return
-        alive = set(self.pool.workers()) if not every else set()
+        alive = set(self.alive) if not every else set()
         for t in mine:
             p = search.place(t)
             here = p.get("host") == liveness.HOST
@@ -285,7 +307,7 @@ class _Loop:
 
     def _alone(self) -> None:
         """End the sweep when its cluster has had no worker for ``NO_WORKERS_S``."""
-        if self.pool.workers():
+        if self.alive:
             self.alone_since = None
             return
         now = time.monotonic()
@@ -314,7 +336,8 @@ class _Loop:
         deadline = time.monotonic() + CANCEL_WAIT_S
         while self.running and time.monotonic() < deadline:
             self._collect()
-            time.sleep(POLL_S)
+            self.ended.wait(POLL_S)
+            self.ended.clear()
         for fut in self.running.values():
             fut.cancel()
         self._lost(self.sw.study.get_trials(deepcopy=False), "cancelled", every=True)

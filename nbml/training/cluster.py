@@ -69,10 +69,6 @@ class Pool:
         # periodic refresh may empty of workers at any moment
         return dict(self.client.run_on_scheduler(_threads))
 
-    def slots(self) -> int:
-        """How many trials can run at once."""
-        return sum(self.workers().values())
-
     def set_event(self, name: str) -> None:
         """Set the Dask event ``name`` (the workers read it: :func:`stop_asked`)."""
         import distributed
