@@ -89,9 +89,13 @@ def compile_probe(
 
     def program(tv: Any, ntv: Any, xb: Any, yb: Any) -> Any:
         if not grads:
-            return [], forward(tv, ntv, xb)[1]
-        found, stats = jax.grad(loss, has_aux=True)(tv, ntv, xb, yb)
-        return [jnp.sum(jnp.square(g.astype("float32"))) for g in found], stats
+            norms, stats = [], forward(tv, ntv, xb)[1]
+        else:
+            found, stats = jax.grad(loss, has_aux=True)(tv, ntv, xb, yb)
+            norms = [jnp.sum(jnp.square(g.astype("float32"))) for g in found]
+        # two arrays out, not one per number: each array out is a copy to the host
+        return (jnp.stack(norms) if norms else jnp.zeros((0,), "float32"),
+                jnp.stack(stats) if stats else jnp.zeros((0, 3), "float32"))  # fmt: skip
 
     return jax.jit(program).lower(*specs(model, x, y)).compile()
 
@@ -102,8 +106,7 @@ def run(
     """The program on the weights ``values`` (``(trainable, non_trainable)`` arrays), as
     floats."""
     norms, stats = program(values[0], values[1], x, y)
-    return ([float(np.asarray(v)) for v in norms],
-            [tuple(float(s) for s in np.asarray(v)) for v in stats])  # fmt: skip
+    return np.asarray(norms).tolist(), [tuple(row) for row in np.asarray(stats).tolist()]
 
 
 #: This process's programs by what they compute (:func:`key`), the most recent last: a cell
