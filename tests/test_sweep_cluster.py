@@ -324,3 +324,28 @@ def test_workers_count_reads_a_number_or_auto():
     for bad in (0, -1, "0", 1.5, "1.5", "two", True, None):
         with pytest.raises(NbmlError, match="--workers takes a number"):
             workers_count(bad)
+
+
+def _worker_settings() -> tuple[bool, str | None, str | None]:
+    import dask
+
+    return (dask.config.get("distributed.worker.profile.enabled"),
+            os.environ.get("KERAS_BACKEND"), os.environ.get("NBML_STORE_PATH"))  # fmt: skip
+
+
+def test_a_local_cluster_has_one_thread_a_worker_and_no_profiler():
+    """The workers the sweep starts: one thread each, the environment it gives them, and no
+    statistical profiler (it samples the running trial's stack every 10 ms for a dashboard the
+    local cluster does not start)."""
+    import dask
+
+    from nbml.training import cluster
+
+    pool = cluster.start(2, None, {"KERAS_BACKEND": "jax", "NBML_STORE_PATH": ""})
+    try:
+        assert sorted(pool.workers().values()) == [1, 1]
+        got = pool.client.run(_worker_settings)
+        assert sorted(got.values()) == [(False, "jax", "")] * 2, got
+    finally:
+        pool.close()
+    assert dask.config.get("distributed.worker.profile.enabled")  # this process's as it was

@@ -258,6 +258,8 @@ def _work(sw: Sweep, job: _Job, raise_errors: bool) -> None:
             raise
         logging.getLogger("nbml").error("background sweep of %s failed: %s", sw.name, exc)
     finally:
+        if job.remote is not None:
+            job.remote.closed()  # its cluster closed while the best model was bound
         sw.unlisten()
         sw.ended = time.time()
         sw.done.set()

@@ -107,6 +107,7 @@ class Remote:
     pool: Any = None
     body: Any = None
     _starting: threading.Thread | None = None
+    _closing: threading.Thread | None = None
     _failed: BaseException | None = None
 
     def start_early(self) -> None:
@@ -160,11 +161,21 @@ class Remote:
         return self
 
     def run(self, sw: Any, job: Any) -> None:
-        """Run the sweep's trials on the cluster; close a local one at the end."""
+        """Run the sweep's trials on the cluster. A local one is closed at the end: after an
+        error at once; else in a thread while the notebook binds the best model
+        (:meth:`closed` waits for it)."""
         try:
             _Loop(self, sw, job, self._started()).run()
-        finally:
+        except BaseException:
             self.discard()
+            raise
+        self._closing = threading.Thread(target=self.discard, name="nbml-dask-close", daemon=True)
+        self._closing.start()
+
+    def closed(self) -> None:
+        """Wait until the cluster is let go (the sweep ends only then)."""
+        if self._closing is not None:
+            self._closing.join()
 
 
 def _for_workers(storage: str | None, where: str) -> str | None:

@@ -23,6 +23,10 @@ from ..core.files import first_line
 #: Seconds to reach a scheduler given by ``--cluster`` before saying it is unreachable.
 CONNECT_TIMEOUT_S = 10
 _INSTALL = "pip install 'nbml[dask]' (distributed and cloudpickle)"
+#: Dask settings of a local cluster's workers: no statistical profiler (it samples the running
+#: trial's stack every 10 ms, holding Python's lock, for a dashboard this cluster does not
+#: start).
+WORKER_CONFIG = {"distributed": {"worker": {"profile": {"enabled": False}}}}
 
 
 def workers_count(value: Any) -> int:
@@ -109,7 +113,7 @@ def start(workers: int | None, address: str | None, env: dict[str, str]) -> Pool
         return Pool(client, None, f"the Dask scheduler {address}")
     cluster = distributed.LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=logging.ERROR, env=env, preload=[__name__],
+        silence_logs=logging.ERROR, env=env, preload=[__name__], config=_worker_config(),
     )  # fmt: skip
     try:
         client = distributed.Client(cluster, set_as_default=False)
@@ -117,6 +121,14 @@ def start(workers: int | None, address: str | None, env: dict[str, str]) -> Pool
         cluster.close()
         raise
     return Pool(client, cluster, f"a local Dask cluster of {workers} worker(s)")
+
+
+def _worker_config() -> dict[str, Any]:
+    """This process's Dask settings with :data:`WORKER_CONFIG` over them (a worker takes the
+    settings it is given whole)."""
+    import dask
+
+    return dask.config.merge(dask.config.config, WORKER_CONFIG)
 
 
 def dask_setup(worker: Any = None) -> None:
