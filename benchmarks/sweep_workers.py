@@ -14,12 +14,16 @@ jax; :class:`overhead.Kernel`), in alternating order,
 timed inside the kernel around ``run_cell_magic`` (``gc.collect()`` first). The cluster sweep's
 time includes everything a user waits for: starting the cluster, the workers importing Keras
 and JAX, shipping the body, recording each trial's run and model file, closing the cluster.
-``--pruner none`` so that both sweeps train the same trials (the same seed samples the same
-values). The ratio of each round is judged by its median over ``--repeat`` rounds (default 3).
-300 epochs make the trials long enough (about 4 s each in one kernel on a quiet 2-core machine,
-an estimate) for the cluster's fixed costs (its start, the workers' imports and first compiles,
-closing it: about 9 s on a loaded machine) not to decide the ratio alone; shorter trials show
-those costs, not the parallelism.
+``--pruner none`` so that both sweeps train their trials whole. The same seed samples the same
+values for the first 10 trials (the sampler's random start); later ones depend on which trials
+have ended when they are asked, so the two sweeps' may differ (measured: the same mix of batch
+sizes, 5 and 6 of the 16 at 32). The ratio of each round is judged by its median over
+``--repeat`` rounds (default 3).
+300 epochs make the trials long enough (3.2-4.4 s each in one kernel, measured 2026-12-07) for
+the cluster's fixed costs not to decide the ratio alone: its first trial starts about 4.5 s into
+the sweep (1.7 s in one kernel: two fresh processes import Keras and JAX), each worker's first
+trial takes about 1.5 s longer than its later ones (its first compiles), and the cluster closes
+in about 1 s. Shorter trials show those costs, not the parallelism.
 
 Run ``.venv/bin/python benchmarks/sweep.py --workers 2`` (``--help``); results go to
 ``benchmarks/results/sweep_workers.json``; ``--check`` exits 1 when the budget is missed. Smoke
