@@ -61,13 +61,19 @@ def in_thread(k: Kernel, code: str) -> tuple[threading.Thread, dict]:
 
 
 def wait_for(study_name: str, k: Kernel, test, timeout: float = 300) -> optuna.Study:
-    """Poll the study (once it exists) until ``test(study)`` holds."""
+    """Poll the study (once it exists) until ``test(study)`` holds. One storage for all the
+    reads: opening one per read (an engine, Optuna's table checks) slowed the workers'
+    writes enough that trials crawled."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     deadline = time.monotonic() + timeout
+    db = os.path.join(k.cwd, ".nbml", "sweeps.db")
+    storage = None
     while time.monotonic() < deadline:
-        if os.path.isfile(os.path.join(k.cwd, ".nbml", "sweeps.db")):
+        if storage is None and os.path.isfile(db):
+            storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+        if storage is not None:
             try:
-                study = study_of(k, study_name)
+                study = optuna.load_study(study_name=study_name, storage=storage)
                 if test(study):
                     return study
             except KeyError:  # not created yet
@@ -168,6 +174,31 @@ def test_an_interrupt_lets_two_running_trials_finish_and_starts_no_other(kernel)
     assert k.value("_.status") == "stopped"
     assert k.value("sorted(r.params['trial'] for r in nbml.runs('irq'))") == [0, 1]
     assert k.value("isinstance(irq, keras.Model)")
+
+
+def test_a_second_interrupt_stops_the_running_trials_at_an_epoch_end(kernel):
+    """A first interrupt starts no new trial; a second one stops the two running trials at
+    their next epoch's end (their epochs so far kept: runs ``stopped``, trials failed), and
+    the sweep ends with nothing RUNNING and its cluster closed."""
+    k = kernel
+    cell = f"%%sweep twice --trials 12 --workers 2 --epochs 400 --pruner none {LINE}\n{BODY}"
+    thread, out = in_thread(k, cell)
+    wait_for("twice", k, lambda s: [len(t.intermediate_values) >= 3 for t in s.trials
+                                    if t.state.name == "RUNNING"] == [True, True])  # fmt: skip
+    k.interrupt()
+    time.sleep(0.5)
+    k.interrupt()
+    thread.join(600)
+    assert out["res"].error is None, out["res"].text
+    study = study_of(k, "twice")
+    assert states(study) == ["FAIL", "FAIL"], states(study)  # the 10 others never started
+    assert all(0 < len(t.intermediate_values) < 400 for t in study.trials)
+    assert k.value("_.status") == "stopped"
+    runs = k.value("sorted((r.params['trial'], r.status, len(r.history['loss'])) "
+                   "for r in nbml.runs('twice'))")  # fmt: skip
+    assert [(n, status) for n, status, _ in runs] == [(0, "stopped"), (1, "stopped")], runs
+    assert all(0 < epochs < 400 for _, _, epochs in runs), runs
+    assert k.value(WORKER_PIDS) == []
 
 
 API = """
