@@ -201,6 +201,30 @@ def test_a_second_interrupt_stops_the_running_trials_at_an_epoch_end(kernel):
     assert k.value(WORKER_PIDS) == []
 
 
+POLICY_ON_WORKER = """from distributed import get_worker
+try:
+    get_worker()
+except ValueError:  # the notebook plans the first trial: no worker here
+    pass
+else:
+    if keras.config.dtype_policy().name != "mixed_bfloat16":
+        raise RuntimeError(f"the worker builds in {keras.config.dtype_policy().name}")
+"""
+
+
+def test_the_workers_take_the_notebooks_dtype_policy(kernel):
+    """The body runs on the workers under the notebook's Keras dtype policy (it raises on a
+    worker that has another)."""
+    k = kernel
+    k.ok('keras.config.set_dtype_policy("mixed_bfloat16")')
+    try:
+        k.ok(f"%%sweep mixed --trials 2 --workers 2 --epochs 1 --pruner none {LINE}\n"
+             f"{POLICY_ON_WORKER}{BODY}")  # fmt: skip
+        assert k.value("[t.state for t in _.rows]") == ["complete"] * 2, k.value("_.message")
+    finally:
+        k.ok('keras.config.set_dtype_policy("float32")')
+
+
 API = """
 from sklearn.datasets import load_digits
 digits = load_digits()
