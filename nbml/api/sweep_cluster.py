@@ -135,11 +135,12 @@ class Remote:
         return self.pool
 
     def discard(self) -> None:
-        """Close the cluster (once started) of a sweep that never ran."""
+        """Let go of the cluster (once started; a local one is closed), once."""
         if self._starting is not None:
             self._starting.join()
-        if self.pool is not None:
-            self.pool.close()
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
 
     def check(self, build: Any, ns: dict[str, Any]) -> None:
         """Pickle the body, before anything starts: an unpicklable name is an error naming it."""
@@ -173,9 +174,12 @@ class Remote:
         self._closing.start()
 
     def closed(self) -> None:
-        """Wait until the cluster is let go (the sweep ends only then)."""
+        """Wait until the cluster is let go (the sweep ends only then); let it go now where
+        the sweep failed before its trials ran on it."""
         if self._closing is not None:
             self._closing.join()
+        else:
+            self.discard()
 
 
 def _for_workers(storage: str | None, where: str) -> str | None:
