@@ -53,6 +53,14 @@ def states(study: optuna.Study) -> list[str]:
     return [t.state.name for t in study.get_trials(deepcopy=False)]
 
 
+def on_workers_only(line: str) -> str:
+    """Body code that runs ``line`` on a Dask worker only (the notebook runs the body too, to
+    plan the first trial)."""
+    return ("from distributed import get_worker\ntry:\n    get_worker()\n"
+            "except ValueError:  # the notebook plans the first trial: no worker here\n"
+            f"    pass\nelse:\n    {line}\n")  # fmt: skip
+
+
 def in_thread(k: Kernel, code: str) -> tuple[threading.Thread, dict]:
     out: dict = {}
     thread = threading.Thread(target=lambda: out.update(res=k.execute(code, timeout=600)))
@@ -201,15 +209,10 @@ def test_a_second_interrupt_stops_the_running_trials_at_an_epoch_end(kernel):
     assert k.value(WORKER_PIDS) == []
 
 
-POLICY_ON_WORKER = """from distributed import get_worker
-try:
-    get_worker()
-except ValueError:  # the notebook plans the first trial: no worker here
-    pass
-else:
-    if keras.config.dtype_policy().name != "mixed_bfloat16":
-        raise RuntimeError(f"the worker builds in {keras.config.dtype_policy().name}")
-"""
+POLICY_ON_WORKER = on_workers_only(
+    'if keras.config.dtype_policy().name != "mixed_bfloat16": raise RuntimeError('
+    'f"the worker builds in {keras.config.dtype_policy().name}")'
+)
 
 
 def test_the_workers_take_the_notebooks_dtype_policy(kernel):
@@ -260,14 +263,7 @@ def test_the_api_ships_a_function_and_data_in_memory(kernel):
 WORKER_PIDS = """[p.pid for p in __import__("psutil").Process().children(recursive=True)
  if p.is_running() and p.status() != "zombie" and "spawn_main" in " ".join(p.cmdline())]"""
 
-ON_WORKER_ONLY = """from distributed import get_worker
-try:
-    get_worker()
-except ValueError:  # the notebook plans the first trial: no worker here
-    pass
-else:
-    raise RuntimeError("a mistake only the workers make")
-"""
+ON_WORKER_ONLY = on_workers_only('raise RuntimeError("a mistake only the workers make")')
 
 
 def test_the_local_cluster_is_closed_when_the_sweep_ends_also_after_an_error(kernel):
