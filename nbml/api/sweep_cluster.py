@@ -281,6 +281,7 @@ class _Loop:
         n, run = res["number"], None
         if res.get("run"):
             run = Run(**res["run"])
+            run.inspection = res.get("inspection")  # the inspector's records, as in a kernel
             run.done.set()
             st = _store.current()
             if st is not None:

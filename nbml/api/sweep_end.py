@@ -57,8 +57,19 @@ def bind_best(sw: Sweep, job: Any) -> None:
     opts = _options.from_kwargs(data=job.data, **job.fixed)
     load = {"target": opts.target, "task": opts.task, "clean": opts.clean}
     search.bind(sw.name, stored, job.data, job.ns, **load)
-    value = sw.row(number).value if sw.row(number) else best.value  # type: ignore[union-attr]
+    row = sw.row(number)
+    _keep_run(sw.name, row.run if row is not None else None)
+    value = row.value if row is not None else best.value
     sw.message = (note + " " if note else "") + (
         f"{sw.name} is the model of trial #{number} ({sw.objective} {value:.4g}), loaded from "
         f"run {run_id} in the run store."
     )
+
+
+def _keep_run(name: str, run: Any) -> None:
+    """The best trial's run joins ``name``'s runs when it trained on a Dask worker (a trial
+    of this kernel is one of them already), so that ``%inspect``, the panel and ``%runs`` show
+    the run whose model ``name`` now holds, with its inspector's records."""
+    record = REGISTRY.get(name)
+    if record is not None and run is not None and all(r is not run for r in record.runs):
+        record.runs.append(run)

@@ -165,7 +165,7 @@ def _tell(
         "number": trial.number, "state": state, "value": value, "values": list(rep.values),
         "params": dict(trial.params), "worker": where["worker"], "error": error, "stop": stop,
         "run": {k: getattr(run, k) for k in fields}, "times": watch.times, "model": blob,
-        "why": why, "fit_seconds": rep.fit_seconds,
+        "why": why, "fit_seconds": rep.fit_seconds, "inspection": run.inspection,
     }  # fmt: skip
 
 

@@ -243,14 +243,16 @@ class Store(Reader):
         self, run: Any, blob: bytes | None, why: str = "", times: list[float] | None = None
     ) -> None:
         """Record, whole, a run that trained in another process (a sweep's trial on a Dask
-        worker): its start, each epoch of its history (ended at ``times``), its end and its
-        model file (``blob``; ``why`` says why there is none)."""
+        worker): its start, each epoch of its history (ended at ``times``), the inspector's
+        records, its end and its model file (``blob``; ``why`` says why there is none)."""
         self._put(("begin", run.id, run.name, dict(run.params), run.data, run.epochs,
                    run.started), run.name)  # fmt: skip
         for i in range(run.epoch):
             logs = {k: v[i] for k, v in run.history.items() if i < len(v)}
             when = times[i] if times and i < len(times) else (run.ended or time.time())
             self._put(("epoch", run.id, i, logs, when, None), run.name)
+        for epoch, rows in run.inspection.records if run.inspection is not None else ():
+            self._put(writes.inspect_op(run, {"epoch": epoch, "rows": rows}), run.name)
         final = (run.status, run.epoch, run.ended, dict(run.metrics), run.message)
         self._put(("end", run.id, final, blob, why), run.name)
 
