@@ -4,8 +4,9 @@ worker`` processes started here), real Optuna studies in the default SQLite file
 training of tiny models on sklearn:digits, the real run store.
 
 - 16 trials on two workers: both ran trials, the pruner pruned some judging them against the
-  other worker's trials, every trial is a run of the store with its history and model file, and
-  NAME holds the best trial's stored weights.
+  other worker's trials, every trial is a run of the store with its history, its inspector's
+  records and model file, and NAME holds the best trial's stored weights (``%inspect NAME``
+  its run).
 - A worker killed (SIGKILL) mid-trial fails that trial ("worker lost"); the sweep completes.
 - An interrupt with 2 trials running and 10 pending: the 2 finish, the 10 never start.
 - Mistakes are one UsageError before any trial: an unpicklable notebook name, --cluster
@@ -129,6 +130,12 @@ def test_sixteen_trials_on_two_workers(kernel):
     assert [r[0] for r in runs] == list(range(16))
     assert all(r[2] == r[3] >= 1 and r[4] for r in runs), runs
     assert {r[0]: r[1] for r in runs} == {n: w["run_id"] for n, w in where.items()}
+    # with the inspector's records of every epoch it trained, as a trial in the kernel
+    inspected = k.value(
+        "{r.params['trial']: sorted({int(e) for e in nbml.inspect(r.id).stats.epoch}) "
+        "for r in st.current().runs('mlp')}"
+    )
+    assert inspected == {r[0]: list(range(1, r[2] + 1)) for r in runs}, inspected
     # the rows: each trial's worker and run
     assert k.value("sorted({t.worker for t in s.rows})") == sorted(workers)
     assert k.value("[t.run_id for t in s.rows]") == [where[n]["run_id"] for n in range(16)]
@@ -138,11 +145,15 @@ def test_sixteen_trials_on_two_workers(kernel):
         "loaded = keras.saving.load_model(st.current().run(best.user_attrs['nbml']['run_id'])"
         ".model_file())"
     )
-    assert k.value("best.number") == study.best_trial.number
+    best_number = k.value("best.number")
+    assert best_number == study.best_trial.number
     assert k.value(
         "all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), mlp.get_weights()))"
     )
     assert k.value("nbml.evaluate('mlp').accuracy > 0.3")
+    # %inspect NAME: the best trial's run, with its records
+    assert k.value("nbml.inspect('mlp').run_id") == where[best_number]["run_id"]
+    assert k.value("len(nbml.inspect('mlp').records)") == 3
 
 
 def test_a_killed_worker_fails_its_trial_and_the_sweep_completes(kernel):
