@@ -388,26 +388,35 @@ def test_workers_count_reads_a_number_or_auto():
             workers_count(bad)
 
 
-def _worker_settings() -> tuple[bool, str | None, str | None]:
+_PACE = ("distributed.admin.tick.interval", "distributed.admin.system-monitor.interval",
+         "distributed.worker.memory.monitor-interval")  # fmt: skip
+
+
+def _worker_settings() -> tuple[bool, str | None, str | None, list[str]]:
     import dask
 
     return (dask.config.get("distributed.worker.profile.enabled"),
-            os.environ.get("KERAS_BACKEND"), os.environ.get("NBML_STORE_PATH"))  # fmt: skip
+            os.environ.get("KERAS_BACKEND"), os.environ.get("NBML_STORE_PATH"),
+            [dask.config.get(k) for k in _PACE])  # fmt: skip
 
 
 def test_a_local_cluster_has_one_thread_a_worker_and_no_profiler():
-    """The workers the sweep starts: one thread each, the environment it gives them, and no
+    """The workers the sweep starts: one thread each, the environment it gives them, no
     statistical profiler (it samples the running trial's stack every 10 ms for a dashboard the
-    local cluster does not start)."""
+    local cluster does not start) and the event loop's upkeep at a trial's pace."""
     import dask
+    import distributed  # noqa: F401  (its settings' defaults)
 
     from nbml.training import cluster
 
+    mine = [dask.config.get(k) for k in _PACE]
     pool = cluster.start(2, None, {"KERAS_BACKEND": "jax", "NBML_STORE_PATH": ""})
     try:
         assert sorted(pool.workers().values()) == [1, 1]
         got = pool.client.run(_worker_settings)
-        assert sorted(got.values()) == [(False, "jax", "")] * 2, got
+        assert sorted(got.values()) == [(False, "jax", "", ["1s", "5s", "1s"])] * 2, got
     finally:
         pool.close()
-    assert dask.config.get("distributed.worker.profile.enabled")  # this process's as it was
+    # this process's settings as they were
+    assert dask.config.get("distributed.worker.profile.enabled")
+    assert [dask.config.get(k) for k in _PACE] == mine != ["1s", "5s", "1s"]

@@ -25,8 +25,17 @@ CONNECT_TIMEOUT_S = 10
 _INSTALL = "pip install 'nbml[dask]' (distributed and cloudpickle)"
 #: Dask settings of a local cluster's workers: no statistical profiler (it samples the running
 #: trial's stack every 10 ms, holding Python's lock, for a dashboard this cluster does not
-#: start).
-WORKER_CONFIG = {"distributed": {"worker": {"profile": {"enabled": False}}}}
+#: start), and the event loop's own upkeep at the pace a trial needs, not a dashboard's: the
+#: blocked-loop check every 1 s (not 20 ms), the system monitor every 5 s (not 0.5 s), the
+#: memory check every 1 s (not 0.1 s). Measured on an idle worker with Keras loaded: 0.4 s of
+#: CPU in 20 s with Dask's defaults, 0.12 s with these (each worker shares its core with a
+#: trial).
+WORKER_CONFIG = {
+    "distributed": {
+        "worker": {"profile": {"enabled": False}, "memory": {"monitor-interval": "1s"}},
+        "admin": {"tick": {"interval": "1s"}, "system-monitor": {"interval": "5s"}},
+    }
+}
 
 
 def workers_count(value: Any) -> int:
