@@ -420,3 +420,33 @@ def test_a_local_cluster_has_one_thread_a_worker_and_no_profiler():
     # this process's settings as they were
     assert dask.config.get("distributed.worker.profile.enabled")
     assert [dask.config.get(k) for k in _PACE] == mine != ["1s", "5s", "1s"]
+
+
+def _say(text: str) -> int:
+    """On a worker: ``text`` in a buffer of its standard output (as where that is a file or a
+    pipe, and PYTHONUNBUFFERED is not set), written only when the buffer is flushed."""
+    sys.stdout = open(1, "w", buffering=1 << 16, closefd=False)  # noqa: SIM115
+    print(text, end="")
+    return os.getpid()
+
+
+def test_closed_workers_end_at_once_with_their_output_flushed(capfd):
+    """A local cluster's worker process ends without Python's module teardown once its worker
+    has closed (nbml.training.cluster._exit_closed): what it printed still reaches its output,
+    and it leaves no process and no Dask scratch folder behind."""
+    import psutil
+
+    from nbml.training import cluster
+
+    pool = cluster.start(2, None, {"KERAS_BACKEND": "jax", "NBML_STORE_PATH": ""})
+    try:
+        folders = pool.client.run(lambda dask_worker: dask_worker.local_directory)
+        pids = pool.client.run(_say, "nbml-said-this")
+    finally:
+        pool.close()
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(psutil.pid_exists(p) for p in pids.values())
+    assert capfd.readouterr().out.count("nbml-said-this") == 2
+    assert not any(os.path.exists(f) for f in folders.values()), folders
