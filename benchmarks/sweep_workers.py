@@ -59,9 +59,14 @@ BODY = """keras.Sequential([
     keras.layers.Dense(hp.choice("units", [16, 32]), activation="relu"),
     keras.layers.Dense(10, activation="softmax"),
 ])"""
+#: Also where the fixed costs lie: the first trial's start and the time after the last
+#: trial's end (as the study recorded them), in seconds from the cell's start and to its end.
 SUMMARY = (
+    "_bench_ts = _bench_sweep.study.get_trials(deepcopy=False)\n"
     "print('@@' + repr({'wall': _bench_dt, 'states': [t.state for t in _bench_sweep.rows], "
-    "'workers': sorted({t.worker or 'kernel' for t in _bench_sweep.rows})}))"
+    "'workers': sorted({t.worker or 'kernel' for t in _bench_sweep.rows}), "
+    "'first': min(t.datetime_start.timestamp() for t in _bench_ts) - _bench_at, "
+    "'tail': _bench_at + _bench_dt - max(t.datetime_complete.timestamp() for t in _bench_ts)}))"
 )
 
 
@@ -74,7 +79,10 @@ def one(config: argparse.Namespace, workers: int | None) -> dict[str, Any]:
             line = LINE.format(trials=config.trials, epochs=config.epochs)
             if workers:
                 line += f" --workers {workers}"
-            code = f"_bench_sweep = get_ipython().run_cell_magic('sweep', {line!r}, {BODY!r})\n"
+            code = (
+                "_bench_at = _time.time()\n"
+                f"_bench_sweep = get_ipython().run_cell_magic('sweep', {line!r}, {BODY!r})\n"
+            )
             kernel.ok(timed(code), "sweep")
             out = kernel.ok(SUMMARY, "summary")
         finally:
@@ -98,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         r = {"kernel": got[None], "cluster": got[config.workers]}
         r["ratio"] = r["cluster"]["wall"] / r["kernel"]["wall"]
         rounds.append(r)
+        k, c = r["kernel"], r["cluster"]
         print(
-            f"round {i + 1}/{config.repeat}: one kernel {r['kernel']['wall']:.1f} s, "
-            f"--workers {config.workers} {r['cluster']['wall']:.1f} s "
-            f"(trials on {', '.join(r['cluster']['workers'])}): ratio {r['ratio']:.3f}",
+            f"round {i + 1}/{config.repeat}: one kernel {k['wall']:.1f} s, --workers "
+            f"{config.workers} {c['wall']:.1f} s (trials on {', '.join(c['workers'])}): ratio "
+            f"{r['ratio']:.3f}; first trial at {k['first']:.1f} / {c['first']:.1f} s, "
+            f"{k['tail']:.1f} / {c['tail']:.1f} s after the last trial",
             flush=True,
         )
     ratio = statistics.median(r["ratio"] for r in rounds)
