@@ -20,10 +20,12 @@ have ended when they are asked, so the two sweeps' may differ (measured: the sam
 sizes, 5 and 6 of the 16 at 32). The ratio of each round is judged by its median over
 ``--repeat`` rounds (default 3).
 300 epochs make the trials long enough (3.2-4.4 s each in one kernel, measured 2026-12-07) for
-the cluster's fixed costs not to decide the ratio alone: its first trial starts about 4.5 s into
-the sweep (1.7 s in one kernel: two fresh processes import Keras and JAX), each worker's first
-trial takes about 1.5 s longer than its later ones (its first compiles), and the cluster closes
-in about 1 s. Shorter trials show those costs, not the parallelism.
+the cluster's fixed costs not to decide the ratio alone: its first trial starts about 5 s into
+the sweep (about 2 s in one kernel: two fresh processes import Keras and JAX), each worker's
+first trial takes about 1.5 s longer than its later ones (its first compiles), and the sweep
+ends about 0.3 s after its last trial (the cluster's close; each round prints when the first
+trial started and how long the sweep went on after the last). Shorter trials show those
+costs, not the parallelism.
 
 Run ``.venv/bin/python benchmarks/sweep.py --workers 2`` (``--help``); results go to
 ``benchmarks/results/sweep_workers.json``; ``--check`` exits 1 when the budget is missed. Smoke
